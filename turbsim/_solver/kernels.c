@@ -1,0 +1,57 @@
+/*
+ * turbsim native kernels: the time loop and its OpenMP parallelisation.
+ * See kernels.h for the interface and kernels_impl.h for the scheme.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels.h"
+#ifdef TURBSIM_OPENMP
+#include <omp.h>
+#endif
+
+int ts_openmp_available(void)
+{
+#ifdef TURBSIM_OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int ts_max_threads(void)
+{
+#ifdef TURBSIM_OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* ---- double precision ---- */
+#define REAL double
+#define FN(name) name##_f64
+#define FABS fabs
+#define SQRT sqrt
+#define REAL_BIG 1e300
+#include "kernels_impl.h"
+#include "timeloop_impl.h"
+#undef REAL
+#undef FN
+#undef FABS
+#undef SQRT
+#undef REAL_BIG
+
+/* ---- single precision ---- */
+#define REAL float
+#define FN(name) name##_f32
+#define FABS fabsf
+#define SQRT sqrtf
+#define REAL_BIG 1e37f
+#include "kernels_impl.h"
+#include "timeloop_impl.h"
+#undef REAL
+#undef FN
+#undef FABS
+#undef SQRT
+#undef REAL_BIG

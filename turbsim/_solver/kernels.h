@@ -1,0 +1,71 @@
+/*
+ * turbsim native kernels: isothermal Euler equations on a periodic 3D grid.
+ *
+ * Conserved variables (rho, rho*vx, rho*vy, rho*vz) are stored as four C-ordered arrays
+ * of shape (nx, ny, nz); z is the contiguous axis. The kernels know nothing of Python:
+ * plain arrays and scalars in, status code out.
+ *
+ * Schemes
+ *   - first order Godunov with local Lax-Friedrichs (Rusanov) fluxes, Toro (2009) eq. 10.56;
+ *   - unsplit MUSCL-Hancock as in RAMSES (Teyssier 2002, A&A 385, 337; Toro ch. 14.4):
+ *     limited slopes of the primitive variables, a half-step predictor that includes the
+ *     transverse derivatives, then LLF fluxes at the six faces of every cell.
+ *
+ * Isothermal gas, pressure p = cs^2 rho. RAMSES runs isothermal gas as an adiabatic step
+ * with index gamma followed by a temperature reset; with gamma != 1 the kernel reproduces
+ * the predicted face pressure and the wave speed sqrt(gamma p / rho) of that scheme.
+ */
+#ifndef TURBSIM_KERNELS_H
+#define TURBSIM_KERNELS_H
+
+#include <stdint.h>
+
+/* Status codes returned by ts_run_*. */
+#define TS_OK 0
+#define TS_BAD_STATE 1    /* density below the floor, or a non-finite value */
+#define TS_MAX_STEPS 2    /* step limit reached before the target time */
+#define TS_BAD_DT 3       /* time step non-positive or not finite */
+#define TS_NO_MEMORY 4
+
+typedef struct {
+    int64_t nx, ny, nz;     /* grid shape (any axis may be 1) */
+    double dx;              /* cell size (same along every axis) */
+    double cs;              /* isothermal sound speed */
+    double gamma;           /* adiabatic index inside a step (1 = exactly isothermal) */
+    double courant;         /* Courant number */
+    int scheme;             /* 0 first order, 1 MUSCL-Hancock */
+    int limiter;            /* 1 minmod, 2 moncen (RAMSES slope_type) */
+    int ramses_dt;          /* 1: RAMSES's cmpdt rule with its gravity-free correction */
+    int threads;            /* OpenMP threads (<= 0: all available) */
+    double density_floor;   /* a density at or below this is an error */
+    int64_t max_steps;      /* upper bound on the number of steps of one call */
+} ts_params;
+
+typedef struct {
+    double time;            /* time reached */
+    int64_t steps;          /* steps taken in this call */
+    double last_dt;         /* last CFL time step (before shortening to land on t_end) */
+    int64_t bad_index;      /* flat index of the offending cell when status is TS_BAD_STATE */
+} ts_report;
+
+/* Advance (rho, mx, my, mz) in place from time t0 to t_end. Work buffers of the same shape
+ * (rho2..mz2) are used for double buffering; on return the state is in the first set.
+ * Returns a TS_* status code. */
+int ts_run_f64(const ts_params *p, double *rho, double *mx, double *my, double *mz,
+               double *rho2, double *mx2, double *my2, double *mz2,
+               double t0, double t_end, ts_report *rep);
+int ts_run_f32(const ts_params *p, float *rho, float *mx, float *my, float *mz,
+               float *rho2, float *mx2, float *my2, float *mz2,
+               double t0, double t_end, ts_report *rep);
+
+/* Largest signal speed sum_d |v_d| + ndim * c over the grid (for tests and diagnostics). */
+double ts_max_speed_f64(const ts_params *p, const double *rho, const double *mx,
+                        const double *my, const double *mz);
+
+double ts_max_speed_f32(const ts_params *p, const float *rho, const float *mx,
+                        const float *my, const float *mz);
+
+int ts_openmp_available(void);
+int ts_max_threads(void);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * The time loop: CFL time step, one parallel step over x-slab blocks, landing exactly on
+ * the requested end time. Included by kernels.c once per floating-point type.
+ */
+
+/* Time step from the largest signal speed smax = max over cells of sum_d |v_d|
+ * (velocity part; ndim * c is added here). RAMSES (cmpdt, no gravity) uses
+ * dt = dx / S * (sqrt(1 + 2 C eps) - 1) / eps with eps = 1e-4, a hair below C dx / S. */
+static double FN(cfl_dt)(const ts_params *p, int ndim, double c_dt, double smax)
+{
+    const double S = smax + (double)ndim * c_dt;
+    if (p->ramses_dt) {
+        const double eps = 1.0e-4;
+        return p->dx / S * (sqrt(1.0 + 2.0 * p->courant * eps) - 1.0) / eps;
+    }
+    return p->courant * p->dx / S;
+}
+
+static void FN(make_kcon)(const ts_params *p, FN(kcon) *k)
+{
+    k->nx = p->nx; k->ny = p->ny; k->nz = p->nz;
+    k->nzp = p->nz + 2; k->plane = p->ny * (p->nz + 2);
+    k->cs2 = (REAL)(p->cs * p->cs);
+    k->gamma = (REAL)p->gamma;
+    k->gm1 = (REAL)(p->gamma - 1.0);
+    k->c0 = (REAL)(sqrt(p->gamma) * p->cs);
+    k->st = (REAL)(p->limiter == 2 ? 2 : 1);
+    k->rfloor = (REAL)p->density_floor;
+    k->muscl = p->scheme == 1;
+    k->has_h = k->muscl && p->gamma != 1.0;
+    k->skip_x = p->nx == 1; k->skip_y = p->ny == 1; k->skip_z = p->nz == 1;
+    k->ndim = (p->nx > 1) + (p->ny > 1) + (p->nz > 1);
+    if (k->ndim == 0) k->ndim = 1;
+}
+
+static int FN(nthreads)(const ts_params *p)
+{
+    int nt = p->threads > 0 ? p->threads : ts_max_threads();
+#ifndef TURBSIM_OPENMP
+    nt = 1;
+#endif
+    if (nt > p->nx) nt = (int)p->nx;
+    if (nt < 1) nt = 1;
+    return nt;
+}
+
+int FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz,
+               REAL *rho2, REAL *mx2, REAL *my2, REAL *mz2,
+               double t0, double t_end, ts_report *rep)
+{
+    FN(kcon) k;
+    FN(make_kcon)(p, &k);
+    const int nt = FN(nthreads)(p);
+    const double c_dt = sqrt(p->gamma) * p->cs;
+    REAL *A[NV] = {rho, mx, my, mz}, *B[NV] = {rho2, mx2, my2, mz2};
+    REAL **U = A, **Un = B;
+    FN(work) *works = (FN(work) *)calloc((size_t)nt, sizeof(FN(work)));
+    REAL *smax_t = (REAL *)calloc((size_t)nt, sizeof(REAL));
+    int64_t *bad_t = (int64_t *)malloc((size_t)nt * sizeof(int64_t));
+    int status = TS_OK, alloc_fail = 0;
+    rep->time = t0; rep->steps = 0; rep->last_dt = 0; rep->bad_index = -1;
+    if (!works || !smax_t || !bad_t) { status = TS_NO_MEMORY; goto done; }
+
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel num_threads(nt) reduction(| : alloc_fail)
+#endif
+    {
+#ifdef TURBSIM_OPENMP
+        const int tid = omp_get_thread_num();
+#else
+        const int tid = 0;
+#endif
+        /* allocated by the thread that uses it (first touch) */
+        alloc_fail |= FN(work_alloc)(&works[tid], p->ny, p->nz, k.muscl) != TS_OK;
+    }
+    if (alloc_fail) { status = TS_NO_MEMORY; goto done; }
+
+    /* signal speed of the initial state, and its validity */
+    double smax = 0;
+    {
+        int64_t bad = -1;
+        for (int64_t s = 0; s < p->nx; s++) {
+            REAL sm = FN(slab_speed)(&k, U, s, &bad);
+            if (sm > smax) smax = sm;
+            if (bad >= 0) { rep->bad_index = bad; status = TS_BAD_STATE; goto done; }
+        }
+    }
+
+    double t = t0;
+    while (t < t_end) {
+        if (rep->steps >= p->max_steps) { status = TS_MAX_STEPS; break; }
+        double dt = FN(cfl_dt)(p, k.ndim, c_dt, smax);
+        if (!(dt > 0) || !isfinite(dt)) { status = TS_BAD_DT; break; }
+        rep->last_dt = dt;
+        int last = 0;
+        if (t + dt * (1.0 + 1e-10) >= t_end) { dt = t_end - t; last = 1; }
+        k.dtdx = (REAL)(dt / p->dx);
+        k.hdtdx = (REAL)(0.5 * dt / p->dx);
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+        {
+#ifdef TURBSIM_OPENMP
+            const int tid = omp_get_thread_num();
+#else
+            const int tid = 0;
+#endif
+            const int64_t a = p->nx * tid / nt, b = p->nx * (tid + 1) / nt;
+            bad_t[tid] = -1;
+            FN(step_block)(&k, &works[tid], U, Un, a, b, &smax_t[tid], &bad_t[tid]);
+        }
+        smax = 0;
+        for (int i = 0; i < nt; i++) {
+            if (smax_t[i] > smax) smax = smax_t[i];
+            if (bad_t[i] >= 0 && rep->bad_index < 0) rep->bad_index = bad_t[i];
+        }
+        REAL **tmp = U; U = Un; Un = tmp;
+        t = last ? t_end : t + dt;
+        rep->steps++;
+        rep->time = t;
+        if (rep->bad_index >= 0) { status = TS_BAD_STATE; break; }
+    }
+
+done:
+    /* the caller's first buffer set holds the result */
+    if (U != A)
+        for (int v = 0; v < NV; v++)
+            memcpy(A[v], U[v], (size_t)(p->nx * p->ny * p->nz) * sizeof(REAL));
+    if (works)
+        for (int i = 0; i < nt; i++) FN(work_free)(&works[i]);
+    free(works);
+    free(smax_t);
+    free(bad_t);
+    return status;
+}
+
+double FN(ts_max_speed)(const ts_params *p, const REAL *rho, const REAL *mx,
+                        const REAL *my, const REAL *mz)
+{
+    FN(kcon) k;
+    FN(make_kcon)(p, &k);
+    REAL *U[NV] = {(REAL *)rho, (REAL *)mx, (REAL *)my, (REAL *)mz};
+    double smax = 0;
+    int64_t bad = -1;
+    for (int64_t s = 0; s < p->nx; s++) {
+        REAL sm = FN(slab_speed)(&k, U, s, &bad);
+        if (sm > smax) smax = sm;
+    }
+    return smax + (double)k.ndim * sqrt(p->gamma) * p->cs;
+}
