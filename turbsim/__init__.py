@@ -12,13 +12,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .config import SimConfig  # noqa: E402
+# The function shadows its module's name on the package on purpose: `turbsim.simulate(...)`.
+from .simulate import SimResult, simulate  # noqa: E402
 
 __all__ = ["SimConfig", "simulate", "SimResult", "__version__"]
-
-
-def __getattr__(name):
-    # Lazy import keeps `import turbsim` light and free of import cycles.
-    if name in ("simulate", "SimResult"):
-        from . import simulate as _sim
-        return getattr(_sim, name)
-    raise AttributeError(f"module 'turbsim' has no attribute {name!r}")
