@@ -1,7 +1,6 @@
 """Tests of turbsim.ramses.ensemble: RAMSES snapshots imported as a turbsim HDF5 ensemble."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import turbsim.ramses as tr
 from turbsim import dataset
 from turbsim.config import SimConfig
 from turbsim.ramses.ensemble import import_runs, source_from_ic, sources_from_csv
+from conftest import shared_dir
 
-SHARED = Path(os.environ.get("TURBSIM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = shared_dir()
 RAMSES = SHARED / "ramses"
 CASES = ["kolmo64", "burgers64", "kolmo64_first_order", "amr", "amr_multicpu"]
 

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 from pathlib import Path
@@ -16,8 +15,9 @@ import pytest
 
 import turbsim.ramses as tr
 from turbsim.ramses import RamsesFormatError
+from conftest import shared_dir
 
-SHARED = Path(os.environ.get("TURBSIM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = shared_dir()
 RAMSES = SHARED / "ramses"
 OUTPUTS = [
     "kolmo64/output_00002", "burgers64/output_00002", "kolmo64_first_order/output_00002",

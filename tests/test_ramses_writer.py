@@ -1,7 +1,6 @@
 """Tests of turbsim.ramses's IC writer (grafic files + namelist) and of load_ic."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import turbsim.ramses as tr
 from turbsim import SimConfig
 from turbsim.ramses.records import RecordFile
 from turbsim.units import MYR, sound_speed
+from conftest import shared_dir
 
-SHARED = Path(os.environ.get("TURBSIM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = shared_dir()
 RAMSES = SHARED / "ramses"
 needs_shared = pytest.mark.skipif(not RAMSES.is_dir(), reason=f"shared RAMSES data not found at {RAMSES}")
 
