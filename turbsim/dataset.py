@@ -1,0 +1,716 @@
+"""HDF5 ensembles of labelled simulations: the layout, its writer, checker and lazy reader.
+
+One file holds a whole ensemble: for every simulation its three column-density
+projections, its labels (spectral index ``n``, class, split), its full configuration and
+its solver statistics. The layout follows The Well's conventions (Ohana et al. 2024):
+constant parameters as attributes and 0-d datasets under ``/scalars``, fields under
+``/t0_fields`` with one row per trajectory, ``/dimensions`` and ``/boundary_conditions``.
+
+Layout (format ``"turbsim-ensemble"``, version 1; ``S`` simulations of ``N^3`` cells)::
+
+    /                      attrs: format, format_version, dataset_name, preset,
+                           ensemble_seed, ensemble_config (JSON), n_trajectories,
+                           n_simulations, grid_type="cartesian", n_spatial_dims=2,
+                           boundary_conditions="periodic", field_names, simulation_parameters,
+                           turbsim_version
+    /t0_fields/column_density   float32 (S, 3, N, N) [g/cm^2]; axis 1 = line of sight x, y, z
+    /cubes/density              float32 (S, N, N, N) [g/cm^3]  (only if cubes were saved)
+    /labels/n                   float64 (S,)  spectral index of the velocity power
+    /labels/klass               int8    (S,)  0 kolmogorov, 1 burgers, ..., -1 none
+    /labels/split               uint8   (S,)  0 train, 1 test, 2 holdout
+    /labels/sim_id              int64   (S,)  == row index
+    /labels/seed                int64   (S,)  SimConfig.seed of the simulation
+    /config                     str     (S,)  SimConfig JSON of each simulation
+    /stats/{steps, wall_time, solver_time, ic_time, mass_error, momentum_error, time_myr}
+    /scalars/<field>            0-d, every SimConfig field that is the same in all sims
+    /dimensions/{x, y}          cell centres of the maps [pc]
+    /boundary_conditions/{x,y}_periodic   attrs bc_type="PERIODIC", associated_dims
+
+Rows are written one simulation at a time from small *part* files (see
+:func:`write_part`), so an interrupted generation loses nothing; :func:`write_ensemble`
+consolidates them into the final file under a temporary name and renames it.
+
+Reading is lazy: :func:`open_ensemble` keeps the file open and reads only the rows asked
+for. The ``holdout`` split is locked: reading its rows raises :class:`HoldoutError` unless
+the ensemble is opened with ``allow_holdout=True`` or unlocked by
+``ens.indices("holdout", allow_holdout=True)``.
+
+Examples
+--------
+>>> with open_ensemble("binary.h5") as ens:                 # doctest: +SKIP
+...     train = ens.indices("train")
+...     images, sim_index = ens.images(train[:8])            # (384, N/2, N/2) log10 maps
+...     n = ens.labels(train[:8])["n"][sim_index]            # a label per image
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from . import __version__, observe
+from .atomic import atomic_path
+from .config import SimConfig
+
+FORMAT = "turbsim-ensemble"
+FORMAT_VERSION = 1
+SPLITS = ("train", "test", "holdout")
+"""Split names; the code stored in ``/labels/split`` is the position in this tuple."""
+HOLDOUT = SPLITS.index("holdout")
+NO_CLASS = -1
+STATS = {
+    "steps": np.int64,
+    "wall_time": np.float64,
+    "solver_time": np.float64,
+    "ic_time": np.float64,
+    "mass_error": np.float64,
+    "momentum_error": np.float64,
+    "time_myr": np.float64,
+}
+"""Solver statistics per simulation and their stored types (times in s, time_myr in Myr)."""
+IMAGES_PER_MAP = 16  # observe.augment: 4 flips x 4 quadrants
+FIELD = "column_density"
+
+
+class HoldoutError(RuntimeError):
+    """Raised when holdout rows are read without asking for them explicitly."""
+
+
+class LayoutError(ValueError):
+    """Raised when a file is not a valid turbsim ensemble (names the file and the problem)."""
+
+
+@dataclass(frozen=True)
+class SimRecord:
+    """Everything stored about one simulation.
+
+    Parameters
+    ----------
+    sim_id : int
+        Index of the simulation in its ensemble (its row in the file).
+    seed : int
+        ``SimConfig.seed`` of the simulation.
+    n : float
+        Spectral index label.
+    klass : int
+        Class index (``-1`` for none).
+    split : int
+        Split code (position in :data:`SPLITS`).
+    config : str
+        SimConfig JSON.
+    column_density : ndarray, shape (3, N, N), float32
+        Projections along x, y, z [g/cm^2].
+    stats : Mapping[str, float]
+        Solver statistics, the keys of :data:`STATS`.
+    density : ndarray, shape (N, N, N), float32, optional
+        Final density cube [g/cm^3] (stored only when asked for).
+    """
+
+    sim_id: int
+    seed: int
+    n: float
+    klass: int
+    split: int
+    config: str
+    column_density: np.ndarray
+    stats: Mapping[str, float]
+    density: np.ndarray | None = None
+
+    def __post_init__(self):
+        cd = np.asarray(self.column_density)
+        if cd.ndim != 3 or cd.shape[0] != 3 or cd.shape[1] != cd.shape[2]:
+            raise ValueError(f"SimRecord {self.sim_id}: column_density must be (3, N, N), got {cd.shape}")
+        object.__setattr__(self, "column_density", cd.astype(np.float32, copy=False))
+        if self.density is not None:
+            object.__setattr__(self, "density", np.asarray(self.density, dtype=np.float32))
+        missing = set(STATS) - set(self.stats)
+        if missing:
+            raise ValueError(f"SimRecord {self.sim_id}: stats lack {sorted(missing)}")
+        if not 0 <= self.split < len(SPLITS):
+            raise ValueError(f"SimRecord {self.sim_id}: split code {self.split} not in 0..{len(SPLITS) - 1}")
+
+
+@dataclass(frozen=True)
+class EnsembleHeader:
+    """File-level description of an ensemble.
+
+    Parameters
+    ----------
+    dataset_name : str
+        Name of the data set (The Well's ``dataset_name``).
+    preset : str
+        Preset it was made from (``"binary"``, ``"sweep"``, ``"demo"`` or ``"custom"``).
+    ensemble_seed : int
+        Base seed from which every simulation seed and the splits derive.
+    ensemble_config : str
+        JSON of the full ensemble configuration (enough to regenerate the file).
+    class_names : tuple of str
+        Name of each class index (empty when there are no classes).
+    """
+
+    dataset_name: str
+    preset: str
+    ensemble_seed: int
+    ensemble_config: str = "{}"
+    class_names: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --------------------------------------------------------------------------------------
+# part files: one simulation each
+# --------------------------------------------------------------------------------------
+def write_part(path: str | os.PathLike, record: SimRecord, *, tag: str = "") -> Path:
+    """Write one simulation to its own small HDF5 file, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Part file name (written under a temporary name, then renamed).
+    record : SimRecord
+        The simulation.
+    tag : str, optional
+        Identifies the ensemble the part belongs to (checked by :func:`read_part`).
+
+    Returns
+    -------
+    pathlib.Path
+        The part file.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(
+                format=FORMAT + "-part", format_version=FORMAT_VERSION, tag=tag,
+                sim_id=record.sim_id, seed=record.seed, n=record.n, klass=record.klass,
+                split=record.split, config=record.config,
+            )
+            for k, dtype in STATS.items():
+                f.attrs[f"stats_{k}"] = dtype(record.stats[k])
+            f.create_dataset(FIELD, data=record.column_density)
+            if record.density is not None:
+                f.create_dataset("density", data=record.density)
+    return path
+
+
+def read_part(path: str | os.PathLike, *, tag: str | None = None) -> SimRecord:
+    """Read a part file written by :func:`write_part`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Part file.
+    tag : str, optional
+        If given, the part must carry this ensemble tag.
+
+    Returns
+    -------
+    SimRecord
+
+    Raises
+    ------
+    LayoutError
+        The file is not a readable part, or belongs to another ensemble.
+    """
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            a = dict(f.attrs)
+            if a.get("format") != FORMAT + "-part":
+                raise LayoutError(f"{path}: not a turbsim part file")
+            if tag is not None and a.get("tag") != tag:
+                raise LayoutError(f"{path}: belongs to another ensemble (tag {a.get('tag')!r}, expected {tag!r})")
+            density = f["density"][()] if "density" in f else None
+            return SimRecord(
+                sim_id=int(a["sim_id"]), seed=int(a["seed"]), n=float(a["n"]),
+                klass=int(a["klass"]), split=int(a["split"]), config=str(a["config"]),
+                column_density=f[FIELD][()],
+                stats={k: a[f"stats_{k}"] for k in STATS}, density=density,
+            )
+    except (OSError, KeyError) as exc:
+        raise LayoutError(f"{path}: unreadable part file ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------
+# the ensemble file
+# --------------------------------------------------------------------------------------
+def _constant_fields(configs: Iterable[dict]) -> tuple[dict, list[str]]:
+    """SimConfig fields equal in every config, and the sorted names of those that vary."""
+    const: dict | None = None
+    varying: set[str] = set()
+    for c in configs:
+        if const is None:
+            const = dict(c)
+            continue
+        for k in list(const):
+            if c[k] != const[k]:
+                varying.add(k)
+                del const[k]
+    return const or {}, sorted(varying)
+
+
+def write_ensemble(
+    path: str | os.PathLike,
+    records: Sequence[SimRecord] | Iterable[SimRecord],
+    header: EnsembleHeader,
+    *,
+    n_sims: int | None = None,
+) -> Path:
+    """Write an ensemble file from its simulation records, atomically.
+
+    Records are consumed one at a time (pass a generator that reads part files to keep
+    memory small); row ``i`` holds the record with ``sim_id == i``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; written under a temporary name in the same directory and renamed
+        when complete, so an existing file stays valid if anything fails.
+    records : iterable of SimRecord
+        Every simulation exactly once, ``sim_id`` in ``0 .. n_sims-1``, any order.
+    header : EnsembleHeader
+        File-level attributes.
+    n_sims : int, optional
+        Number of simulations (default ``len(records)``).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        A record is missing, duplicated, out of range or of another map size.
+    OSError
+        Writing failed (disk full, permissions); ``path`` is untouched.
+    """
+    path = Path(path)
+    if n_sims is None:
+        n_sims = len(records)  # type: ignore[arg-type]
+    if n_sims < 1:
+        raise ValueError("an ensemble needs at least one simulation")
+    it = iter(records)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            seen = np.zeros(n_sims, bool)
+            configs: list[dict] = [None] * n_sims  # type: ignore[list-item]
+            first = True
+            for rec in it:
+                if first:
+                    _create_layout(f, header, n_sims, rec)
+                    first = False
+                i = rec.sim_id
+                if not 0 <= i < n_sims:
+                    raise ValueError(f"record sim_id {i} outside 0..{n_sims - 1}")
+                if seen[i]:
+                    raise ValueError(f"record sim_id {i} given twice")
+                seen[i] = True
+                _write_row(f, i, rec)
+                configs[i] = SimConfig.from_json(rec.config).to_dict()
+            if not seen.all():
+                missing = np.flatnonzero(~seen)
+                raise ValueError(f"{missing.size} simulation(s) missing, e.g. sim_id {missing[:5].tolist()}")
+            _write_scalars(f, configs)
+    return path
+
+
+def _create_layout(f: h5py.File, header: EnsembleHeader, s: int, rec: SimRecord) -> None:
+    cfg = SimConfig.from_json(rec.config)
+    n = rec.column_density.shape[-1]
+    f.attrs.update(
+        format=FORMAT, format_version=FORMAT_VERSION, dataset_name=header.dataset_name,
+        preset=header.preset, ensemble_seed=header.ensemble_seed,
+        ensemble_config=header.ensemble_config, n_trajectories=s, n_simulations=s,
+        grid_type="cartesian", n_spatial_dims=2, boundary_conditions="periodic",
+        field_names=[FIELD], turbsim_version=__version__,
+    )
+    t0 = f.create_group("t0_fields")
+    t0.attrs["field_names"] = [FIELD]
+    cd = t0.create_dataset(FIELD, (s, 3, n, n), np.float32, chunks=(1, 3, n, n))
+    cd.attrs.update(units="g/cm^2", dim_varying=[True, True], sample_varying=True,
+                    time_varying=False, axes="sim, line_of_sight(x,y,z), row, col",
+                    description="column density sum(rho dx) at t_end, see turbsim.observe")
+    if rec.density is not None:
+        cubes = f.create_group("cubes")
+        d = cubes.create_dataset("density", (s, n, n, n), np.float32, chunks=(1, n, n, n))
+        d.attrs.update(units="g/cm^3", axes="sim, x, y, z")
+    lab = f.create_group("labels")
+    lab.create_dataset("n", (s,), np.float64)
+    k = lab.create_dataset("klass", (s,), np.int8)
+    k.attrs["class_names"] = list(header.class_names) or [""]
+    sp = lab.create_dataset("split", (s,), np.uint8)
+    sp.attrs["split_names"] = list(SPLITS)
+    lab.create_dataset("sim_id", (s,), np.int64)
+    lab.create_dataset("seed", (s,), np.int64)
+    f.create_dataset("config", (s,), h5py.string_dtype())
+    st = f.create_group("stats")
+    for name, dtype in STATS.items():
+        st.create_dataset(name, (s,), dtype)
+    dims = f.create_group("dimensions")
+    dims.attrs["spatial_dims"] = ["x", "y"]
+    centres = (np.arange(n) + 0.5) * cfg.box / n
+    for ax in ("x", "y"):
+        dset = dims.create_dataset(ax, data=centres)
+        dset.attrs.update(units="pc", sample_varying=False, time_varying=False)
+    bc = f.create_group("boundary_conditions")
+    for ax in ("x", "y"):
+        g = bc.create_group(f"{ax}_periodic")
+        g.attrs.update(bc_type="PERIODIC", associated_dims=[ax], sample_varying=False, time_varying=False)
+
+
+def _write_row(f: h5py.File, i: int, rec: SimRecord) -> None:
+    cd = f["t0_fields"][FIELD]
+    if rec.column_density.shape != cd.shape[1:]:
+        raise ValueError(f"record {rec.sim_id}: maps {rec.column_density.shape} differ from {cd.shape[1:]}")
+    cd[i] = rec.column_density
+    if "cubes" in f:
+        if rec.density is None:
+            raise ValueError(f"record {rec.sim_id} has no density cube, others do")
+        f["cubes/density"][i] = rec.density
+    lab = f["labels"]
+    lab["n"][i] = rec.n
+    lab["klass"][i] = rec.klass
+    lab["split"][i] = rec.split
+    lab["sim_id"][i] = rec.sim_id
+    lab["seed"][i] = rec.seed
+    f["config"][i] = rec.config
+    for name in STATS:
+        f["stats"][name][i] = rec.stats[name]
+
+
+def _write_scalars(f: h5py.File, configs: list[dict]) -> None:
+    const, varying = _constant_fields(configs)
+    const.pop("seed", None)
+    sc = f.create_group("scalars")
+    sc.attrs["field_names"] = sorted(const)
+    for k, v in sorted(const.items()):
+        d = sc.create_dataset(k, data=v)
+        d.attrs.update(sample_varying=False, time_varying=False)
+    f.attrs["simulation_parameters"] = [k for k in varying if k != "seed"] or [""]
+
+
+# --------------------------------------------------------------------------------------
+# checking
+# --------------------------------------------------------------------------------------
+def verify(path: str | os.PathLike) -> list[str]:
+    """Check an ensemble file; return the problems found (empty if it is valid).
+
+    Checks: the format attributes; every dataset present with ``S`` rows and the right
+    shape; every simulation exactly once (``sim_id`` is ``0 .. S-1``); column densities
+    finite and positive; classes and split codes in range; every config JSON parses into a
+    :class:`~turbsim.SimConfig` whose ``n``, ``seed`` and ``cells`` agree with the labels
+    and maps; the constant scalars agree with every config.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    list of str
+        One human-readable sentence per problem.
+    """
+    path = Path(path)
+    problems: list[str] = []
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        return [f"{path}: cannot be opened as HDF5 ({exc})"]
+    with f:
+        try:
+            _verify_open(f, problems)
+        except (KeyError, OSError, ValueError, TypeError) as exc:
+            problems.append(f"layout broken: {exc}")
+    return [f"{path}: {p}" for p in problems]
+
+
+def _verify_open(f: h5py.File, problems: list[str]) -> None:
+    if f.attrs.get("format") != FORMAT:
+        problems.append(f"attribute format is {f.attrs.get('format')!r}, expected {FORMAT!r}")
+        return
+    if f.attrs.get("format_version") != FORMAT_VERSION:
+        problems.append(f"format_version {f.attrs.get('format_version')!r} is not {FORMAT_VERSION}")
+    s = int(f.attrs["n_trajectories"])
+    cd = f["t0_fields"][FIELD]
+    if cd.ndim != 4 or cd.shape[0] != s or cd.shape[1] != 3 or cd.shape[2] != cd.shape[3]:
+        problems.append(f"{FIELD} has shape {cd.shape}, expected ({s}, 3, N, N)")
+        return
+    n_cells = cd.shape[-1]
+    names = [f"labels/{k}" for k in ("n", "klass", "split", "sim_id", "seed")]
+    names += ["config"] + [f"stats/{k}" for k in STATS]
+    for name in names:
+        if name not in f:
+            problems.append(f"dataset /{name} is missing")
+        elif f[name].shape != (s,):
+            problems.append(f"dataset /{name} has shape {f[name].shape}, expected ({s},)")
+    if problems:
+        return
+    sim_id = f["labels/sim_id"][()]
+    if not np.array_equal(sim_id, np.arange(s)):
+        dup = np.unique(sim_id)[np.unique(sim_id, return_counts=True)[1] > 1]
+        problems.append(f"sim_id is not 0..{s - 1} exactly once (duplicates {dup[:5].tolist()}, "
+                        f"{s - np.unique(sim_id).size} missing)")
+    for i in range(s):  # row by row: bounded memory
+        m = cd[i]
+        if not np.all(np.isfinite(m)):
+            problems.append(f"sim {i}: column density has non-finite values")
+        elif not np.all(m > 0):
+            problems.append(f"sim {i}: column density has non-positive values")
+    split = f["labels/split"][()]
+    if split.size and split.max() >= len(SPLITS):
+        problems.append(f"split codes {sorted(set(split.tolist()) - set(range(len(SPLITS))))} unknown")
+    klass = f["labels/klass"][()]
+    n_classes = len([c for c in f["labels/klass"].attrs.get("class_names", []) if c])
+    allowed = np.arange(n_classes) if n_classes else np.array([NO_CLASS])
+    if not np.all(np.isin(klass, allowed)):
+        problems.append(f"class indices {sorted(set(klass.tolist()) - set(allowed.tolist()))} "
+                        f"not among {allowed.tolist()}")
+    n_lab, seeds = f["labels/n"][()], f["labels/seed"][()]
+    scalars = {k: f["scalars"][k][()] for k in f["scalars"].attrs.get("field_names", [])} if "scalars" in f else {}
+    for i, text in enumerate(f["config"][()]):
+        text = text.decode() if isinstance(text, bytes) else text
+        try:
+            cfg = SimConfig.from_json(text)
+        except ValueError as exc:
+            problems.append(f"sim {i}: config does not parse ({exc})")
+            continue
+        if not math.isclose(cfg.n, n_lab[i], rel_tol=0, abs_tol=1e-12) or cfg.seed != seeds[i]:
+            problems.append(f"sim {i}: labels (n={n_lab[i]}, seed={seeds[i]}) disagree with its config")
+        if cfg.cells != n_cells:
+            problems.append(f"sim {i}: config has {cfg.cells} cells, maps are {n_cells}")
+        d = cfg.to_dict()
+        for k, v in scalars.items():
+            v = v.decode() if isinstance(v, bytes) else v
+            if d.get(k) != v:
+                problems.append(f"sim {i}: config {k}={d.get(k)!r} disagrees with /scalars/{k}={v!r}")
+                break
+
+
+# --------------------------------------------------------------------------------------
+# lazy reader
+# --------------------------------------------------------------------------------------
+class Ensemble:
+    """Lazy, read-only view of an ensemble file (use :func:`open_ensemble`).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file.
+    n_sims : int
+        Number of simulations ``S``.
+    map_size : int
+        Side ``N`` of the projections (augmented images are ``N/2``).
+    attrs : dict
+        File attributes (format, dataset_name, ensemble_seed, ...).
+    class_names : tuple of str
+        Name of each class index.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, allow_holdout: bool = False):
+        self.path = Path(path)
+        try:
+            self._f = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise LayoutError(f"{self.path}: cannot open as HDF5 ({exc})") from None
+        try:
+            self.attrs = dict(self._f.attrs)
+            if self.attrs.get("format") != FORMAT:
+                raise LayoutError(f"{self.path}: not a turbsim ensemble (format={self.attrs.get('format')!r})")
+            if self.attrs.get("format_version") != FORMAT_VERSION:
+                raise LayoutError(f"{self.path}: format_version {self.attrs.get('format_version')!r} "
+                                  f"is not supported (expected {FORMAT_VERSION})")
+            self._cd = self._f["t0_fields"][FIELD]
+            self._split = self._f["labels/split"][()]
+            self.class_names = tuple(c for c in self._f["labels/klass"].attrs.get("class_names", []) if c)
+        except KeyError as exc:
+            self._f.close()
+            raise LayoutError(f"{self.path}: missing {exc}") from None
+        except LayoutError:
+            self._f.close()
+            raise
+        self.n_sims = int(self._cd.shape[0])
+        self.map_size = int(self._cd.shape[-1])
+        self._holdout_unlocked = bool(allow_holdout)
+
+    # context manager ---------------------------------------------------------------
+    def __enter__(self) -> "Ensemble":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._f.close()
+
+    def __repr__(self) -> str:
+        counts = {s: int(np.sum(self._split == i)) for i, s in enumerate(SPLITS)}
+        return f"Ensemble({str(self.path)!r}, n_sims={self.n_sims}, map_size={self.map_size}, splits={counts})"
+
+    # selection -----------------------------------------------------------------------
+    def indices(self, split: str, allow_holdout: bool = False) -> np.ndarray:
+        """Rows of one split.
+
+        Parameters
+        ----------
+        split : {"train", "test", "holdout"}
+            The split.
+        allow_holdout : bool, optional
+            Must be True to get the holdout rows; doing so unlocks reading them from this
+            open ensemble.
+
+        Returns
+        -------
+        ndarray of int64
+            Sorted row indices.
+
+        Raises
+        ------
+        HoldoutError
+            ``split == "holdout"`` without ``allow_holdout``.
+        """
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+        if split == "holdout":
+            if not (allow_holdout or self._holdout_unlocked):
+                raise HoldoutError(f"{self.path}: the holdout split is locked; pass allow_holdout=True "
+                                   "only for the final evaluation")
+            self._holdout_unlocked = True
+        return np.flatnonzero(self._split == SPLITS.index(split)).astype(np.int64)
+
+    def _rows(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Validated rows; returns (rows, sorted unique rows, inverse) for h5py reads."""
+        rows = np.arange(self.n_sims) if indices is None else np.atleast_1d(np.asarray(indices))
+        if rows.dtype.kind not in "iu":
+            raise TypeError(f"indices must be integers, got dtype {rows.dtype}")
+        rows = rows.astype(np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_sims):
+            raise IndexError(f"indices must be in 0..{self.n_sims - 1}")
+        if not self._holdout_unlocked and np.any(self._split[rows] == HOLDOUT):
+            raise HoldoutError(f"{self.path}: the requested rows include holdout simulations; "
+                               "call indices('holdout', allow_holdout=True) first to unlock them")
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        return rows, uniq, inverse
+
+    # reading ---------------------------------------------------------------------------
+    def labels(self, indices: Sequence[int] | np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Labels of some simulations.
+
+        Parameters
+        ----------
+        indices : array_like of int, optional
+            Rows (default: all, which needs the holdout unlocked if there is one).
+
+        Returns
+        -------
+        dict
+            ``n`` float64, ``klass`` int8, ``sim_id`` int64, ``split`` uint8, ``seed``
+            int64, each of length ``len(indices)``.
+        """
+        rows, _, _ = self._rows(indices)
+        lab = self._f["labels"]
+        return {k: lab[k][()][rows] for k in ("n", "klass", "sim_id", "split", "seed")}
+
+    def projections(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Column-density maps of some simulations (reads only those rows).
+
+        Parameters
+        ----------
+        indices : array_like of int
+            Rows, any order, repeats allowed.
+
+        Returns
+        -------
+        ndarray, float32, shape (k, 3, N, N)
+            Column density along x, y, z [g/cm^2].
+        """
+        rows, uniq, inverse = self._rows(indices)
+        if uniq.size == 0:
+            return np.empty((0, 3, self.map_size, self.map_size), np.float32)
+        return self._cd[uniq][inverse.reshape(-1)]
+
+    def images(self, indices: Sequence[int] | np.ndarray, log: bool = True,
+               augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Images of some simulations, ready for learning.
+
+        Parameters
+        ----------
+        indices : array_like of int
+            Rows.
+        log : bool, optional
+            Take ``log10`` of the column density [g/cm^2] (default True).
+        augment : bool, optional
+            Cut every projection into the study's 16 flipped quadrants (default True):
+            48 images of side ``N/2`` per simulation. Otherwise 3 maps of side ``N``.
+
+        Returns
+        -------
+        images : ndarray, float32, shape (k*48, N/2, N/2) or (k*3, N, N)
+            Ordered simulation, then axis, then flip, then quadrant
+            (see :func:`turbsim.observe.augment`).
+        sim_index : ndarray of int64, shape (k*48,) or (k*3,)
+            Row of the simulation each image comes from (use it to look up labels).
+        """
+        rows, _, _ = self._rows(indices)
+        maps = self.projections(rows)  # (k, 3, N, N)
+        if log:
+            maps = observe.log_column(maps)
+        if augment:
+            maps = observe.augment(maps)  # (k, 3, 16, N/2, N/2)
+        per_sim = int(np.prod(maps.shape[1:-2]))
+        images = np.ascontiguousarray(maps.reshape((-1,) + maps.shape[-2:]), dtype=np.float32)
+        return images, np.repeat(rows, per_sim)
+
+    def config(self, index: int) -> SimConfig:
+        """The :class:`~turbsim.SimConfig` of one simulation."""
+        self._rows([index])
+        text = self._f["config"][index]
+        return SimConfig.from_json(text.decode() if isinstance(text, bytes) else text)
+
+    def stats(self, indices: Sequence[int] | np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Solver statistics (keys of :data:`STATS`) of some simulations (default all).
+
+        Statistics carry no label information, so holdout rows are not locked here.
+        """
+        rows = np.arange(self.n_sims) if indices is None else np.atleast_1d(np.asarray(indices, np.int64))
+        return {k: self._f["stats"][k][()][rows] for k in STATS}
+
+    def density(self, index: int) -> np.ndarray:
+        """Final 3D density cube [g/cm^3] of one simulation (only if cubes were saved)."""
+        self._rows([index])
+        if "cubes" not in self._f:
+            raise LayoutError(f"{self.path}: no density cubes stored (generate with --save-cubes)")
+        return self._f["cubes/density"][index]
+
+    def split_counts(self) -> dict[str, dict[int, int]]:
+        """Number of simulations per split and class: ``{split: {klass: count}}``."""
+        klass = self._f["labels/klass"][()]
+        return {s: {int(k): int(np.sum((self._split == i) & (klass == k))) for k in np.unique(klass)}
+                for i, s in enumerate(SPLITS)}
+
+
+def open_ensemble(path: str | os.PathLike, *, allow_holdout: bool = False) -> Ensemble:
+    """Open an ensemble file for lazy reading (use as a context manager).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    allow_holdout : bool, optional
+        Unlock the holdout rows from the start (default False).
+
+    Returns
+    -------
+    Ensemble
+
+    Raises
+    ------
+    LayoutError
+        The file cannot be opened or is not a turbsim ensemble.
+    """
+    return Ensemble(path, allow_holdout=allow_holdout)
