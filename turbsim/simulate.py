@@ -89,10 +89,6 @@ class SimResult:
         }
 
 
-def _momentum_scale(rho, vel):
-    return float(rho.sum() * np.sqrt((vel**2).sum(axis=0).mean()))
-
-
 def simulate(config: SimConfig, outputs=None, threads: int | None = None,
              progress: bool = False) -> SimResult:
     """Run one simulation.
@@ -126,16 +122,18 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
                         threads=threads, dtype=np.dtype(config.dtype), progress=progress)
     m0 = float(np.sum(rho0, dtype=np.float64))
     final = res.snapshots[-1]
-    mass_error = abs(float(final.rho.sum()) - m0) / m0
-    p_final = (final.rho * final.velocity).reshape(3, -1).sum(axis=1)
-    p_init = (rho0 * vel0).reshape(3, -1).sum(axis=1, dtype=np.float64)
-    scale = _momentum_scale(rho0, vel0) or 1.0
-    momentum_error = float(np.abs(p_final - p_init).max() / scale)
+    mass_error = abs(final.mass - m0) / m0
+    p_init = np.einsum("i,ki->k", rho0.ravel(), vel0.reshape(3, -1), dtype=np.float64)
+    scale = m0 * float(np.sqrt(np.einsum("ki,ki->", vel0.reshape(3, -1), vel0.reshape(3, -1),
+                                         dtype=np.float64) / rho0.size)) or 1.0
+    momentum_error = float(np.abs(final.momentum - p_init).max() / scale)
     to_myr = 1.0 / myr_to_code
     snaps = [(s.time * to_myr, s.rho * cu["density"], s.velocity * cu["velocity"])
              for s in res.snapshots[:-1]]
-    return SimResult(config=config, density=final.rho * cu["density"],
-                     velocity=final.velocity * cu["velocity"], time=config.t_end,
+    density, velocity = final.rho, final.velocity
+    density *= cu["density"]
+    velocity *= cu["velocity"]
+    return SimResult(config=config, density=density, velocity=velocity, time=config.t_end,
                      steps=res.steps, wall_time=_time.perf_counter() - t_start,
                      solver_time=res.wall_time, ic_time=ic_time, mass_error=mass_error,
                      momentum_error=momentum_error, snapshots=snaps)

@@ -68,12 +68,18 @@ class Snapshot:
         Velocity (vx, vy, vz).
     steps : int
         Steps taken from the start up to this snapshot.
+    mass : float
+        Total mass, ``sum(rho)`` (multiply by the cell volume for physical units).
+    momentum : ndarray, shape (3,)
+        Total momentum, ``sum(rho v)`` per component.
     """
 
     time: float
     rho: np.ndarray
     velocity: np.ndarray
     steps: int
+    mass: float = float("nan")
+    momentum: np.ndarray = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,15 @@ def to_conserved(rho: np.ndarray, velocity: np.ndarray, dtype=np.float64) -> np.
 def to_primitive(U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`to_conserved`: returns ``(rho, velocity)`` as float64 arrays."""
     rho = U[0].astype(np.float64)
-    return rho, U[1:].astype(np.float64) / rho
+    vel = U[1:].astype(np.float64)
+    vel /= rho
+    return rho, vel
+
+
+def _snapshot(U: np.ndarray, t: float, steps: int) -> Snapshot:
+    totals = U.reshape(4, -1).sum(axis=1, dtype=np.float64)
+    rho, vel = to_primitive(U)
+    return Snapshot(t, rho, vel, steps, float(totals[0]), totals[1:])
 
 
 def _validate(rho, velocity, dx, cs, t_end, outputs, scheme, limiter, courant, gamma):
@@ -148,9 +162,11 @@ def _validate(rho, velocity, dx, cs, t_end, outputs, scheme, limiter, courant, g
         raise ValueError(f"rho must be a 3D array (nx, ny, nz), got shape {rho.shape}")
     if velocity.shape != (3,) + rho.shape:
         raise ValueError(f"velocity must have shape {(3,) + rho.shape}, got {velocity.shape}")
-    if not np.all(np.isfinite(rho)) or not np.all(np.isfinite(velocity)):
-        raise ValueError("rho and velocity must be finite")
-    if not np.all(rho > 0):
+    # a finite sum implies finite elements (the full check runs only when it is not)
+    for name, a in (("rho", rho), ("velocity", velocity)):
+        if not np.isfinite(a.sum()) and not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite everywhere")
+    if not rho.min() > 0:
         raise ValueError(f"rho must be positive everywhere (min {rho.min()!r})")
     for name, v in (("dx", dx), ("cs", cs)):
         if not (np.isfinite(v) and v > 0):
@@ -265,8 +281,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
             if status != 0:
                 _raise(status, U, bad, t, steps, density_floor, max_steps)
             t = float(target)
-            r, v = to_primitive(U)
-            snapshots.append(Snapshot(t, r, v, steps))
+            snapshots.append(_snapshot(U, t, steps))
     finally:
         if bar is not None:
             bar.close()
