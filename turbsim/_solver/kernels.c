@@ -19,6 +19,16 @@ int ts_openmp_available(void)
 #endif
 }
 
+/* Number of the calling thread inside a parallel region (0 without OpenMP). */
+static inline int ts_thread_id(void)
+{
+#ifdef TURBSIM_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 int ts_max_threads(void)
 {
 #ifdef TURBSIM_OPENMP

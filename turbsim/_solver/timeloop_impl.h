@@ -65,11 +65,7 @@ int FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz,
 #pragma omp parallel num_threads(nt) reduction(| : alloc_fail)
 #endif
     {
-#ifdef TURBSIM_OPENMP
-        const int tid = omp_get_thread_num();
-#else
-        const int tid = 0;
-#endif
+        const int tid = ts_thread_id();
         /* allocated by the thread that uses it (first touch) */
         alloc_fail |= FN(work_alloc)(&works[tid], p->ny, p->nz, k.muscl) != TS_OK;
     }
@@ -100,11 +96,7 @@ int FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz,
 #pragma omp parallel num_threads(nt)
 #endif
         {
-#ifdef TURBSIM_OPENMP
-            const int tid = omp_get_thread_num();
-#else
-            const int tid = 0;
-#endif
+            const int tid = ts_thread_id();
             const int64_t a = p->nx * tid / nt, b = p->nx * (tid + 1) / nt;
             bad_t[tid] = -1;
             FN(step_block)(&k, &works[tid], U, Un, a, b, &smax_t[tid], &bad_t[tid]);
