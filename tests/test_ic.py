@@ -3,6 +3,7 @@ across resolutions, and bit-for-bit reproduction of the shared RAMSES initial co
 import numpy as np
 import pytest
 
+import turbsim.ic
 from turbsim.config import SimConfig
 from turbsim.ic import initial_conditions, velocity_field
 from turbsim.spectra import fit_slope, power_spectrum, spectral_curl, spectral_divergence
@@ -98,7 +99,7 @@ def _common_coefficients(v, kmax):
     return f * shift
 
 
-@pytest.mark.parametrize("coarse,fine", [(64, 128), (48, 64)])
+@pytest.mark.parametrize("coarse,fine", [(64, 128), (48, 64), (33, 64)])
 def test_resolutions_share_their_common_modes(coarse, fine):
     mach = 1.3
     kmax = (coarse - 1) // 2
@@ -112,6 +113,57 @@ def test_resolutions_share_their_common_modes(coarse, fine):
     factor = mach / np.sqrt(np.sum(weight * np.abs(b) ** 2))
     assert factor > 1.0  # the fine field spreads the same rms over more modes
     assert np.abs(a - factor * b).max() <= 1e-12 * np.abs(a).max()
+
+
+def test_draws_do_not_depend_on_the_block_size(monkeypatch):
+    # the modes are computed in cache-sized blocks; the random stream must not see them
+    # (a misplaced draw changes the field by O(1); the blocks may only move the last bits,
+    # as vectorised and scalar loops round differently)
+    reference = velocity_field(24, KOLMOGOROV, 9, solenoidal=0.7)
+    for block in (1, 37, 1 << 20):
+        monkeypatch.setattr(turbsim.ic, "_BLOCK", block)
+        v = velocity_field(24, KOLMOGOROV, 9, solenoidal=0.7)
+        assert np.abs(v - reference).max() <= 1e-13 * np.abs(reference).max(), block
+
+
+def _modes(v):
+    """rfftn coefficients of v, the integer wavevector of each, and the mask of the modes
+    that should carry power (k != 0, no Nyquist component)."""
+    cells = v.shape[1]
+    f = np.fft.rfftn(v, axes=(1, 2, 3))
+    k = np.meshgrid(np.fft.fftfreq(cells, 1 / cells), np.fft.fftfreq(cells, 1 / cells),
+                    np.fft.rfftfreq(cells, 1 / cells), indexing="ij")
+    live = (np.abs(np.stack(k)) < cells / 2).all(axis=0) & (sum(c ** 2 for c in k) > 0)
+    return f, np.stack(k), live
+
+
+@pytest.mark.parametrize("zeta", [1.0, 0.0])
+def test_every_mode_carries_power_with_equal_variance(zeta):
+    # every mode below Nyquist has power (the kz axis, where the transverse basis is
+    # special, included), and the kz = 0 plane (built from two draws) has the same
+    # per-mode variance as the rest: <|v_k|^2 |k|^n> agrees to its sampling error (~2 %)
+    n = 4.0
+    f, k, live = _modes(velocity_field(64, n, 13, solenoidal=zeta))
+    power = np.sum(np.abs(f) ** 2, axis=0)
+    floor = 1e-20 * power.max()  # far above the FFT's rounding, far below any drawn mode
+    assert (power[live] > floor).all()
+    assert (power[~live] < floor).all()
+    assert (power[0, 0, 1:32] > floor).all()  # the kz axis
+    scaled = power * np.sum(k ** 2, axis=0) ** (n / 2)
+    plane, rest = scaled[..., 0][live[..., 0]], scaled[..., 1:][live[..., 1:]]
+    assert plane.mean() / rest.mean() == pytest.approx(1.0, abs=0.08)
+
+
+def test_mixture_shares_the_solenoidal_part():
+    # the solenoidal and compressive parts come from separate streams: the solenoidal
+    # projection of a mixture is the pure solenoidal field of the same seed, rescaled
+    mix, k, live = _modes(velocity_field(32, KOLMOGOROV, 3, solenoidal=0.5))
+    pure, _, _ = _modes(velocity_field(32, KOLMOGOROV, 3, solenoidal=1.0))
+    k2 = np.where(live, np.sum(k ** 2, axis=0), 1.0)
+    perp = mix - k * np.sum(k * mix, axis=0) / k2
+    ratio = np.sum(np.abs(perp) ** 2) / np.sum(np.abs(pure) ** 2)
+    assert 0.0 < ratio < 1.0
+    assert np.abs(perp - np.sqrt(ratio) * pure).max() <= 1e-12 * np.abs(pure).max()
 
 
 # -- reproduction of the shared RAMSES initial conditions ---------------------------------

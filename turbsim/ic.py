@@ -25,7 +25,9 @@ Federrath et al. (2010):
 
 so ``zeta = 1`` is divergence-free, ``zeta = 0`` curl-free; a mixture scales the solenoidal
 and compressive parts by ``zeta`` and ``1 - zeta`` (power ratio
-``2 zeta^2 : (1 - zeta)^2`` for isotropic noise).
+``2 zeta^2 : (1 - zeta)^2`` for isotropic noise). ``"white_noise"`` projects its noise so;
+``"fourier"`` draws the projected modes directly, in the basis ``(e1, e2, k/|k|)``
+(below), which gives the same Gaussian statistics with two thirds of the random numbers.
 
 Normalisation
 -------------
@@ -37,20 +39,39 @@ Two ways to draw the random modes (``method``)
 ----------------------------------------------
 ``"fourier"`` (default)
     Complex Gaussian modes are drawn directly in k-space from
-    ``numpy.random.SeedSequence(seed)``, by octave shells of ``m = max(|kx|, |ky|, |kz|)``:
-    shell ``j`` holds ``K/2 < m <= K`` with ``K = 2^j`` and has its own generator,
-    ``SeedSequence(seed, spawn_key=(j,))`` (what ``spawn`` would give). Within a shell the
-    draws go slab by slab, ``kx = -K .. K``, and within a slab in row-major ``(ky, kz)`` order
-    over the whole slab of the shell, whether or not the grid holds those modes. So a mode's
-    random number does not depend on the grid size. The field is the real part of the
-    Fourier series of these modes (equivalently, mode ``k`` gets ``(F_k + conj F_-k) / 2``)
-    sampled at the cell centres ``x_i = (i + 1/2) / N``. Hence a 64^3 and a 128^3 field of
-    the same seed share every Fourier coefficient with all ``|k_i| <= 31``, up to one
-    overall factor (each field is normalised to its own rms): the same large scales, at the
-    same place in the box. The Nyquist planes (``|k_i| = N/2``) are left empty, so the
-    field is exactly divergence-free (``zeta = 1``) spectrally. Any ``cells >= 4`` works
-    (even or odd, powers of 2 or not). Memory: about 1.5 complex cubes of modes plus the
-    float64 output, ~1 GB at 256^3.
+    ``numpy.random.SeedSequence(seed)``, for the half space ``kz >= 0`` only (the rest
+    follows from the field being real), by shells of ``m = max(|kx|, |ky|, |kz|)``: shell 0
+    holds ``0 < m <= 8``, shell ``j >= 1`` the octave ``K/2 < m <= K``, ``K = 2^(j+3)``.
+    Each shell has two streams, ``PCG64(SeedSequence(seed, spawn_key=(j, 0)))`` for the
+    solenoidal and ``(j, 1)`` for the compressive part (what ``spawn`` would give), a stream
+    being used only when its weight ``zeta`` or ``1 - zeta`` is not 0. A shell is drawn as
+    boxes in a fixed order (``kz > K/2``; then, with ``kz <= K/2``: ``ky > K/2``,
+    ``ky < -K/2``, and with ``|ky| <= K/2``: ``kx > K/2``, ``kx < -K/2``; each box split at
+    ``kx = 0``, then at ``ky = 0``, negative part first), each box in row-major ``(kx,
+    component, ky, kz)`` order over the whole box, whether or not the grid holds those
+    modes (rows of ``kx`` off the grid are skipped with ``advance``). So a mode's random
+    numbers do not depend on the grid size. Each complex number ``G`` takes one 64-bit word
+    (Box-Muller in float32: the top 24 bits give the radius, the low 24 bits the phase), so
+    its real and imaginary parts are independent ``N(0, 1)`` to float32 rounding, cut at
+    ``5.8 sigma``. The mode is
+
+        v_k = |k|^(-n/2) [zeta (G1 e1 + G2 e2) + (1 - zeta) G3 k/|k|],
+        e1 = (-ky, kx, 0) / kp,  e2 = (kx kz, ky kz, -kp^2) / (|k| kp),  kp^2 = kx^2 + ky^2
+
+    (``e1 = x``, ``e2 = y`` on the ``kz`` axis): ``(e1, e2)`` span the plane normal to
+    ``k``, so ``P_perp`` of isotropic noise is ``G1 e1 + G2 e2`` in distribution. The
+    field's Fourier coefficient (referred to the box origin) is ``v_k`` for ``kz > 0``,
+    ``conj(v_-k)`` for ``kz < 0``, and ``(v_k + conj v_-k) / sqrt(2)`` on the plane
+    ``kz = 0``: every mode has the same variance, and the field, sampled at the cell
+    centres ``x_i = (i + 1/2) / N``, is real. Hence a 64^3 and a 128^3 field of the same
+    seed share every Fourier coefficient with all ``|k_i| <= 31`` (to float64 rounding), up
+    to one overall factor (each field is normalised to its own rms): the same large scales,
+    at the same place in the box. The Nyquist planes (``|k_i| = N/2``) are left empty, so the field is exactly
+    divergence-free (``zeta = 1``) spectrally. Any ``cells >= 4`` works (even or odd, powers
+    of 2 or not; for other sizes part of the outermost shell's draws is wasted). Memory:
+    one complex half cube of modes, ``3 N^2 (N/2 + 1)`` complex128, over which the float64
+    field is written (~0.4 GB at 256^3). Time on one core: ~0.1 s at 128^3, half of it the
+    inverse FFT.
 ``"white_noise"``
     The convention of the shared RAMSES runs: real white noise
     ``numpy.random.default_rng(seed).standard_normal((3, N, N, N))`` Fourier transformed,
@@ -118,52 +139,246 @@ def _seed_sequence(seed):
     return np.random.SeedSequence(int(seed))
 
 
-def _shell_generator(root, j):
-    """Generator of octave shell ``j``: the ``j``-th spawned child of ``root``, built
-    explicitly so that ``root`` is not mutated."""
-    child = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (j,),
+def _shell_generator(root, key):
+    """Bit generator of the shell stream ``key`` (a tuple of ints): ``PCG64`` seeded with the
+    descendant ``root.spawn(...)`` would give at that key, built explicitly so that ``root``
+    is not mutated."""
+    child = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + tuple(key),
                                    pool_size=root.pool_size)
-    return np.random.default_rng(child)
+    return np.random.PCG64(child)
 
 
-# -- drawing the modes --------------------------------------------------------------------
-def _fourier_noise(cells, root):
-    """Complex white noise in the ``rfftn`` layout, resolution-independent (``"fourier"``).
+# -- "fourier": modes drawn in k-space ----------------------------------------------------
+_HALF_BITS = 24
+"""Bits of each 64-bit word used for the radius (top bits) and for the phase (low bits)."""
 
-    Returns ``H`` of shape (3, N, N, N//2 + 1) complex128 with ``H_k = (F_k + conj F_-k) / 2``
-    for independent standard complex Gaussians ``F_k`` (real and imaginary parts N(0, 1)),
-    zero at ``k = 0`` and on the Nyquist planes."""
+_FIRST_SHELL = 8
+"""Outer edge of the first shell of the ``"fourier"`` draws (the shells after it are octaves)."""
+
+_BLOCK = 1 << 14
+"""Modes (or cells) per block of the vectorised loops: small enough for the temporaries to
+stay in the CPU cache, large enough to amortise the per-call overhead."""
+
+
+class _Workspace:
+    """Flat scratch buffers reused by the blocks of one call, by name.
+
+    Reusing a buffer is much faster than a fresh temporary per block, whose pages the
+    allocator returns to the OS and the OS must fault in (zeroed) again."""
+
+    def __init__(self):
+        self._buffers = {}
+
+    def __call__(self, name, shape, dtype=np.float64):
+        """Buffer ``name`` viewed as ``shape`` (contents undefined; one dtype per name)."""
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, dtype)
+        return buffer[:size].reshape(shape)
+
+
+def _scaled_normals(words, scale, out, work):
+    """``out = scale * G``: standard complex normals ``G`` (real and imaginary parts
+    ``N(0, 1)``), one per 64-bit word, by Box-Muller in float32.
+
+    With ``a`` the top and ``b`` the low 24 bits of a word, ``G = sqrt(-2 ln u) exp(2 pi i
+    b / 2^24)``, ``u = 1 - a / 2^24`` in ``(0, 1]``: the radius is cut at ``sqrt(2 ln 2^24)
+    = 5.8``. Elementwise, so a word's number never depends on the shape of ``words``.
+
+    Parameters
+    ----------
+    words : ndarray of uint64
+        Random words, any shape.
+    scale : ndarray of float64
+        Real factors, the shape of ``words``; overwritten.
+    out : ndarray of complex128
+        Result, the shape of ``words``.
+    work : _Workspace
+        Scratch buffers.
+    """
+    unit = np.float32(2.0 ** -_HALF_BITS)
+    bits = work("bits", words.shape, np.uint64)
+    radius = work("radius", words.shape, np.float32)
+    angle = work("angle", words.shape, np.float32)
+    np.right_shift(words, np.uint64(64 - _HALF_BITS), out=bits)
+    np.copyto(radius, bits, casting="unsafe")  # exact: < 2^24
+    radius *= -unit
+    radius += np.float32(1.0)
+    np.log(radius, out=radius)
+    radius *= np.float32(-2.0)
+    np.sqrt(radius, out=radius)
+    scale *= radius
+    np.bitwise_and(words, np.uint64((1 << _HALF_BITS) - 1), out=bits)
+    np.copyto(angle, bits, casting="unsafe")
+    angle *= np.float32(2.0 * np.pi) * unit
+    np.multiply(scale, np.cos(angle, out=radius), out=out.real)
+    np.multiply(scale, np.sin(angle, out=angle), out=out.imag)
+    return out
+
+
+def _shell_boxes(half, big):
+    """Boxes ``(kx, ky, kz)`` (inclusive ranges, each of one sign in ``kx`` and in ``ky``) that
+    tile the half-space shell ``half < max(|kx|, |ky|, |kz|) <= big``, ``kz >= 0``, in their
+    drawing order."""
+    whole, outer_up, outer_down = (-big, big), (half + 1, big), (-big, -half - 1)
+    low, inner = (0, half), (-half, half)
+    boxes = []
+    for kx, ky, kz in ((whole, whole, outer_up), (whole, outer_up, low),
+                       (whole, outer_down, low), (outer_up, inner, low), (outer_down, inner, low)):
+        boxes += [(x, y, kz) for x in _split_at_zero(kx) for y in _split_at_zero(ky)]
+    return boxes
+
+
+def _split_at_zero(k_range):
+    """The non-empty parts ``k < 0`` and ``k >= 0`` of the inclusive range ``k_range``."""
+    first, last = k_range
+    return [(a, b) for a, b in ((first, min(last, -1)), (max(first, 0), last)) if a <= b]
+
+
+def _amplitudes(n, kmax):
+    """Tables over the integer ``q = |k|^2 <= 3 kmax^2``: ``|k|^(-n/2)`` and ``|k|^(-n/2-1)``
+    (0 at ``q = 0``): looking the amplitudes up is much cheaper than powers per mode."""
+    q = np.arange(3 * kmax ** 2 + 1, dtype=np.float64)
+    q[0] = 1.0
+    tables = np.power(q, -n / 4.0), np.power(q, -(n + 2.0) / 4.0)
+    for table in tables:
+        table[0] = 0.0
+    return tables
+
+
+def _block_modes(kx, ky, kz, words, weights, tables, cells, out, work):
+    """Velocity modes of a block of wavevectors from their words, into ``out``.
+
+    ``v_k = |k|^(-n/2) exp(i pi (kx + ky + kz) / N) [zeta (G1 e1 + G2 e2) + (1 - zeta) G3 k/|k|]``
+    with the transverse unit vectors ``e1 = (-ky, kx, 0) / kp``, ``e2 = (kx kz, ky kz,
+    -kp^2) / (|k| kp)``, ``kp = sqrt(kx^2 + ky^2)`` (``e1 = x``, ``e2 = y`` on the ``kz`` axis),
+    and ``G1, G2, G3`` standard complex normals. The phase factor makes the inverse FFT sample
+    the Fourier series at the cell centres.
+
+    Parameters
+    ----------
+    kx, ky, kz : ndarray of int
+        The block's wavenumbers on each axis (lengths a, b, c; no ``k = 0``).
+    words : tuple
+        ``(solenoidal, compressive)``: uint64 arrays (a, 2, b, c) for ``G1, G2`` and
+        (a, 1, b, c) for ``G3``, ``None`` where that part has zero weight.
+    weights : tuple of float
+        ``(zeta, 1 - zeta)``.
+    tables : tuple of ndarray
+        :func:`_amplitudes` of the spectral index.
+    cells : int
+        Grid size ``N`` (for the phase factor).
+    out : ndarray, shape (3, a, b, c), complex128
+        The result (the last axis contiguous), overwritten and returned.
+    work : _Workspace
+        Scratch buffers.
+    """
+    turn = 1j * np.pi / cells
+    shape = (kx.size, ky.size, kz.size)
+    shift = np.multiply(np.exp(turn * kx)[:, None, None] * np.exp(turn * ky)[:, None],
+                        np.exp(turn * kz), out=work("shift", shape, np.complex128))
+    kx, ky = kx[:, None, None], ky[:, None]  # broadcast to (a, b, c) with kz
+    kp2 = kx ** 2 + ky ** 2  # (a, b, 1)
+    k2 = np.add(kp2, kz ** 2, out=work("k2", shape, np.intp))
+    # k2 is always in the tables' range; "clip" is merely the fastest mode of take
+    amp = np.take(tables[0], k2, out=work("amp", shape), mode="clip")  # |k|^(-n/2)
+    amp_k = np.take(tables[1], k2, out=work("amp_k", shape), mode="clip")  # ... / |k|
+    term = work("term", shape, np.complex128)
+    (solenoidal, compressive), (zeta, rest) = words, weights
+    if solenoidal is not None:
+        # zeta / kp, and zeta on the kz axis (kp = 0), where e1 = x and e2 = y
+        inv_kp = zeta / np.sqrt(np.maximum(kp2, 1))
+        axis = (-kx[0, 0, 0], -ky[0, 0]) if kx[0, 0, 0] <= 0 <= kx[-1, 0, 0] and (
+            ky[0, 0] <= 0 <= ky[-1, 0]) else None  # (row, column) of the kz axis
+        scale = work("scale", solenoidal.shape)
+        np.multiply(amp, inv_kp, out=scale[:, 0])  # zeta |k|^(-n/2) / kp
+        np.multiply(amp_k, inv_kp, out=scale[:, 1])  # zeta |k|^(-n/2) / (|k| kp)
+        if axis is not None:
+            scale[axis[0], 1, axis[1]] = scale[axis[0], 0, axis[1]]
+        g = _scaled_normals(solenoidal, scale, work("g", solenoidal.shape, np.complex128), work)
+        g *= shift[:, None]
+        first, second = g[:, 0], g[:, 1]
+        coefficients = ((-ky, kx * kz), (kx, ky * kz))
+        for c, (c1, c2) in enumerate(coefficients):  # complex coefficients: fast loops
+            np.multiply(first, c1.astype(np.complex128), out=out[c])
+            out[c] += np.multiply(second, c2.astype(np.complex128), out=term)
+        np.multiply(second, (-kp2).astype(np.complex128), out=out[2])
+        if axis is not None:
+            out[0][axis], out[1][axis], out[2][axis] = first[axis], second[axis], 0.0
+    else:
+        out.fill(0.0)
+    if compressive is not None:
+        scale = work("scale", compressive.shape)
+        np.multiply(amp_k, rest, out=scale[:, 0])  # (1 - zeta) |k|^(-n/2) / |k|
+        g = _scaled_normals(compressive, scale, work("g", compressive.shape, np.complex128), work)
+        g *= shift[:, None]
+        for c, k in enumerate((kx, ky, kz)):
+            out[c] += np.multiply(g[:, 0], k.astype(np.complex128), out=term)
+    return out
+
+
+def _draw_box(modes, box, generators, weights, tables, work):
+    """Draw one box of a shell (see :func:`_shell_boxes`) and write its velocity modes into
+    ``modes`` (the ``rfftn`` layout), in place; all the box's words are consumed."""
+    cells = modes.shape[1]
+    kmax = (cells - 1) // 2
+    (x0, x1), ky, kz = box
+    ny, nz = (last - first + 1 for first, last in (ky, kz))
+    on_y, on_z = ((max(a, -kmax), min(b, kmax)) for a, b in (ky, kz))
+    lo, hi = max(x0, -kmax), min(x1, kmax)
+    if on_y[0] > on_y[1] or on_z[0] > on_z[1] or lo > hi:  # nothing on the grid
+        lo, hi = x1 + 1, x1
+    sy, sz = (slice(a - k[0], b - k[0] + 1) for (a, b), k in ((on_y, ky), (on_z, kz)))
+    dy, dz = (slice(a % cells, b % cells + 1) for a, b in (on_y, on_z))  # one sign each
+    ky_on, kz_on = np.arange(on_y[0], on_y[1] + 1), np.arange(on_z[0], on_z[1] + 1)
+    streams = [(gen, c) for gen, c in zip(generators, (2, 1)) if gen is not None]
+    for gen, c in streams:
+        gen.advance(c * ny * nz * (lo - x0))  # rows off the grid: skipped exactly
+    rows = max(1, _BLOCK // (ny * nz))
+    for start in range(lo, hi + 1, rows):
+        kx = np.arange(start, min(start + rows, hi + 1))
+        words = [None, None]
+        for part, (gen, c) in enumerate(zip(generators, (2, 1))):
+            if gen is not None:
+                drawn = gen.random_raw(c * ny * nz * kx.size).reshape(kx.size, c, ny, nz)
+                words[part] = drawn[..., sy, sz]
+        dx = slice(kx[0] % cells, kx[-1] % cells + 1)
+        # computed in a cache-sized scratch block, then stored in one pass
+        block = work("block", (3, kx.size, ky_on.size, kz_on.size), np.complex128)
+        modes[:, dx, dy, dz] = _block_modes(kx, ky_on, kz_on, words, weights, tables, cells,
+                                            block, work)
+    for gen, c in streams:
+        gen.advance(c * ny * nz * (x1 - hi))
+
+
+def _make_hermitian(modes):
+    """Replace the ``kz = 0`` plane of ``modes`` by ``(v_k + conj v_-k) / sqrt(2)``, in place:
+    the Hermitian part, scaled to the variance of the other modes."""
+    plane = modes[..., 0]
+    mirror = np.roll(plane[:, ::-1, ::-1], 1, axis=(1, 2))  # mirror[c, i, j] = G at -k
+    modes[..., 0] = (plane + np.conj(mirror)) * math.sqrt(0.5)
+    return modes
+
+
+def _fourier_modes(cells, n, solenoidal, root):
+    """Velocity modes (3, N, N, N//2 + 1) in the ``rfftn`` layout of the ``"fourier"`` method
+    (see the module docstring), unnormalised; zero at ``k = 0`` and on the Nyquist planes."""
     kmax = (cells - 1) // 2  # largest |k_i| kept on each axis (Nyquist -N/2 dropped)
-    noise = np.zeros((3, cells, cells, cells // 2 + 1), dtype=np.complex128)
-    big, j = 1, 0
-    while big // 2 + 1 <= kmax:  # shell j = modes with big/2 < max|k_i| <= big, big = 2^j
-        rng = _shell_generator(root, j)
-        side = np.arange(-big, big + 1)
-        ring = np.maximum(np.abs(side)[:, None], np.abs(side)[None, :])
-        edge = min(big, kmax)  # the slab's (ky, kz) in [-edge, edge] are on the grid
-        window = slice(big - edge, big + edge + 1)
-        slab = np.empty((3, 2 * big + 1, 2 * big + 1), dtype=np.complex128)
-        for kx in side:
-            member = np.maximum(ring, abs(kx)) > big // 2
-            z = rng.standard_normal((np.count_nonzero(member), 3, 2))
-            if abs(kx) > kmax:
-                continue  # drawn (keeps the stream canonical) but not on this grid
-            slab.fill(0.0)
-            slab[:, member] = 0.5 * z.view(np.complex128)[..., 0].T  # (re, im) pairs
-            on = slab[:, window, window]  # indexed [c, ky + edge, kz + edge]
-            # F_k / 2 goes to kz >= 0; conj(F_k) / 2 to -k for kz <= 0
-            _add_half(noise[:, kx % cells], on[:, :, edge:], edge)
-            _add_half(noise[:, -kx % cells], np.conj(on[:, ::-1, edge::-1]), edge)
-        big, j = 2 * big, j + 1
-    return noise
+    weights = (float(solenoidal), 1.0 - float(solenoidal))
+    modes = np.zeros((3, cells, cells, cells // 2 + 1), dtype=np.complex128)
+    work, tables = _Workspace(), _amplitudes(n, kmax)
+    half, big, j = 0, _FIRST_SHELL, 0
+    while half < kmax:  # shell j holds the modes with half < max|k_i| <= big
+        generators = [_shell_generator(root, (j, part)) if w > 0 else None
+                      for part, w in enumerate(weights)]
+        for box in _shell_boxes(half, big):
+            _draw_box(modes, box, generators, weights, tables, work)
+        half, big, j = big, 2 * big, j + 1
+    return _make_hermitian(modes)
 
 
-def _add_half(target, block, edge):
-    """``target[:, ky % N, kz] += block[:, ky + edge, kz]`` for ``|ky|, kz <= edge``."""
-    target[:, :edge + 1, :edge + 1] += block[:, edge:]
-    target[:, target.shape[1] - edge:, :edge + 1] += block[:, :edge]
-
-
+# -- "white_noise": the RAMSES convention ---------------------------------------------------
 def _white_noise(cells, root):
     """``rfftn`` of ``default_rng(root).standard_normal((3, N, N, N))`` (``"white_noise"``;
     ``default_rng(SeedSequence(s))`` is ``default_rng(s)``).
@@ -172,17 +387,67 @@ def _white_noise(cells, root):
     exactly as one ``(3, N, N, N)`` draw does (checked against the shared RAMSES ICs)."""
     rng = np.random.default_rng(root)
     noise = np.empty((3, cells, cells, cells // 2 + 1), dtype=np.complex128)
+    draw = np.empty((cells, cells, cells))
     for c in range(3):
-        noise[c] = np.fft.rfftn(rng.standard_normal((cells, cells, cells)))
+        np.fft.rfftn(rng.standard_normal(out=draw), out=noise[c])
     return noise
 
 
-def _filter(modes, n, solenoidal, centred):
-    """Multiply modes by ``|k|^(-n/2)`` and Helmholtz-project them, in place, slab by slab.
+def _filter_block(g, parts, n, zeta, work):
+    """Multiply a block of modes by ``|k|^(-n/2)`` and Helmholtz-project it, in place.
 
-    With ``centred``, also multiply by ``exp(i pi (kx + ky + kz) / N)``: the inverse FFT then
-    samples the field's Fourier series at the cell centres ``(i + 1/2) / N`` rather than at
-    ``i / N``, so grids of different sizes sample the same continuous field.
+    Parameters
+    ----------
+    g : ndarray, shape (3, ...), complex128
+        Modes of the block.
+    parts : list of 3-tuples of ndarray
+        The wavevector ``(kx, ky, kz)`` of the block, arrays broadcasting to ``g.shape[1:]``,
+        split into parts with disjoint nonzero components: ``[k]``, or ``[k_regular,
+        k_nyquist]`` on a Nyquist plane, where the projection is averaged over the two
+        aliases ``+-N/2`` (the cross terms between the parts cancel).
+    n : float
+        Spectral index.
+    zeta : float
+        Solenoidal fraction.
+    work : _Workspace
+        Scratch buffers.
+
+    Notes
+    -----
+    Real factors are applied as complex numbers with zero imaginary part: the products
+    are the same, and complex-by-complex loops are much faster than mixed ones.
+    """
+    shape = g.shape[1:]
+    k2 = sum(p ** 2 for part in parts for p in part)
+    origin = k2 == 0.0
+    inv_k2 = np.divide(1.0, k2, out=np.zeros(k2.shape), where=~origin)
+    with np.errstate(divide="ignore"):
+        amp = np.power(inv_k2, n / 4.0)
+    amp[origin] = 0.0
+    amp_c, weight = work("amp", shape, np.complex128), work("weight", shape, np.complex128)
+    amp_c[...] = amp
+    weight[...] = (1.0 - 2.0 * zeta) * inv_k2
+    parts = [[p.astype(np.complex128) for p in part] for part in parts]
+    term = work("term", shape, np.complex128)
+    projected = []
+    for i, part in enumerate(parts):  # (1 - 2 zeta) (k . g) / k^2 for this part of k
+        dot = np.multiply(g[0], part[0], out=work(f"dot{i}", shape, np.complex128))
+        for c in (1, 2):
+            dot += np.multiply(g[c], part[c], out=term)
+        dot *= weight
+        projected.append(dot)
+    for c in range(3):
+        if zeta != 1.0:
+            g[c] *= zeta
+        for part, dot in zip(parts, projected):
+            # zeta g + (1 - 2 zeta) par = zeta (g - par) + (1 - zeta) par
+            g[c] += np.multiply(dot, part[c], out=term)
+        g[c] *= amp_c
+    return g
+
+
+def _filter(modes, n, solenoidal):
+    """Multiply modes by ``|k|^(-n/2)`` and Helmholtz-project them, in place, in blocks.
 
     ``modes`` is (3, N, N, N//2 + 1) in the ``rfftn`` layout. On a Nyquist plane the
     wavevector of a real field is ambiguous (``k`` and its alias are the same coefficient);
@@ -190,56 +455,82 @@ def _filter(modes, n, solenoidal, centred):
     a full complex inverse transform does: the products ``k_i k_j`` between one Nyquist and
     one non-Nyquist component cancel."""
     cells = modes.shape[1]
-    half = cells / 2.0
-    ky = (np.fft.fftfreq(cells) * cells)[:, None]
-    kz = (np.fft.rfftfreq(cells) * cells)[None, :]
-    if cells % 2 == 0:
-        kz[0, -1] = -half  # the Nyquist wavenumber is -N/2 on every axis (fftfreq's sign)
-    ky_nyq = np.where(np.abs(ky) == half, ky, 0.0)
-    kz_nyq = np.where(np.abs(kz) == half, kz, 0.0)
-    ky_reg, kz_reg = ky - ky_nyq, kz - kz_nyq
-    zeta = float(solenoidal)
-    for ix, kx in enumerate(np.fft.fftfreq(cells) * cells):
-        kx_nyq = kx if abs(kx) == half else 0.0
-        kx_reg = kx - kx_nyq
-        k2 = kx ** 2 + ky ** 2 + kz ** 2
-        with np.errstate(divide="ignore"):
-            amp = np.sqrt(k2) ** (-n / 2.0)
-        if ix == 0:
-            amp[0, 0] = 0.0
-            k2[0, 0] = 1.0
-        if centred:
-            amp = amp * np.exp(1j * np.pi / cells * (kx + ky + kz))
-        v = modes[:, ix] * amp
-        dot_reg = kx_reg * v[0] + ky_reg * v[1] + kz_reg * v[2]
-        dot_nyq = kx_nyq * v[0] + ky_nyq * v[1] + kz_nyq * v[2]
-        for c, (k_reg, k_nyq) in enumerate(((kx_reg, kx_nyq), (ky_reg, ky_nyq), (kz_reg, kz_nyq))):
-            par = (k_reg * dot_reg + k_nyq * dot_nyq) / k2
-            # zeta (v - par) + (1 - zeta) par; for zeta = 1 this is exactly v - par
-            modes[c, ix] = zeta * v[c] + (1.0 - 2.0 * zeta) * par
+    k = np.fft.fftfreq(cells, 1.0 / cells)  # integers; the Nyquist wavenumber is -N/2
+    kz = k[: cells // 2 + 1].copy()
+    kz[-1] = k[cells // 2]  # -N/2 on every axis, as in a full complex FFT: the product of two
+    # Nyquist components keeps its sign in the alias-averaged projection below
+    zeta, work = float(solenoidal), _Workspace()
+    wheres = ((cells // 2,), (slice(None), cells // 2), (Ellipsis, -1)) if cells % 2 == 0 else ()
+    planes = [modes[(slice(None),) + where].copy() for where in wheres]  # redone below
+    rows = max(1, _BLOCK // (cells * kz.size))
+    for start in range(0, cells, rows):
+        kx = k[start:start + rows, None, None]
+        _filter_block(modes[:, start:start + rows], [(kx, k[None, :, None], kz)], n, zeta, work)
+    # the Nyquist planes, from their copies, with the alias-averaged projection
+    shape = modes.shape[1:]
+    grid = [np.broadcast_to(kc, shape) for kc in (k[:, None, None], k[None, :, None], kz)]
+    for where, plane in zip(wheres, planes):
+        plane_k = [kc[where] for kc in grid]
+        regular = [np.where(np.abs(kc) == cells // 2, 0.0, kc) for kc in plane_k]
+        aliased = [kc - r for kc, r in zip(plane_k, regular)]
+        modes[(slice(None),) + where] = _filter_block(plane, [regular, aliased], n, zeta, work)
     return modes
 
 
+# -- from modes to the normalised field ---------------------------------------------------
 def _modes(cells, n, seed, solenoidal, method):
-    """Filtered modes (3, N, N, N//2 + 1), unnormalised: the field is their ``irfftn``."""
+    """Velocity modes (3, N, N, N//2 + 1), unnormalised: the field is their ``irfftn``."""
     root = _seed_sequence(seed)
     if method == "fourier":
-        return _filter(_fourier_noise(cells, root), n, solenoidal, centred=True)
-    return _filter(_white_noise(cells, root), n, solenoidal, centred=False)
+        return _fourier_modes(cells, n, solenoidal, root)
+    return _filter(_white_noise(cells, root), n, solenoidal)
 
 
-def _normalise(v, mach):
-    """Remove each component's mean and scale to 3D rms ``mach``, in place."""
-    for c in range(v.shape[0]):
-        v[c] -= v[c].mean()
-    square = v[0] ** 2
-    for c in range(1, v.shape[0]):
-        square += v[c] ** 2
-    rms = math.sqrt(float(np.mean(square)))
-    if rms == 0.0:
-        raise ValueError(f"the velocity field of {v.shape[1]}^3 cells has no power to normalise")
-    v *= mach / rms
-    return v
+def _synthesise(modes, mach):
+    """The real field of ``modes``, normalised: each component's mean removed, the 3D rms
+    scaled to ``mach``.
+
+    Parameters
+    ----------
+    modes : ndarray, shape (3, N, N, N//2 + 1), complex128, C-contiguous
+        Modes in the ``rfftn`` layout; consumed: the field is written over them.
+    mach : float
+        3D rms of the result.
+
+    Returns
+    -------
+    ndarray, shape (3, N, N, N), float64
+        ``irfftn`` of each component, normalised; a view of the memory of ``modes``.
+
+    Notes
+    -----
+    The transforms run axis by axis in place; the last one (complex to real) writes each
+    component's rows to the front of the buffer, ``N`` floats for every ``2 (N//2 + 1)`` it
+    reads, so it never overwrites a row it has yet to read (the padded in-place layout of
+    real FFTs). No second cube is allocated.
+    """
+    cells = modes.shape[1]
+    flat = modes.view(np.float64).reshape(-1)
+    v = flat[:3 * cells ** 3].reshape(3, cells, cells, cells)
+    rows = max(1, 4 * _BLOCK // (cells * modes.shape[3]))
+    for c in range(3):
+        np.fft.ifft(modes[c], axis=0, out=modes[c])
+        for start in range(0, cells, rows):  # v[c] starts at or before modes[c]
+            block = modes[c, start:start + rows]
+            np.fft.ifft(block, axis=1, out=block)
+            np.fft.irfft(block, n=cells, axis=2, out=v[c, start:start + rows])
+    v = v.reshape(3, -1)
+    mean = v.mean(axis=1)
+    square = sum(float(np.einsum("i,i->", f, f)) for f in v) / v.shape[1] - float(np.sum(mean ** 2))
+    if square <= 0.0:
+        raise ValueError(f"the velocity field of {cells}^3 cells has no power to normalise")
+    scale = mach / math.sqrt(square)
+    for c in range(3):  # (v - mean) * scale, a cache-sized block at a time
+        for start in range(0, v.shape[1], _BLOCK):
+            block = v[c, start:start + _BLOCK]
+            block -= mean[c]
+            block *= scale
+    return v.reshape(3, cells, cells, cells)
 
 
 # -- public API ---------------------------------------------------------------------------
@@ -292,12 +583,7 @@ def velocity_field(cells, n, seed, *, mach=1.0, solenoidal=1.0, method="fourier"
     out_type = _check_dtype(dtype)
     cells = int(cells)
     start = time.perf_counter()
-    modes = _modes(cells, float(n), seed, solenoidal, method)
-    v = np.empty((3, cells, cells, cells), dtype=np.float64)
-    for c in range(3):
-        v[c] = np.fft.irfftn(modes[c], s=(cells, cells, cells), axes=(0, 1, 2))
-    del modes
-    _normalise(v, float(mach))
+    v = _synthesise(_modes(cells, float(n), seed, solenoidal, method), float(mach))
     logger.debug("velocity_field: %d^3 cells, n=%g, method=%s in %.3f s",
                  cells, n, method, time.perf_counter() - start)
     return v.astype(out_type, copy=False)
