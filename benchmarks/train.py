@@ -1,0 +1,146 @@
+"""Training throughput (images/s after compilation) of learn's models on this machine.
+
+For each model and image size, trains on random images (batch 64 by default) and
+reports images per second after the first (compiling) call, for a ladder of variants:
+
+``nnx_jit``      the straightforward step: ``nnx.jit`` over the model and optimiser
+                 objects (NNX graph traversal each call), XLA convolutions;
+``split_xla``    ``jax.jit`` over ``nnx.split`` state (:func:`learn.train.make_train_call`),
+                 donated buffers, XLA convolutions;
+``split_gemm``   the same with im2col + matrix-product convolutions (the default);
+``steps4_xla``   ``split_xla`` with 4 steps per jitted call (unrolled);
+``steps4_gemm``  ``split_gemm`` with 4 steps per jitted call;
+``steps4_data``  ``steps4_gemm`` fed by the real input pipeline (augmentation and
+                 normalisation in a background thread, :func:`learn.data.prefetch`).
+
+XLA options are process-wide: pass ``--xla-flags "..."`` to rerun the ladder under other
+flags (they are put in ``XLA_FLAGS`` before JAX starts).
+
+Examples
+--------
+::
+
+    python benchmarks/train.py                         # all models, 64 and 128 px
+    python benchmarks/train.py --models study_cnn --sizes 64 --variants split_gemm steps4_gemm --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+VARIANTS = ("nnx_jit", "split_xla", "split_gemm", "steps4_xla", "steps4_gemm", "steps4_data")
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description="Training images/s of learn's models (after compilation).")
+    p.add_argument("--models", nargs="+", default=["study_cnn", "resnet"], choices=("study_cnn", "resnet"))
+    p.add_argument("--sizes", nargs="+", type=int, default=[64, 128], help="image sides [pixels]")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--images", type=int, default=1536, help="images timed per measurement (after warm-up)")
+    p.add_argument("--xla-flags", default=None, help="XLA_FLAGS for this process (set before JAX starts)")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.xla_flags is not None:
+        os.environ["XLA_FLAGS"] = args.xla_flags
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    from flax import nnx
+    from tqdm.auto import tqdm
+
+    from learn import data as ldata
+    from learn import models, train
+
+    def build(name, size, impl):
+        cfg = train.TrainConfig(data="-", model=name, conv_impl=impl, batch_size=args.batch_size)
+        return train._fresh(cfg, size, 1000)
+
+    def bench_nnx_jit(name, size):
+        model, opt = build(name, size, "xla")
+        loss_fn = train.loss_and_metric("classify", False)
+
+        @nnx.jit
+        def step(model, opt, x, y, key):
+            def lf(model):
+                return loss_fn(model(x, rngs=nnx.Rngs(dropout=key)), y)[0]
+            loss, g = nnx.value_and_grad(lf)(model)
+            opt.update(model, g)
+            return loss
+
+        x = jnp.asarray(np.random.default_rng(0).normal(size=(args.batch_size, size, size)), jnp.float32)
+        y = jnp.zeros(args.batch_size, jnp.int32)
+        key = jax.random.key(0)
+        step(model, opt, x, y, key).block_until_ready()
+        n = max(1, args.images // args.batch_size)
+        t = time.perf_counter()
+        for _ in range(n):
+            loss = step(model, opt, x, y, key)
+        loss.block_until_ready()
+        return n * args.batch_size / (time.perf_counter() - t)
+
+    def bench_split(name, size, impl, k, with_data=False):
+        model, opt = build(name, size, impl)
+        model.train()
+        graphdef, state = nnx.split((model, opt))
+        call = train.make_train_call(graphdef, train.loss_and_metric("classify", False))
+        rng = np.random.default_rng(0)
+        n_calls = max(1, args.images // (args.batch_size * k))
+        if with_data:
+            n_sims = -(-(n_calls + 1) * args.batch_size * k // 48)
+            maps = rng.normal(size=(n_sims, 3, 2 * size, 2 * size)).astype(np.float32)
+            src = ldata.InMemorySource(maps, rng.integers(0, 2, n_sims).astype(np.int32))
+            batches = ldata.prefetch(ldata.epoch_batches(
+                src, 0, seed=0, batch_size=args.batch_size, steps_per_call=k, augment=ldata.STUDY_AUGMENT,
+                normaliser=ldata.Normaliser("per_image")))
+        else:
+            xs = rng.normal(size=(k, args.batch_size, size, size)).astype(np.float32)
+            ys = np.zeros((k, args.batch_size), np.int32)
+            batches = iter(lambda: (xs, ys), None)
+        key = jax.random.key(0)
+        xs, ys = next(batches)
+        state, loss, _ = call(state, xs, ys, jnp.int32(0), key)
+        loss.block_until_ready()
+        t = time.perf_counter()
+        for i in range(n_calls):
+            xs, ys = next(batches)
+            state, loss, _ = call(state, xs, ys, jnp.int32(i), key)
+        loss.block_until_ready()
+        return n_calls * k * args.batch_size / (time.perf_counter() - t)
+
+    runners = {
+        "nnx_jit": lambda m, s: bench_nnx_jit(m, s),
+        "split_xla": lambda m, s: bench_split(m, s, "xla", 1),
+        "split_gemm": lambda m, s: bench_split(m, s, "gemm", 1),
+        "steps4_xla": lambda m, s: bench_split(m, s, "xla", 4),
+        "steps4_gemm": lambda m, s: bench_split(m, s, "gemm", 4),
+        "steps4_data": lambda m, s: bench_split(m, s, "gemm", 4, with_data=True),
+    }
+    results = []
+    todo = [(m, s, v) for m in args.models for s in args.sizes for v in args.variants]
+    for m, s, v in tqdm(todo, desc="benchmark", disable=args.json):
+        ips = runners[v](m, s)
+        n_params = models.count_params(build(m, s, "gemm")[0])
+        results.append({"model": m, "size": s, "variant": v, "images_per_s": round(ips, 1), "n_params": n_params})
+    info = {"batch_size": args.batch_size, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "devices": [str(d) for d in jax.devices()], "jax": jax.__version__, "results": results}
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(f"batch {args.batch_size}, devices {info['devices']}, XLA_FLAGS={info['xla_flags']!r}")
+        print(f"{'model':<10} {'size':>5} {'variant':<11} {'images/s':>9}")
+        for r in results:
+            print(f"{r['model']:<10} {r['size']:>5} {r['variant']:<11} {r['images_per_s']:>9.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

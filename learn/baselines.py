@@ -1,0 +1,163 @@
+"""Classical baselines on the same images and splits as the networks.
+
+* ``"spectrum"``: the 2D power spectrum of each normalised log column-density image,
+  averaged in ``n_bins`` logarithmic bins of wavenumber between the fundamental and the
+  Nyquist wavenumber of the image, log10 of the power as features, then a logistic
+  regression (classification) or a ridge regression (regression of ``n``), both after
+  standardising the features.
+* ``"hog"``: histogram-of-oriented-gradients features (:func:`skimage.feature.hog`),
+  then a support-vector machine (RBF :class:`~sklearn.svm.SVC` / :class:`~sklearn.svm.SVR`).
+
+Features are built from exactly the images the networks see (the study's 48 per
+simulation, same normalisation), trained on the train split and scored with the same
+per-image and per-simulation metrics (:mod:`learn.evaluate`).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from turbsim import observe, spectra
+
+from . import data as ldata
+from . import evaluate as lev
+
+log = logging.getLogger(__name__)
+
+KINDS = ("spectrum", "hog")
+
+
+def spectrum_features(images: np.ndarray, n_bins: int = 10) -> np.ndarray:
+    """Log10 power in logarithmic wavenumber bins of each image.
+
+    Parameters
+    ----------
+    images : ndarray, shape (M, S, S)
+        Images (dimensionless, e.g. normalised log10 Σ).
+    n_bins : int
+        Number of bins between ``k = 1`` and ``k = S/2`` (wavenumbers in units of
+        ``2 pi / S`` pixels).
+
+    Returns
+    -------
+    ndarray, float64, shape (M, n_bins)
+        log10 of the mean power per Fourier mode in each bin (the shell spectra of
+        :func:`turbsim.spectra.power_spectrum`, averaged over the shells of the bin).
+    """
+    images = np.asarray(images, np.float64)
+    s = images.shape[-1]
+    edges = np.logspace(0, np.log10(s / 2), n_bins + 1)
+    edges[-1] += 1e-9
+    k, _ = spectra.power_spectrum(images[0])
+    which = np.digitize(k, edges) - 1  # bin of every integer shell
+    use = (which >= 0) & (which < n_bins)
+    feats = np.empty((len(images), n_bins))
+    for i, img in enumerate(images):
+        _, p = spectra.power_spectrum(img - img.mean())
+        good = use & np.isfinite(p)
+        sums = np.bincount(which[good], weights=p[good], minlength=n_bins)
+        cnt = np.bincount(which[good], minlength=n_bins)
+        feats[i] = np.log10(np.maximum(sums / np.maximum(cnt, 1), 1e-30))
+    return feats
+
+
+def hog_features(images: np.ndarray, pixels_per_cell: int | None = None) -> np.ndarray:
+    """HOG descriptors of each image (9 orientations, 2x2 cells per block).
+
+    ``pixels_per_cell`` defaults to ``S / 8`` (an 8x8 grid of cells per image).
+    """
+    from skimage.feature import hog
+
+    s = images.shape[-1]
+    ppc = pixels_per_cell or max(2, s // 8)
+    return np.stack([hog(img, orientations=9, pixels_per_cell=(ppc, ppc), cells_per_block=(2, 2),
+                         feature_vector=True) for img in np.asarray(images, np.float64)])
+
+
+def features(kind: str, images: np.ndarray, n_bins: int = 10) -> np.ndarray:
+    """Features of a baseline kind (:data:`KINDS`)."""
+    if kind == "spectrum":
+        return spectrum_features(images, n_bins)
+    if kind == "hog":
+        return hog_features(images)
+    raise ValueError(f"baseline kind = {kind!r} is not one of {', '.join(KINDS)}")
+
+
+def make_estimator(kind: str, task: str):
+    """The scikit-learn pipeline of a baseline: standardise, then the model."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC, SVR
+
+    if kind == "spectrum":
+        est = LogisticRegression(C=10.0, max_iter=2000) if task == "classify" else Ridge(alpha=1e-3)
+    elif kind == "hog":
+        est = SVC(C=1.0, probability=False) if task == "classify" else SVR(C=1.0, epsilon=0.01)
+    else:
+        raise ValueError(f"baseline kind = {kind!r} is not one of {', '.join(KINDS)}")
+    return make_pipeline(StandardScaler(), est)
+
+
+def _images(mapset: ldata.MapSet, normaliser: ldata.Normaliser, image_size: int):
+    return ldata.eval_set(mapset.maps, normaliser, image_size)
+
+
+def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "global", splits=("test",),
+                 allow_holdout: bool = False, max_train_images: int | None = 20000, seed: int = 0,
+                 n_bins: int = 10) -> dict:
+    """Train a baseline on the train split of an ensemble and score it on other splits.
+
+    Parameters
+    ----------
+    kind : {"spectrum", "hog"}
+    data_path : path-like
+        Ensemble ``.h5`` file.
+    task : {"classify", "regress"}
+    normalisation : {"global", "per_image"}
+        As for the networks (the normaliser is fitted on the train split).
+    splits : tuple of str
+        Splits to score.
+    allow_holdout : bool
+        Needed to score the holdout split.
+    max_train_images : int, optional
+        Random subset of training images (HOG + SVM scales quadratically), None for all.
+    seed : int
+        Seed of that subset.
+    n_bins : int
+        Spectrum bins.
+
+    Returns
+    -------
+    dict
+        ``{split: metrics}`` (same layout as :func:`learn.evaluate.score`) plus ``"kind"``.
+    """
+    train = ldata.load_split(data_path, "train")
+    y_sim = ldata.targets(train.labels, task, train.source)
+    size = train.maps.shape[-1] // 2
+    norm = (ldata.fit_normaliser("global", observe.log_column(train.maps)) if normalisation == "global"
+            else ldata.Normaliser("per_image"))
+    x, idx = _images(train, norm, size)
+    if max_train_images and len(x) > max_train_images:
+        pick = np.sort(np.random.default_rng(seed).choice(len(x), max_train_images, replace=False))
+        x, idx = x[pick], idx[pick]
+    est = make_estimator(kind, task).fit(features(kind, x, n_bins), y_sim[idx])
+    out = {"kind": kind, "normalisation": normalisation, "n_train_images": int(len(x))}
+    for split in splits:
+        ms = ldata.load_split(data_path, split, allow_holdout=allow_holdout)
+        xs, sidx = _images(ms, norm, size)
+        f = features(kind, xs, n_bins)
+        n_true, klass = np.asarray(ms.labels["n"], np.float64), np.asarray(ms.labels["klass"])
+        if task == "classify":
+            model = est[-1]
+            score = (est.predict_proba(f)[:, 1] if hasattr(model, "predict_proba") and kind == "spectrum"
+                     else 1.0 / (1.0 + np.exp(-est.decision_function(f))))
+            out[split] = {"mode": "classify", "per_image": lev.classification_scores(klass[sidx], score),
+                          "per_sim": lev.classification_scores(klass, lev.per_simulation(score, sidx))}
+        else:
+            pred = est.predict(f)
+            out[split] = {"mode": "regress", "per_image": lev.regression_scores(n_true[sidx], pred),
+                          "per_sim": lev.regression_scores(n_true, lev.per_simulation(pred, sidx))}
+        log.info("baseline %s on %s: %s", kind, split, lev.headline(out[split]))
+    return out

@@ -1,0 +1,288 @@
+"""Flax NNX models that read log column-density images: the study's CNN and a small ResNet.
+
+Both take images ``(batch, H, W)`` or ``(batch, H, W, 1)`` (NHWC, one channel of
+normalised log10 column density, dimensionless) and return one row of raw outputs per
+image:
+
+* ``task="classify"``: 2 logits (class 0 Kolmogorov, class 1 Burgers);
+* ``task="regress"``: 1 value (the standardised spectral index), or 2 with
+  ``uncertainty=True``: the mean and the log-variance of a Gaussian (see
+  :func:`learn.train.gaussian_nll`).
+
+Convolutions default to ``conv_impl="gemm"``: the 3x3 patches are gathered into one
+matrix (im2col) and multiplied by the kernel in a single matrix product. On a CPU,
+XLA's matrix products are several times faster than its convolutions, forward and
+backward (see ``benchmarks/train.py``); ``conv_impl="xla"`` uses
+``lax.conv_general_dilated`` instead (the usual choice on a GPU). Both compute the same
+function with the same parameters.
+
+Examples
+--------
+>>> import jax.numpy as jnp
+>>> model = build_model("study_cnn", task="classify", input_size=64, seed=0)
+>>> count_params(model)
+781378
+>>> model.eval()(jnp.zeros((2, 64, 64))).shape
+(2, 2)
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+MODELS = ("study_cnn", "resnet")
+TASKS = ("classify", "regress")
+CONV_IMPLS = ("gemm", "xla")
+
+
+def output_size(task: str, uncertainty: bool = False) -> int:
+    """Number of raw outputs per image for a task.
+
+    Parameters
+    ----------
+    task : {"classify", "regress"}
+    uncertainty : bool
+        Regression with a predicted log-variance.
+
+    Returns
+    -------
+    int
+        2 for classification, 1 (or 2 with ``uncertainty``) for regression.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task = {task!r} is not one of {', '.join(TASKS)}")
+    if task == "classify":
+        return 2
+    return 2 if uncertainty else 1
+
+
+def _patches(x: jax.Array, k: int, stride: int) -> jax.Array:
+    """im2col with 'SAME' zero padding: (B, H, W, C) -> (B, Ho, Wo, k*k*C)."""
+    _, h, w, _ = x.shape
+    ho, wo = -(-h // stride), -(-w // stride)
+    pad_h = max((ho - 1) * stride + k - h, 0)
+    pad_w = max((wo - 1) * stride + k - w, 0)
+    xp = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    if k == 1:
+        return xp[:, : (ho - 1) * stride + 1 : stride, : (wo - 1) * stride + 1 : stride, :]
+    cols = [xp[:, i : i + (ho - 1) * stride + 1 : stride, j : j + (wo - 1) * stride + 1 : stride, :]
+            for i in range(k) for j in range(k)]
+    return jnp.concatenate(cols, axis=-1)
+
+
+class Conv(nnx.Module):
+    """Square 'SAME' convolution, NHWC, kernel ``(k, k, in, out)`` (He-normal init).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Channels in and out.
+    kernel_size : int
+        Side of the square kernel.
+    stride : int
+        Stride (1 or 2 here).
+    use_bias : bool
+        Add a bias (off before batch norm).
+    impl : {"gemm", "xla"}
+        im2col + one matrix product, or XLA's convolution.
+    rngs : nnx.Rngs
+        Parameter initialisation.
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, *, stride: int = 1,
+                 use_bias: bool = True, impl: str = "gemm", rngs: nnx.Rngs):
+        if impl not in CONV_IMPLS:
+            raise ValueError(f"conv impl = {impl!r} is not one of {', '.join(CONV_IMPLS)}")
+        init = jax.nn.initializers.he_normal()
+        self.kernel = nnx.Param(init(rngs.params(), (kernel_size, kernel_size, in_features, out_features)))
+        self.bias = nnx.Param(jnp.zeros((out_features,))) if use_bias else None
+        self.k, self.stride, self.impl = kernel_size, stride, impl
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        w = self.kernel[...]
+        if self.impl == "gemm":
+            cols = _patches(x, self.k, self.stride)
+            y = cols @ w.reshape(-1, w.shape[-1])
+        else:
+            y = jax.lax.conv_general_dilated(x, w, (self.stride, self.stride), "SAME",
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        if self.bias is not None:
+            y = y + self.bias[...]
+        return y
+
+
+def max_pool2(x: jax.Array) -> jax.Array:
+    """2x2 max pooling with stride 2 (NHWC, even H and W)."""
+    b, h, w, c = x.shape
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+def _as_nhwc(x: jax.Array) -> jax.Array:
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] != 1:
+        raise ValueError(f"images must be (batch, H, W) or (batch, H, W, 1), got shape {x.shape}")
+    return x
+
+
+class StudyCNN(nnx.Module):
+    """The study's Keras network rebuilt: 4 x (3x3 conv, ReLU, 2x2 max pool), 3 dense layers.
+
+    Convolutions with 32, 64, 128, 128 filters ('same' padding), then dense layers of
+    256 and 64 units with ReLU and dropout, then the output layer: 781,378 parameters for
+    a classifier on 64x64 images (the study's count). The flattened feature size depends
+    on the input size, so a model is built for one ``input_size`` (divisible by 16).
+
+    Parameters
+    ----------
+    input_size : int
+        Side of the square input images [pixels], a multiple of 16.
+    n_out : int
+        Outputs per image (:func:`output_size`).
+    dropout : float
+        Dropout rate after each hidden dense layer (0.5 as in the study).
+    conv_impl : {"gemm", "xla"}
+        How convolutions are computed (same results).
+    rngs : nnx.Rngs
+        Parameter initialisation.
+    """
+
+    FILTERS = (32, 64, 128, 128)
+    DENSE = (256, 64)
+
+    def __init__(self, input_size: int, n_out: int, *, dropout: float = 0.5, conv_impl: str = "gemm",
+                 rngs: nnx.Rngs):
+        if input_size % 16:
+            raise ValueError(f"study_cnn needs an input size divisible by 16, got {input_size}")
+        chans = (1,) + self.FILTERS
+        self.convs = nnx.List([Conv(a, b, 3, impl=conv_impl, rngs=rngs) for a, b in zip(chans[:-1], chans[1:])])
+        flat = (input_size // 16) ** 2 * self.FILTERS[-1]
+        dims = (flat,) + self.DENSE + (n_out,)
+        self.dense = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(dims[:-1], dims[1:])])
+        self.dropout = nnx.Dropout(dropout)
+        self.input_size = input_size
+
+    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        x = _as_nhwc(x)
+        for conv in self.convs:
+            x = max_pool2(jax.nn.relu(conv(x)))
+        x = x.reshape(x.shape[0], -1)
+        for layer in self.dense[:-1]:
+            x = self.dropout(jax.nn.relu(layer(x)), rngs=rngs)
+        return self.dense[-1](x)
+
+
+class ResidualBlock(nnx.Module):
+    """Basic pre-activation-free residual block: conv-BN-ReLU-conv-BN + shortcut, ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int, *, conv_impl: str, rngs: nnx.Rngs):
+        self.conv1 = Conv(cin, cout, 3, stride=stride, use_bias=False, impl=conv_impl, rngs=rngs)
+        self.bn1 = nnx.BatchNorm(cout, momentum=0.9, rngs=rngs)
+        self.conv2 = Conv(cout, cout, 3, use_bias=False, impl=conv_impl, rngs=rngs)
+        self.bn2 = nnx.BatchNorm(cout, momentum=0.9, scale_init=nnx.initializers.zeros_init(), rngs=rngs)
+        if stride != 1 or cin != cout:
+            self.proj = Conv(cin, cout, 1, stride=stride, use_bias=False, impl=conv_impl, rngs=rngs)
+            self.proj_bn = nnx.BatchNorm(cout, momentum=0.9, rngs=rngs)
+        else:
+            self.proj = self.proj_bn = None
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = jax.nn.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        s = x if self.proj is None else self.proj_bn(self.proj(x))
+        return jax.nn.relu(y + s)
+
+
+class ResNet(nnx.Module):
+    """Small residual network with batch norm and global average pooling (any input size).
+
+    A 3x3 stem convolution, then one stage per width; the first block of every stage
+    halves the resolution (stride 2). Global average pooling makes the network accept
+    any image size (a model trained on 64x64 images can score 32x32 or 128x128 ones).
+
+    Parameters
+    ----------
+    n_out : int
+        Outputs per image.
+    widths : tuple of int
+        Channels of each stage (default 32, 64, 128).
+    blocks : tuple of int
+        Residual blocks per stage (default 1, 1, 1).
+    stem : int
+        Channels of the stem convolution (default 32).
+    dropout : float
+        Dropout rate before the output layer (default 0).
+    conv_impl : {"gemm", "xla"}
+    rngs : nnx.Rngs
+    """
+
+    def __init__(self, n_out: int, *, widths=(32, 64, 128), blocks=(1, 1, 1), stem: int = 32,
+                 dropout: float = 0.0, conv_impl: str = "gemm", rngs: nnx.Rngs):
+        if len(widths) != len(blocks) or not widths:
+            raise ValueError(f"widths {widths} and blocks {blocks} must be non-empty and of equal length")
+        self.stem = Conv(1, stem, 3, use_bias=False, impl=conv_impl, rngs=rngs)
+        self.stem_bn = nnx.BatchNorm(stem, momentum=0.9, rngs=rngs)
+        layers, cin = [], stem
+        for width, nb in zip(widths, blocks):
+            for b in range(nb):
+                layers.append(ResidualBlock(cin, width, 2 if b == 0 else 1, conv_impl=conv_impl, rngs=rngs))
+                cin = width
+        self.blocks = nnx.List(layers)
+        self.dropout = nnx.Dropout(dropout)
+        self.head = nnx.Linear(cin, n_out, rngs=rngs)
+
+    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        x = jax.nn.relu(self.stem_bn(self.stem(_as_nhwc(x))))
+        for block in self.blocks:
+            x = block(x)
+        x = x.mean(axis=(1, 2))
+        return self.head(self.dropout(x, rngs=rngs))
+
+
+def build_model(name: str, *, task: str, input_size: int, uncertainty: bool = False, seed: int = 0,
+                dropout: float | None = None, conv_impl: str = "gemm", **kwargs) -> nnx.Module:
+    """Build a freshly initialised model.
+
+    Parameters
+    ----------
+    name : {"study_cnn", "resnet"}
+        Architecture.
+    task : {"classify", "regress"}
+        Sets the size of the output layer (:func:`output_size`).
+    input_size : int
+        Image side [pixels] (fixes the dense layer of ``study_cnn``; ``resnet`` accepts any).
+    uncertainty : bool
+        Regression head with a log-variance output.
+    seed : int
+        Seed of the parameter initialisation.
+    dropout : float, optional
+        Dropout rate (default 0.5 for ``study_cnn``, 0 for ``resnet``).
+    conv_impl : {"gemm", "xla"}
+        Convolution implementation.
+    **kwargs
+        Extra architecture options (``widths``, ``blocks``, ``stem`` for ``resnet``).
+
+    Returns
+    -------
+    nnx.Module
+        The model, in training mode.
+    """
+    n_out = output_size(task, uncertainty)
+    rngs = nnx.Rngs(params=seed)
+    if name == "study_cnn":
+        if kwargs:
+            raise ValueError(f"study_cnn takes no options {sorted(kwargs)}")
+        return StudyCNN(input_size, n_out, dropout=0.5 if dropout is None else dropout,
+                        conv_impl=conv_impl, rngs=rngs)
+    if name == "resnet":
+        return ResNet(n_out, dropout=0.0 if dropout is None else dropout, conv_impl=conv_impl, rngs=rngs,
+                      **kwargs)
+    raise ValueError(f"model = {name!r} is not one of {', '.join(MODELS)}")
+
+
+def count_params(model: nnx.Module) -> int:
+    """Number of trainable parameters (``nnx.Param`` entries) of a model."""
+    return int(sum(math.prod(p.shape) for p in jax.tree.leaves(nnx.state(model, nnx.Param))))

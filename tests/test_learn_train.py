@@ -1,0 +1,152 @@
+"""Training on small ensembles made by turbsim: learning, resume, devices, evaluation, CLI."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flax")
+pytest.importorskip("orbax.checkpoint")
+
+from turbsim import SimConfig  # noqa: E402
+from turbsim.ensemble_plan import EnsembleConfig  # noqa: E402
+from turbsim.generate import run_ensemble  # noqa: E402
+
+from learn import baselines, evaluate, fit, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SIM = SimConfig(cells=32, scheme="first", t_end=0.25)  # 32^3, first order: about 0.1 s per simulation
+
+
+@pytest.fixture(scope="module")
+def separable(tmp_path_factory):
+    """16 simulations, n = 2 against n = 5 (trivially separable), 12/2/2 train/test/holdout."""
+    path = tmp_path_factory.mktemp("data") / "sep.h5"
+    cfg = EnsembleConfig(sims=16, seed=3, class_n=(2.0, 5.0), class_names=("kolmogorov", "burgers"),
+                         splits=(0.75, 0.125, 0.125), sim=SIM)
+    run_ensemble(cfg, path, workers=0, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """12 simulations with n uniform in [2, 5] (no classes)."""
+    path = tmp_path_factory.mktemp("data") / "sweep.h5"
+    cfg = EnsembleConfig(sims=12, seed=4, labels="sweep", n_range=(2.0, 5.0), splits=(0.67, 0.33, 0.0), sim=SIM)
+    run_ensemble(cfg, path, workers=0, progress=False)
+    return path
+
+
+def _params(workdir):
+    return train.final_state(workdir)
+
+
+def test_loss_falls_and_separable_classes_are_learned(separable, tmp_path):
+    cfg = train.TrainConfig(data=os.fspath(separable), model="resnet", optimizer="adamw", epochs=3, batch_size=32,
+                            patience=0, seed=1)
+    summary = train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
+    hist = json.loads((tmp_path / "run" / train.SUMMARY_FILE).read_text())
+    assert summary == hist
+    rows = (tmp_path / "run" / train.HISTORY_FILE).read_text().splitlines()
+    losses = [float(r.split(",")[1]) for r in rows[1:]]
+    assert len(losses) == 3 and losses[-1] < 0.7 * losses[0]
+    m = evaluate.evaluate_run(tmp_path / "run", split="test")
+    assert m["per_image"]["accuracy"] >= 0.95 and m["per_sim"]["accuracy"] == 1.0
+    assert (tmp_path / "run" / "curves.png").is_file() and (tmp_path / "run" / "eval" / "test" / "classification.png").is_file()
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(separable, tmp_path):
+    # study_cnn: dropout randomness; 2 steps per call; cosine schedule over 3 epochs
+    cfg = train.TrainConfig(data=os.fspath(separable), model="study_cnn", epochs=3, batch_size=32, patience=0,
+                            steps_per_call=2, seed=5)
+    train.train_and_evaluate(cfg, tmp_path / "a", progress=False)
+
+    class Kill(Exception):
+        pass
+
+    def kill_after_first(epoch, rec):
+        if epoch == 1:
+            raise Kill
+
+    with pytest.raises(Kill):
+        train.train_and_evaluate(cfg, tmp_path / "b", progress=False, on_epoch_end=kill_after_first)
+    assert len((tmp_path / "b" / train.HISTORY_FILE).read_text().splitlines()) == 2  # header + epoch 1
+    train.train_and_evaluate(cfg, tmp_path / "b", progress=False)
+    for a, b in zip(_params(tmp_path / "a"), _params(tmp_path / "b")):
+        np.testing.assert_array_equal(a, b)
+    # another configuration in the same directory is refused
+    with pytest.raises(train.RunError, match="different configuration"):
+        train.train_and_evaluate(cfg.replace(seed=6), tmp_path / "b", progress=False)
+
+
+DEVICE_SCRIPT = """
+import sys, numpy as np, jax
+from learn import train
+assert jax.device_count() == 2, jax.devices()
+cfg = train.TrainConfig.from_dict(__import__("json").loads(sys.argv[1]))
+train.train_and_evaluate(cfg, sys.argv[2], progress=False)
+np.savez(sys.argv[3], *train.final_state(sys.argv[2]))
+"""
+
+
+def test_one_and_two_devices_agree(separable, tmp_path):
+    cfg = train.TrainConfig(data=os.fspath(separable), model="resnet", epochs=2, batch_size=32, patience=0, seed=2)
+    train.train_and_evaluate(cfg, tmp_path / "one", progress=False)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    subprocess.run([sys.executable, "-c", DEVICE_SCRIPT, json.dumps(cfg.to_dict()), str(tmp_path / "two"),
+                    str(tmp_path / "two.npz")], check=True, env=env, cwd=REPO)
+    two = np.load(tmp_path / "two.npz")
+    one = _params(tmp_path / "one")
+    assert len(one) == len(two.files)
+    for i, a in enumerate(one):
+        np.testing.assert_allclose(two[f"arr_{i}"], a, rtol=1e-4, atol=1e-5)
+
+
+def test_regression_with_uncertainty_on_a_sweep(sweep, tmp_path):
+    cfg = train.TrainConfig(data=os.fspath(sweep), task="regress", uncertainty=True, model="resnet",
+                            optimizer="adamw", epochs=2, batch_size=32, patience=0, normalisation="per_image")
+    train.train_and_evaluate(cfg, tmp_path / "reg", progress=False)
+    m = evaluate.evaluate_run(tmp_path / "reg", split="test")
+    assert m["mode"] == "regress" and set(m["per_image"]["coverage"]) == {"0.68", "0.95"}
+    run = train.load_run(tmp_path / "reg")
+    assert run.scaler is not None and run.config.uncertainty
+    assert np.isfinite(m["per_sim"]["rmse"])
+
+
+def test_spectrum_baseline_separates_the_easy_classes(separable):
+    res = baselines.run_baseline("spectrum", separable, task="classify", splits=("test",))
+    assert res["test"]["per_image"]["accuracy"] >= 0.95
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_fit_cli_end_to_end_with_ramses_scoring(separable, tmp_path):
+    ramses = Path(os.environ.get("TURBSIM_SHARED", REPO.parent / "shared")) / "ramses/ensemble_dev/binary64_dev.npz"
+    extra = ["--eval-data", str(ramses)] if ramses.is_file() else []
+    assert fit.main(["--data", str(separable), "--model", "resnet", "--epochs", "1", "--batch-size", "32",
+                     "--out", str(tmp_path / "cli"), "--no-progress", "--holdout", "--json", *extra]) == 0
+    out = tmp_path / "cli"
+    for f in ("run.json", "metrics.json", "history.csv", "report.html", "eval/holdout/metrics.json"):
+        assert (out / f).is_file(), f
+    assert "<img" in (out / "report.html").read_text()
+    if extra:
+        m = json.loads((out / "eval" / "binary64_dev" / "metrics.json").read_text())
+        assert m["n_sims"] == 24 and m["reference"]["split"] == "holdout" and "per_image.accuracy" in m["drop"]
+
+
+def test_cli_errors_exit_2_with_clear_messages(separable, sweep, tmp_path):
+    r = _cli("learn.fit", "--data", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "no such data file" in r.stderr
+    r = _cli("learn.fit", "--data", str(sweep), "--task", "classify", "--out", str(tmp_path / "y"))
+    assert r.returncode == 2 and "class labels" in r.stderr
+    r = _cli("learn.fit", "--data", str(separable), "--eval-splits", "holdout", "--out", str(tmp_path / "z"))
+    assert r.returncode == 2 and "--holdout" in r.stderr
+    r = _cli("learn.evaluate", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "no such run directory" in r.stderr
+    r = _cli("learn.evaluate", str(tmp_path), "--split", "holdout")
+    assert r.returncode == 2 and "--holdout" in r.stderr
