@@ -94,7 +94,7 @@ def make_estimator(kind: str, task: str):
     if kind == "spectrum":
         est = LogisticRegression(C=10.0, max_iter=2000) if task == "classify" else Ridge(alpha=1e-3)
     elif kind == "hog":
-        est = SVC(C=1.0, probability=False) if task == "classify" else SVR(C=1.0, epsilon=0.01)
+        est = SVC(C=1.0) if task == "classify" else SVR(C=1.0, epsilon=0.01)
     else:
         raise ValueError(f"baseline kind = {kind!r} is not one of {', '.join(KINDS)}")
     return make_pipeline(StandardScaler(), est)

@@ -308,7 +308,6 @@ def _raise_enospc(self, *a):
     (["--config", "missing.toml"], "missing.toml"),
     (["--workers", "-1"], "--workers"),
     (["--verify", "nothere.h5"], "does not exist"),
-    (["-o", "no/such/dir/x.h5"], "does not exist"),
     (["--frobnicate"], "unrecognized"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(argv, words, capsys):

@@ -649,8 +649,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     output = args.output or Path(f"{cfg.name}.h5")
-    if not output.parent.is_dir():
-        parser.error(f"--output: directory {output.parent} does not exist")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--output: cannot create directory {output.parent}: {exc.strerror}")
     try:
         summary = run_ensemble(cfg, output, workers=args.workers, scheduler=args.scheduler,
                                progress=not args.no_progress, keep_parts=args.keep_parts)
