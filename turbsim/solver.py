@@ -149,9 +149,14 @@ def to_primitive(U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rho, vel
 
 
-def _snapshot(U: np.ndarray, t: float, steps: int) -> Snapshot:
+def _snapshot(U: np.ndarray, t: float, steps: int, last: bool = False) -> Snapshot:
     totals = U.reshape(4, -1).sum(axis=1, dtype=np.float64)
-    rho, vel = to_primitive(U)
+    if last and U.dtype == np.float64:
+        # the state is not needed any more: turn it into primitives in place, no copy
+        rho, vel = U[0], U[1:]
+        vel /= rho
+    else:
+        rho, vel = to_primitive(U)
     return Snapshot(t, rho, vel, steps, float(totals[0]), totals[1:])
 
 
@@ -261,7 +266,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
         bar = tqdm(total=float(t_end), unit="t", desc="evolve", leave=False)
     snapshots, t, steps, wall, last_dt = [], 0.0, 0, 0.0, 0.0
     try:
-        for target in targets:
+        for i_target, target in enumerate(targets):
             while True:
                 chunk = _PROGRESS_CHUNK if bar is not None else max_steps - steps
                 t0 = _time.perf_counter()
@@ -281,7 +286,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
             if status != 0:
                 _raise(status, U, bad, t, steps, density_floor, max_steps)
             t = float(target)
-            snapshots.append(_snapshot(U, t, steps))
+            snapshots.append(_snapshot(U, t, steps, last=i_target == len(targets) - 1))
     finally:
         if bar is not None:
             bar.close()
