@@ -96,12 +96,19 @@ class EvolveResult:
         Seconds spent in the native stepping loop.
     last_dt : float
         The last CFL time step (before any shortening to land on an output time).
+    initial_mass : float
+        Total mass at time 0, ``sum(rho)`` of the state the solver started from (after
+        rounding to ``dtype``), accumulated in float64.
+    initial_momentum : ndarray, shape (3,)
+        Total momentum at time 0, ``sum(rho v)`` per component, likewise.
     """
 
     snapshots: list = field(repr=False)
     steps: int
     wall_time: float
     last_dt: float
+    initial_mass: float = float("nan")
+    initial_momentum: np.ndarray = field(default=None, repr=False)
 
     @property
     def rho(self) -> np.ndarray:
@@ -137,7 +144,7 @@ def to_conserved(rho: np.ndarray, velocity: np.ndarray, dtype=np.float64) -> np.
     """
     U = np.empty((4,) + rho.shape, dtype=dtype)
     U[0] = rho
-    U[1:] = rho * velocity
+    np.multiply(rho, velocity, out=U[1:])  # no temporary cube
     return U
 
 
@@ -256,6 +263,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
     elif int(threads) < 1:
         raise ValueError(f"threads must be >= 1, got {threads!r}")
     U = to_conserved(rho, velocity, dtype)
+    initial = U.reshape(4, -1).sum(axis=1, dtype=np.float64)
     work = np.empty_like(U)
     if times and times[-1] == t_end:
         times = times[:-1]
@@ -291,7 +299,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
         if bar is not None:
             bar.close()
     log.debug("evolve: %d steps to t=%g in %.3f s", steps, t, wall)
-    return EvolveResult(snapshots, steps, wall, last_dt)
+    return EvolveResult(snapshots, steps, wall, last_dt, float(initial[0]), initial[1:])
 
 
 def _raise(status, U, bad, t, steps, density_floor, max_steps):
