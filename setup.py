@@ -47,7 +47,8 @@ if sys.platform != "win32":
 extensions = [
     Extension(
         "turbsim._solver._kernels",
-        sources=["turbsim/_solver/_kernels.pyx", "turbsim/_solver/kernels.c"],
+        sources=["turbsim/_solver/_kernels.pyx", "turbsim/_solver/kernels.c",
+                 "turbsim/_solver/modes.c"],
         include_dirs=[np.get_include(), "turbsim/_solver"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,

@@ -98,6 +98,8 @@ import time
 
 import numpy as np
 
+from turbsim._solver import _kernels
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["velocity_field", "initial_conditions", "METHODS"]
@@ -178,9 +180,9 @@ class _Workspace:
         return buffer[:size].reshape(shape)
 
 
-def _scaled_normals(words, scale, out, work):
-    """``out = scale * G``: standard complex normals ``G`` (real and imaginary parts
-    ``N(0, 1)``), one per 64-bit word, by Box-Muller in float32.
+def _unit_normals(words, out, work):
+    """Standard complex normals ``G`` (real and imaginary parts ``N(0, 1)``), one per 64-bit
+    word, by Box-Muller in float32, into ``out``.
 
     With ``a`` the top and ``b`` the low 24 bits of a word, ``G = sqrt(-2 ln u) exp(2 pi i
     b / 2^24)``, ``u = 1 - a / 2^24`` in ``(0, 1]``: the radius is cut at ``sqrt(2 ln 2^24)
@@ -190,8 +192,6 @@ def _scaled_normals(words, scale, out, work):
     ----------
     words : ndarray of uint64
         Random words, any shape.
-    scale : ndarray of float64
-        Real factors, the shape of ``words``; overwritten.
     out : ndarray of complex128
         Result, the shape of ``words``.
     work : _Workspace
@@ -208,12 +208,12 @@ def _scaled_normals(words, scale, out, work):
     np.log(radius, out=radius)
     radius *= np.float32(-2.0)
     np.sqrt(radius, out=radius)
-    scale *= radius
     np.bitwise_and(words, np.uint64((1 << _HALF_BITS) - 1), out=bits)
     np.copyto(angle, bits, casting="unsafe")
     angle *= np.float32(2.0 * np.pi) * unit
-    np.multiply(scale, np.cos(angle, out=radius), out=out.real)
-    np.multiply(scale, np.sin(angle, out=angle), out=out.imag)
+    cos = work("cos", words.shape, np.float32)
+    np.multiply(radius, np.cos(angle, out=cos), out=out.real, dtype=np.float64)
+    np.multiply(radius, np.sin(angle, out=angle), out=out.imag, dtype=np.float64)
     return out
 
 
@@ -247,77 +247,6 @@ def _amplitudes(n, kmax):
     return tables
 
 
-def _block_modes(kx, ky, kz, words, weights, tables, cells, out, work):
-    """Velocity modes of a block of wavevectors from their words, into ``out``.
-
-    ``v_k = |k|^(-n/2) exp(i pi (kx + ky + kz) / N) [zeta (G1 e1 + G2 e2) + (1 - zeta) G3 k/|k|]``
-    with the transverse unit vectors ``e1 = (-ky, kx, 0) / kp``, ``e2 = (kx kz, ky kz,
-    -kp^2) / (|k| kp)``, ``kp = sqrt(kx^2 + ky^2)`` (``e1 = x``, ``e2 = y`` on the ``kz`` axis),
-    and ``G1, G2, G3`` standard complex normals. The phase factor makes the inverse FFT sample
-    the Fourier series at the cell centres.
-
-    Parameters
-    ----------
-    kx, ky, kz : ndarray of int
-        The block's wavenumbers on each axis (lengths a, b, c; no ``k = 0``).
-    words : tuple
-        ``(solenoidal, compressive)``: uint64 arrays (a, 2, b, c) for ``G1, G2`` and
-        (a, 1, b, c) for ``G3``, ``None`` where that part has zero weight.
-    weights : tuple of float
-        ``(zeta, 1 - zeta)``.
-    tables : tuple of ndarray
-        :func:`_amplitudes` of the spectral index.
-    cells : int
-        Grid size ``N`` (for the phase factor).
-    out : ndarray, shape (3, a, b, c), complex128
-        The result (the last axis contiguous), overwritten and returned.
-    work : _Workspace
-        Scratch buffers.
-    """
-    turn = 1j * np.pi / cells
-    shape = (kx.size, ky.size, kz.size)
-    shift = np.multiply(np.exp(turn * kx)[:, None, None] * np.exp(turn * ky)[:, None],
-                        np.exp(turn * kz), out=work("shift", shape, np.complex128))
-    kx, ky = kx[:, None, None], ky[:, None]  # broadcast to (a, b, c) with kz
-    kp2 = kx ** 2 + ky ** 2  # (a, b, 1)
-    k2 = np.add(kp2, kz ** 2, out=work("k2", shape, np.intp))
-    # k2 is always in the tables' range; "clip" is merely the fastest mode of take
-    amp = np.take(tables[0], k2, out=work("amp", shape), mode="clip")  # |k|^(-n/2)
-    amp_k = np.take(tables[1], k2, out=work("amp_k", shape), mode="clip")  # ... / |k|
-    term = work("term", shape, np.complex128)
-    (solenoidal, compressive), (zeta, rest) = words, weights
-    if solenoidal is not None:
-        # zeta / kp, and zeta on the kz axis (kp = 0), where e1 = x and e2 = y
-        inv_kp = zeta / np.sqrt(np.maximum(kp2, 1))
-        axis = (-kx[0, 0, 0], -ky[0, 0]) if kx[0, 0, 0] <= 0 <= kx[-1, 0, 0] and (
-            ky[0, 0] <= 0 <= ky[-1, 0]) else None  # (row, column) of the kz axis
-        scale = work("scale", solenoidal.shape)
-        np.multiply(amp, inv_kp, out=scale[:, 0])  # zeta |k|^(-n/2) / kp
-        np.multiply(amp_k, inv_kp, out=scale[:, 1])  # zeta |k|^(-n/2) / (|k| kp)
-        if axis is not None:
-            scale[axis[0], 1, axis[1]] = scale[axis[0], 0, axis[1]]
-        g = _scaled_normals(solenoidal, scale, work("g", solenoidal.shape, np.complex128), work)
-        g *= shift[:, None]
-        first, second = g[:, 0], g[:, 1]
-        coefficients = ((-ky, kx * kz), (kx, ky * kz))
-        for c, (c1, c2) in enumerate(coefficients):  # complex coefficients: fast loops
-            np.multiply(first, c1.astype(np.complex128), out=out[c])
-            out[c] += np.multiply(second, c2.astype(np.complex128), out=term)
-        np.multiply(second, (-kp2).astype(np.complex128), out=out[2])
-        if axis is not None:
-            out[0][axis], out[1][axis], out[2][axis] = first[axis], second[axis], 0.0
-    else:
-        out.fill(0.0)
-    if compressive is not None:
-        scale = work("scale", compressive.shape)
-        np.multiply(amp_k, rest, out=scale[:, 0])  # (1 - zeta) |k|^(-n/2) / |k|
-        g = _scaled_normals(compressive, scale, work("g", compressive.shape, np.complex128), work)
-        g *= shift[:, None]
-        for c, k in enumerate((kx, ky, kz)):
-            out[c] += np.multiply(g[:, 0], k.astype(np.complex128), out=term)
-    return out
-
-
 def _draw_box(modes, box, generators, weights, tables, work):
     """Draw one box of a shell (see :func:`_shell_boxes`) and write its velocity modes into
     ``modes`` (the ``rfftn`` layout), in place; all the box's words are consumed."""
@@ -330,24 +259,21 @@ def _draw_box(modes, box, generators, weights, tables, work):
     if on_y[0] > on_y[1] or on_z[0] > on_z[1] or lo > hi:  # nothing on the grid
         lo, hi = x1 + 1, x1
     sy, sz = (slice(a - k[0], b - k[0] + 1) for (a, b), k in ((on_y, ky), (on_z, kz)))
-    dy, dz = (slice(a % cells, b % cells + 1) for a, b in (on_y, on_z))  # one sign each
-    ky_on, kz_on = np.arange(on_y[0], on_y[1] + 1), np.arange(on_z[0], on_z[1] + 1)
     streams = [(gen, c) for gen, c in zip(generators, (2, 1)) if gen is not None]
     for gen, c in streams:
         gen.advance(c * ny * nz * (lo - x0))  # rows off the grid: skipped exactly
     rows = max(1, _BLOCK // (ny * nz))
     for start in range(lo, hi + 1, rows):
-        kx = np.arange(start, min(start + rows, hi + 1))
-        words = [None, None]
+        count = min(rows, hi + 1 - start)
+        normals = [None, None]
         for part, (gen, c) in enumerate(zip(generators, (2, 1))):
             if gen is not None:
-                drawn = gen.random_raw(c * ny * nz * kx.size).reshape(kx.size, c, ny, nz)
-                words[part] = drawn[..., sy, sz]
-        dx = slice(kx[0] % cells, kx[-1] % cells + 1)
-        # computed in a cache-sized scratch block, then stored in one pass
-        block = work("block", (3, kx.size, ky_on.size, kz_on.size), np.complex128)
-        modes[:, dx, dy, dz] = _block_modes(kx, ky_on, kz_on, words, weights, tables, cells,
-                                            block, work)
+                words = gen.random_raw(c * ny * nz * count).reshape(count, c, ny, nz)[..., sy, sz]
+                normals[part] = _unit_normals(words, work(f"g{part}", words.shape, np.complex128),
+                                              work)
+        # the native kernel forms the modes and stores them into their places in ``modes``
+        _kernels.fourier_block(modes, start, on_y[0], on_z[0], normals[0], normals[1],
+                               weights[0], *tables)
     for gen, c in streams:
         gen.advance(c * ny * nz * (x1 - hi))
 

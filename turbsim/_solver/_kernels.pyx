@@ -31,6 +31,16 @@ cdef extern from "kernels.h" nogil:
     int ts_openmp_available()
     int ts_max_threads()
 
+cdef extern from "modes.h" nogil:
+    ctypedef struct ts_mode_block:
+        int64_t cells, kx0, nkx, ky0, nky, kz0, nkz
+        double zeta, rest
+        const double *amp
+        const double *amp_k
+        int64_t table_size
+    int ts_fourier_block(const ts_mode_block *b, const double *solenoidal,
+                         const double *compressive, double *modes)
+
 STATUS = {0: "ok", 1: "bad_state", 2: "max_steps", 3: "bad_dt", 4: "no_memory"}
 
 
@@ -104,3 +114,60 @@ def max_signal_speed(cnp.ndarray U not None, double cs, double gamma):
         return ts_max_speed_f64(&p, &u64[0, 0, 0, 0], &u64[1, 0, 0, 0], &u64[2, 0, 0, 0], &u64[3, 0, 0, 0])
     u32 = U
     return ts_max_speed_f32(&p, &u32[0, 0, 0, 0], &u32[1, 0, 0, 0], &u32[2, 0, 0, 0], &u32[3, 0, 0, 0])
+
+
+def fourier_block(cnp.ndarray modes not None, int64_t kx0, int64_t ky0, int64_t kz0,
+                  object solenoidal, object compressive, double zeta,
+                  cnp.ndarray amp not None, cnp.ndarray amp_k not None):
+    """Write a block of "fourier" IC modes into ``modes`` (3, N, N, N//2+1) complex128.
+
+    ``solenoidal`` (a, 2, b, c) and ``compressive`` (a, 1, b, c) are C-contiguous complex128
+    unit normals or None; the block is ``kx0 .. kx0 + a - 1`` (likewise y, z). See modes.h.
+    """
+    cdef int64_t N = modes.shape[1]
+    if (modes.dtype != np.complex128 or modes.ndim != 4 or modes.shape[0] != 3
+            or modes.shape[2] != N or modes.shape[3] != N // 2 + 1
+            or not modes.flags.c_contiguous):
+        raise ValueError("modes must be a C-contiguous complex128 (3, N, N, N//2+1) array")
+    shape = None
+    for name, g, parts in (("solenoidal", solenoidal, 2), ("compressive", compressive, 1)):
+        if g is None:
+            continue
+        if (g.dtype != np.complex128 or g.ndim != 4 or g.shape[1] != parts
+                or not g.flags.c_contiguous):
+            raise ValueError(f"{name} must be a C-contiguous complex128 (a, {parts}, b, c) array")
+        gshape = (g.shape[0], g.shape[2], g.shape[3])
+        if shape is not None and gshape != shape:
+            raise ValueError("solenoidal and compressive blocks differ in shape")
+        shape = gshape
+    if shape is None:
+        raise ValueError("at least one of solenoidal and compressive is needed")
+    cdef double[::1] t0 = np.ascontiguousarray(amp, dtype=np.float64)
+    cdef double[::1] t1 = np.ascontiguousarray(amp_k, dtype=np.float64)
+    if t0.shape[0] != t1.shape[0]:
+        raise ValueError("amp and amp_k tables differ in length")
+    cdef ts_mode_block b
+    b.cells = N; b.kx0 = kx0; b.nkx = shape[0]; b.ky0 = ky0; b.nky = shape[1]
+    b.kz0 = kz0; b.nkz = shape[2]; b.zeta = zeta; b.rest = 1.0 - zeta
+    b.amp = &t0[0]; b.amp_k = &t1[0]; b.table_size = t0.shape[0]
+    if kz0 < 0 or kz0 + b.nkz > N // 2 + 1 or max(abs(kx0), abs(kx0 + b.nkx - 1)) > N // 2 \
+            or max(abs(ky0), abs(ky0 + b.nky - 1)) > N // 2:
+        raise ValueError("block outside the grid's half space")
+    cdef double complex[:, :, :, ::1] m = modes
+    cdef double complex[:, :, :, ::1] gs
+    cdef double complex[:, :, :, ::1] gc
+    cdef const double *ps = NULL
+    cdef const double *pc = NULL
+    if solenoidal is not None:
+        gs = solenoidal
+        ps = <const double *> &gs[0, 0, 0, 0]
+    if compressive is not None:
+        gc = compressive
+        pc = <const double *> &gc[0, 0, 0, 0]
+    cdef int status
+    with nogil:
+        status = ts_fourier_block(&b, ps, pc, <double *> &m[0, 0, 0, 0])
+    if status == 1:
+        raise ValueError("a |k|^2 of the block lies outside the amplitude tables")
+    if status == 2:
+        raise MemoryError("fourier_block could not allocate its phase rows")
