@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 
+from pathlib import Path
+
 import numpy as np
 
 from turbsim import observe, spectra
@@ -106,7 +108,7 @@ def _images(mapset: ldata.MapSet, normaliser: ldata.Normaliser, image_size: int)
 
 def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "global", splits=("test",),
                  allow_holdout: bool = False, max_train_images: int | None = 20000, seed: int = 0,
-                 n_bins: int = 10) -> dict:
+                 n_bins: int = 10, others=()) -> dict:
     """Train a baseline on the train split of an ensemble and score it on other splits.
 
     Parameters
@@ -127,11 +129,16 @@ def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "globa
         Seed of that subset.
     n_bins : int
         Spectrum bins.
+    others : sequence of path-like
+        Other data to score the same fitted baseline on: ensembles (their test split) or
+        RAMSES ``.npz`` map files; maps of another size are resampled to the training maps'
+        scale first (:func:`learn.data.resample_maps`), as for the networks.
 
     Returns
     -------
     dict
-        ``{split: metrics}`` (same layout as :func:`learn.evaluate.score`) plus ``"kind"``.
+        ``{split: metrics}`` and ``{file name: metrics}`` for ``others`` (same layout as
+        :func:`learn.evaluate.score`) plus ``"kind"``.
     """
     train = ldata.load_split(data_path, "train")
     y_sim = ldata.targets(train.labels, task, train.source)
@@ -145,19 +152,27 @@ def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "globa
     est = make_estimator(kind, task).fit(features(kind, x, n_bins), y_sim[idx])
     out = {"kind": kind, "normalisation": normalisation, "n_train_images": int(len(x))}
     for split in splits:
-        ms = ldata.load_split(data_path, split, allow_holdout=allow_holdout)
-        xs, sidx = _images(ms, norm, size)
-        f = features(kind, xs, n_bins)
-        n_true, klass = np.asarray(ms.labels["n"], np.float64), np.asarray(ms.labels["klass"])
-        if task == "classify":
-            model = est[-1]
-            score = (est.predict_proba(f)[:, 1] if hasattr(model, "predict_proba") and kind == "spectrum"
-                     else 1.0 / (1.0 + np.exp(-est.decision_function(f))))
-            out[split] = {"mode": "classify", "per_image": lev.classification_scores(klass[sidx], score),
-                          "per_sim": lev.classification_scores(klass, lev.per_simulation(score, sidx))}
-        else:
-            pred = est.predict(f)
-            out[split] = {"mode": "regress", "per_image": lev.regression_scores(n_true[sidx], pred),
-                          "per_sim": lev.regression_scores(n_true, lev.per_simulation(pred, sidx))}
+        out[split] = _score(est, kind, task, ldata.load_split(data_path, split, allow_holdout=allow_holdout),
+                            norm, size, n_bins)
         log.info("baseline %s on %s: %s", kind, split, lev.headline(out[split]))
+    for other in others:
+        name = Path(other).name
+        out[name] = _score(est, kind, task, ldata.load_split(other, "test"), norm, size, n_bins)
+        log.info("baseline %s on %s: %s", kind, name, lev.headline(out[name]))
     return out
+
+
+def _score(est, kind: str, task: str, ms: ldata.MapSet, norm: ldata.Normaliser, size: int, n_bins: int) -> dict:
+    """Per-image and per-simulation scores of a fitted baseline on a set of maps."""
+    xs, sidx = _images(ms, norm, size)
+    f = features(kind, xs, n_bins)
+    n_true, klass = np.asarray(ms.labels["n"], np.float64), np.asarray(ms.labels["klass"])
+    if task == "classify":
+        model = est[-1]
+        score = (est.predict_proba(f)[:, 1] if hasattr(model, "predict_proba") and kind == "spectrum"
+                 else 1.0 / (1.0 + np.exp(-est.decision_function(f))))
+        return {"mode": "classify", "per_image": lev.classification_scores(klass[sidx], score),
+                "per_sim": lev.classification_scores(klass, lev.per_simulation(score, sidx))}
+    pred = est.predict(f)
+    return {"mode": "regress", "per_image": lev.regression_scores(n_true[sidx], pred),
+            "per_sim": lev.regression_scores(n_true, lev.per_simulation(pred, sidx))}

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-data", nargs="*", default=[], metavar="FILE",
                    help="other data to score the model on: ensembles (.h5) or RAMSES map files (.npz)")
     g.add_argument("--baselines", nargs="*", default=[], choices=("spectrum", "hog"),
-                   help="also fit classical baselines on the same images and splits")
+                   help="also fit classical baselines on the same images and splits, and score them on --eval-data")
     m = p.add_argument_group("model and optimisation")
     m.add_argument("--model", choices=models.MODELS, default="study_cnn")
     m.add_argument("--uncertainty", action="store_true", help="regression with a predicted variance (Gaussian NLL)")
@@ -132,7 +132,8 @@ def main(argv=None) -> int:
         for f in args.eval_data:
             results[Path(f).name] = lev.evaluate_run(args.out, f, run=run)
         base = {kind: lbase.run_baseline(kind, args.data, task=config.task, normalisation=config.normalisation,
-                                         splits=tuple(splits), allow_holdout=args.holdout)
+                                         splits=tuple(splits), allow_holdout=args.holdout,
+                                         others=args.eval_data)
                 for kind in args.baselines}
         if base:
             ltrain.write_json(Path(args.out) / "baselines.json", base)
