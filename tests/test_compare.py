@@ -77,3 +77,23 @@ def test_cli_bad_input_exits_2(shared, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         compare_main([str(out)])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("case", ["kolmo64", "burgers64"])
+def test_stop_after_ends_where_ramses_writes_its_output(shared, case):
+    """RAMSES writes the 0.5 Myr output after the first full step past it; stop="after" too."""
+    out, ic = paths(shared, case)
+    init, ds = load_ic(ic), open_output(out)
+    assert ds.time > 0.5  # the snapshot overshoots the requested time (code time unit = 1 Myr)
+    res = evolve(init.density, init.velocity, dx=init.dx, cs=init.cs, t_end=0.5, stop="after",
+                 scheme="muscl", limiter="minmod", courant=0.8, gamma=RAMSES_GAMMA, ramses_dt=True)
+    assert res.steps == ds.info.nstep_coarse == 7
+    # measured: 3.5e-10 (kolmo64), 3.8e-10 (burgers64); each dt follows the state, which
+    # agrees with RAMSES's to ~1e-9
+    assert res.time == pytest.approx(ds.time, rel=BOUND)
+    rho_r = ds.to_uniform(6).density
+    assert np.abs(res.rho - rho_r).sum() / np.abs(rho_r - 1).sum() < BOUND
+    # landing exactly on 0.5 instead is a different state
+    exact = evolve(init.density, init.velocity, dx=init.dx, cs=init.cs, t_end=0.5,
+                   scheme="muscl", limiter="minmod", courant=0.8, gamma=RAMSES_GAMMA, ramses_dt=True)
+    assert exact.time == 0.5 and np.abs(exact.rho - rho_r).sum() / np.abs(rho_r - 1).sum() > 1e3 * BOUND

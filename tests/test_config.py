@@ -24,6 +24,7 @@ BAD_VALUES = {
     "ic": ["gaussian"],
     "gamma": [0.9, 2.0],
     "ramses_dt": ["yes", 1],
+    "stop": ["land", 1],
 }
 
 

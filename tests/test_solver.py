@@ -210,3 +210,34 @@ def test_max_steps_reported():
     rho, vel = turbulent_state(16)
     with pytest.raises(SolverError, match="max_steps"):
         evolve(rho, vel, dx=1 / 16, cs=1.0, t_end=1.0, max_steps=3)
+
+
+@pytest.mark.parametrize("scheme", ["first", "muscl"])
+def test_stop_after_takes_full_steps_past_the_end_time(scheme):
+    rho, vel = turbulent_state()
+    kw = dict(dx=1 / 32, cs=1.0, scheme=scheme, threads=1)
+    t_end = 0.02
+    after = evolve(rho, vel, t_end=t_end, stop="after", **kw)
+    exact = evolve(rho, vel, t_end=t_end, **kw)
+    # the first step that reaches t_end, unshortened: past t_end by less than one step
+    assert t_end <= after.time < t_end + after.last_dt
+    assert after.steps == exact.steps and exact.time == t_end
+    # the same as landing exactly on the time it reached
+    there = evolve(rho, vel, t_end=after.time, **kw)
+    assert there.steps == after.steps
+    assert np.abs(there.rho - after.rho).max() <= 1e-12
+    # intermediate outputs follow the same rule
+    two = evolve(rho, vel, t_end=t_end, outputs=[t_end / 2], stop="after", **kw)
+    assert t_end / 2 <= two.snapshots[0].time < t_end / 2 + two.last_dt
+    assert np.array_equal(two.rho, after.rho)
+    with pytest.raises(ValueError, match="stop"):
+        evolve(rho, vel, t_end=t_end, stop="later", **kw)
+
+
+def test_simulate_records_the_time_reached_with_stop_after():
+    from turbsim import simulate
+
+    cfg = SimConfig(cells=16, seed=2, t_end=0.05, stop="after")
+    res = simulate(cfg, threads=1)
+    assert res.time > cfg.t_end
+    assert simulate(cfg.replace(stop="exact"), threads=1).time == cfg.t_end

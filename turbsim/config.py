@@ -18,6 +18,7 @@ SCHEMES = ("first", "muscl")
 LIMITERS = ("minmod", "moncen")
 DTYPES = ("float64", "float32")
 IC_METHODS = ("fourier", "white_noise")
+STOPS = ("exact", "after")
 
 
 def _check_real(name, value, lo, hi, lo_open=False, hi_open=False):
@@ -99,6 +100,12 @@ class SimConfig:
     ramses_dt : bool
         Use RAMSES's time-step rule exactly, including the small correction factor of
         ``cmpdt`` when gravity is off. Default False.
+    stop : {"exact", "after"}
+        ``"exact"``: the last step is shortened so the run ends exactly at ``t_end``.
+        ``"after"``: full steps only, ending with the first step that reaches ``t_end``:
+        RAMSES writes its outputs so, hence its snapshot times overshoot the requested time
+        (0.51-0.57 Myr for 0.5 Myr in the shared 64^3 runs); the time reached is recorded.
+        Default "exact".
     """
 
     box: float = 10.0
@@ -118,6 +125,7 @@ class SimConfig:
     ic: str = "fourier"
     gamma: float = 1.0
     ramses_dt: bool = False
+    stop: str = "exact"
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -142,6 +150,7 @@ class SimConfig:
         set_("gamma", _check_real("gamma", self.gamma, 1.0, 5.0 / 3.0))
         if not isinstance(self.ramses_dt, bool):
             raise ValueError(f"SimConfig.ramses_dt must be True or False, got {self.ramses_dt!r}")
+        _check_choice("stop", self.stop, STOPS)
 
     # -- derived quantities -------------------------------------------------------------
     @property

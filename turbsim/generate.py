@@ -551,7 +551,7 @@ def _ordered(fn, items: Iterator, workers: int, prefetch: int) -> Iterator:
 # command line
 # --------------------------------------------------------------------------------------
 _CHOICES = {"scheme": _config.SCHEMES, "limiter": _config.LIMITERS, "dtype": _config.DTYPES,
-            "ic": _config.IC_METHODS}
+            "ic": _config.IC_METHODS, "stop": _config.STOPS}
 _UNITS = {"box": "pc", "density": "g/cm^3", "temperature": "K", "t_end": "Myr"}
 
 

@@ -37,7 +37,8 @@ class SimResult:
     velocity : ndarray, shape (3, N, N, N)
         Velocity at ``time`` [cm/s].
     time : float
-        Time of the final state [Myr] (``config.t_end``).
+        Time of the final state [Myr]: ``config.t_end``, or a little later with
+        ``config.stop == "after"``.
     steps : int
         Number of solver steps.
     wall_time : float
@@ -119,7 +120,8 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
     res = solver.evolve(rho0, vel0, dx=1.0 / config.cells, cs=1.0, t_end=config.t_end_code,
                         outputs=out_code, scheme=config.scheme, limiter=config.limiter,
                         courant=config.courant, gamma=config.gamma, ramses_dt=config.ramses_dt,
-                        threads=threads, dtype=np.dtype(config.dtype), progress=progress)
+                        threads=threads, dtype=np.dtype(config.dtype), stop=config.stop,
+                        progress=progress)
     del rho0, vel0  # the solver works on its own copy: free the IC before the next step
     final = res.snapshots[-1]
     m0 = res.initial_mass
@@ -133,7 +135,8 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
     density, velocity = final.rho, final.velocity
     density *= cu["density"]
     velocity *= cu["velocity"]
-    return SimResult(config=config, density=density, velocity=velocity, time=config.t_end,
+    return SimResult(config=config, density=density, velocity=velocity,
+                     time=config.t_end if config.stop == "exact" else final.time * to_myr,
                      steps=res.steps, wall_time=_time.perf_counter() - t_start,
                      solver_time=res.wall_time, ic_time=ic_time, mass_error=mass_error,
                      momentum_error=momentum_error, snapshots=snaps)

@@ -20,8 +20,11 @@ Time step
 ``dt = C dx / max(sum_d |v_d| + ndim c)`` over the cells, with ``c = sqrt(gamma) c_s``
 and the sum over the axes longer than one cell (RAMSES's ``cmpdt``). With
 ``ramses_dt=True`` the small correction RAMSES applies when gravity is off is applied too:
-``dt = dx / S (sqrt(1 + 2 C eps) - 1) / eps``, ``eps = 1e-4``. Steps are shortened to land
-exactly on every requested output time.
+``dt = dx / S (sqrt(1 + 2 C eps) - 1) / eps``, ``eps = 1e-4``. With ``stop="exact"``
+(default) steps are shortened to land exactly on every requested output time; with
+``stop="after"`` they are not, and each output is the state after the first step that
+reaches its time, which is how RAMSES writes its outputs (its snapshot times overshoot the
+requested ones by up to one step).
 
 Examples
 --------
@@ -46,6 +49,8 @@ from ._solver import _kernels
 log = logging.getLogger(__name__)
 
 SCHEME_CODES = {"first": 0, "muscl": 1}
+STOPS = ("exact", "after")
+"""How a run ends at an output time: shortened last step, or the first full step past it."""
 LIMITER_CODES = {"minmod": 1, "moncen": 2}
 _PROGRESS_CHUNK = 8  # steps per native call when a progress bar is shown
 
@@ -167,7 +172,7 @@ def _snapshot(U: np.ndarray, t: float, steps: int, last: bool = False) -> Snapsh
     return Snapshot(t, rho, vel, steps, float(totals[0]), totals[1:])
 
 
-def _validate(rho, velocity, dx, cs, t_end, outputs, scheme, limiter, courant, gamma):
+def _validate(rho, velocity, dx, cs, t_end, outputs, scheme, limiter, courant, gamma, stop):
     rho = np.asarray(rho)
     velocity = np.asarray(velocity)
     if rho.ndim != 3:
@@ -191,6 +196,8 @@ def _validate(rho, velocity, dx, cs, t_end, outputs, scheme, limiter, courant, g
         raise ValueError(f"limiter must be one of {sorted(LIMITER_CODES)}, got {limiter!r}")
     if not (0 < courant <= 1):
         raise ValueError(f"courant must be in (0, 1], got {courant!r}")
+    if stop not in STOPS:
+        raise ValueError(f"stop must be one of {list(STOPS)}, got {stop!r}")
     if not (1.0 <= gamma <= 5.0 / 3.0):
         raise ValueError(f"gamma must be in [1, 5/3], got {gamma!r}")
     times = sorted(float(t) for t in outputs)
@@ -203,7 +210,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
            scheme: str = "muscl", limiter: str = "minmod", courant: float = 0.8,
            gamma: float = 1.0, ramses_dt: bool = False, threads: int | None = None,
            dtype=np.float64, density_floor: float = 0.0, max_steps: int = 10_000_000,
-           progress: bool = False) -> EvolveResult:
+           stop: str = "exact", progress: bool = False) -> EvolveResult:
     """Evolve an isothermal periodic flow from time 0 to ``t_end``.
 
     Parameters
@@ -239,6 +246,10 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
         A density at or below this value stops the run with :class:`SolverError`.
     max_steps : int
         Upper bound on the total number of steps.
+    stop : {"exact", "after"}
+        ``"exact"``: shorten the step before each output time to land on it. ``"after"``:
+        full CFL steps only; each snapshot is taken after the first step that reaches its
+        output time and carries the time actually reached (RAMSES's output rule).
     progress : bool
         Show a progress bar (tqdm) over simulated time.
 
@@ -254,7 +265,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
         The run could not continue (density floor reached, non-finite values, step limit).
     """
     rho, velocity, times = _validate(rho, velocity, dx, cs, t_end, outputs, scheme,
-                                     limiter, courant, gamma)
+                                     limiter, courant, gamma, stop)
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype must be float64 or float32, got {dtype}")
@@ -281,7 +292,8 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
                 status, t_new, n, dt, bad = _kernels.run(
                     U, work, float(dx), float(cs), float(gamma), float(courant),
                     SCHEME_CODES[scheme], LIMITER_CODES[limiter], int(bool(ramses_dt)),
-                    int(threads), float(density_floor), int(max(chunk, 0)), t, float(target))
+                    int(threads), float(density_floor), int(max(chunk, 0)), t, float(target),
+                    int(stop == "exact"))
                 wall += _time.perf_counter() - t0
                 steps += n
                 last_dt = dt if n else last_dt
@@ -293,7 +305,8 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
                 break
             if status != 0:
                 _raise(status, U, bad, t, steps, density_floor, max_steps)
-            t = float(target)
+            if stop == "exact":
+                t = float(target)
             snapshots.append(_snapshot(U, t, steps, last=i_target == len(targets) - 1))
     finally:
         if bar is not None:

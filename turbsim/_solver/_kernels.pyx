@@ -12,6 +12,7 @@ cdef extern from "kernels.h" nogil:
         double dx, cs, gamma, courant
         int scheme, limiter, ramses_dt, threads
         double density_floor
+        int land
         int64_t max_steps
     ctypedef struct ts_report:
         double time
@@ -56,21 +57,22 @@ def max_threads():
 
 cdef ts_params _params(tuple shape, double dx, double cs, double gamma, double courant,
                        int scheme, int limiter, int ramses_dt, int threads,
-                       double density_floor, int64_t max_steps):
+                       double density_floor, int64_t max_steps, int land=1):
     cdef ts_params p
     p.nx = shape[0]; p.ny = shape[1]; p.nz = shape[2]
     p.dx = dx; p.cs = cs; p.gamma = gamma; p.courant = courant
     p.scheme = scheme; p.limiter = limiter; p.ramses_dt = ramses_dt; p.threads = threads
-    p.density_floor = density_floor; p.max_steps = max_steps
+    p.density_floor = density_floor; p.max_steps = max_steps; p.land = land
     return p
 
 
 def run(cnp.ndarray U not None, cnp.ndarray work not None, double dx, double cs,
         double gamma, double courant, int scheme, int limiter, int ramses_dt, int threads,
-        double density_floor, int64_t max_steps, double t0, double t_end):
+        double density_floor, int64_t max_steps, double t0, double t_end, int land=1):
     """Advance the conserved state ``U`` (4, nx, ny, nz), C-contiguous, in place.
 
-    ``work`` is a buffer of the same shape and dtype. Returns
+    ``work`` is a buffer of the same shape and dtype. ``land=1`` shortens the last step
+    to end exactly at ``t_end``; ``land=0`` takes full steps until ``t >= t_end``. Returns
     ``(status, time, steps, last_dt, bad_index)``.
     """
     if U.ndim != 4 or U.shape[0] != 4 or not U.flags.c_contiguous:
@@ -80,7 +82,7 @@ def run(cnp.ndarray U not None, cnp.ndarray work not None, double dx, double cs,
         raise ValueError("work must match U in shape, dtype and layout")
     cdef tuple shape = (U.shape[1], U.shape[2], U.shape[3])
     cdef ts_params p = _params(shape, dx, cs, gamma, courant, scheme, limiter, ramses_dt,
-                               threads, density_floor, max_steps)
+                               threads, density_floor, max_steps, land)
     cdef ts_report rep
     cdef int status
     cdef int64_t n = shape[0] * shape[1] * shape[2]

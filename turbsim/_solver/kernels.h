@@ -38,6 +38,8 @@ typedef struct {
     int ramses_dt;          /* 1: RAMSES's cmpdt rule with its gravity-free correction */
     int threads;            /* OpenMP threads (<= 0: all available) */
     double density_floor;   /* a density at or below this is an error */
+    int land;               /* 1: shorten the last step to end exactly at t_end; 0: full
+                               steps until t >= t_end (when RAMSES writes an output) */
     int64_t max_steps;      /* upper bound on the number of steps of one call */
 } ts_params;
 

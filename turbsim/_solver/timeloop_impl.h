@@ -1,6 +1,6 @@
 /*
  * The time loop: CFL time step, one parallel step over x-slab blocks, landing exactly on
- * the requested end time. Included by kernels.c once per floating-point type.
+ * the requested end time (or, with land = 0, stopping at the first step that reaches it). Included by kernels.c once per floating-point type.
  */
 
 /* Time step from the largest signal speed smax = max over cells of sum_d |v_d|
@@ -89,7 +89,7 @@ int FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz,
         if (!(dt > 0) || !isfinite(dt)) { status = TS_BAD_DT; break; }
         rep->last_dt = dt;
         int last = 0;
-        if (t + dt * (1.0 + 1e-10) >= t_end) { dt = t_end - t; last = 1; }
+        if (p->land && t + dt * (1.0 + 1e-10) >= t_end) { dt = t_end - t; last = 1; }
         k.dtdx = (REAL)(dt / p->dx);
         k.hdtdx = (REAL)(0.5 * dt / p->dx);
 #ifdef TURBSIM_OPENMP
