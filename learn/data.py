@@ -14,7 +14,10 @@ simulation (three per simulation, along x, y, z). Training images are cut from t
 
 An epoch visits every (simulation, axis, flip, quadrant-or-crop) once, in an order drawn
 from ``SeedSequence([seed, epoch])``: with the study's augmentations it is exactly the
-study's data set of 48 images per simulation, reshuffled each epoch.
+study's data set of 48 images per simulation, reshuffled each epoch. The simulations are
+visited in a random order, ``chunk_sims`` at a time (:func:`epoch_chunks`), and the
+images of a chunk are shuffled together; the chunks are the same whether the maps are
+in memory or read from disk, so a run's batches do not depend on the memory budget.
 
 Two normalisations of the log column density (both dimensionless):
 
@@ -55,6 +58,7 @@ AUGMENTATIONS = ("flip", "quadrant", "crop", "rot90")
 STUDY_AUGMENT = ("flip", "quadrant")
 NORMALISATIONS = ("global", "per_image")
 CLASS_NAMES = ("kolmogorov", "burgers")
+DEFAULT_CHUNK_SIMS = 64  # simulations per chunk of an epoch (see epoch_chunks): 3072 images to shuffle
 IMAGES_PER_SIM = 3 * observe.augment(np.zeros((2, 2))).shape[0]  # 48: 3 axes x 4 flips x 4 quadrants
 
 
@@ -280,15 +284,49 @@ class MapChunk:
     y: np.ndarray
 
 
-class InMemorySource:
-    """All training maps held in memory (one chunk per epoch)."""
+def epoch_chunks(n_sims: int, chunk_sims: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """The simulations of each chunk of one epoch.
 
-    def __init__(self, log_maps: np.ndarray, y: np.ndarray):
-        self.chunk = MapChunk(np.ascontiguousarray(log_maps, np.float32), np.asarray(y))
-        self.n_sims, self.map_size = log_maps.shape[0], log_maps.shape[-1]
+    Parameters
+    ----------
+    n_sims : int
+        Training simulations.
+    chunk_sims : int
+        Simulations per chunk (the last chunk may hold fewer).
+    rng : numpy.random.Generator
+        Draws the order of the simulations.
+
+    Yields
+    ------
+    ndarray of int64
+        Sorted positions (0..n_sims-1) of a chunk's simulations (sorted: ordered disk
+        reads); together the chunks hold every simulation once.
+    """
+    order, step = rng.permutation(n_sims), max(1, int(chunk_sims))
+    for start in range(0, n_sims, step):
+        yield np.sort(order[start:start + step])
+
+
+class InMemorySource:
+    """All training maps held in memory, served in the same chunks as :class:`HDF5Source`.
+
+    Parameters
+    ----------
+    log_maps : ndarray, shape (S, 3, N, N)
+        log10 column density of the training simulations.
+    y : ndarray, shape (S,)
+        Their targets.
+    chunk_sims : int
+        Simulations per chunk (:func:`epoch_chunks`).
+    """
+
+    def __init__(self, log_maps: np.ndarray, y: np.ndarray, chunk_sims: int = DEFAULT_CHUNK_SIMS):
+        self.maps, self.y = np.ascontiguousarray(log_maps, np.float32), np.asarray(y)
+        self.n_sims, self.map_size, self.chunk_sims = log_maps.shape[0], log_maps.shape[-1], max(1, int(chunk_sims))
 
     def chunks(self, epoch: int, rng: np.random.Generator) -> Iterator[MapChunk]:
-        yield self.chunk
+        for sel in epoch_chunks(self.n_sims, self.chunk_sims, rng):
+            yield MapChunk(self.maps[sel], self.y[sel])
 
 
 class HDF5Source:
@@ -302,19 +340,20 @@ class HDF5Source:
         Rows of the training simulations.
     y : ndarray
         Their targets.
+    map_size : int
+        Map side [pixels].
     chunk_sims : int
-        Simulations per read.
+        Simulations per read (:func:`epoch_chunks`).
     """
 
-    def __init__(self, path, rows: np.ndarray, y: np.ndarray, map_size: int, chunk_sims: int):
+    def __init__(self, path, rows: np.ndarray, y: np.ndarray, map_size: int,
+                 chunk_sims: int = DEFAULT_CHUNK_SIMS):
         self.path, self.rows, self.y = Path(path), np.asarray(rows), np.asarray(y)
         self.n_sims, self.map_size, self.chunk_sims = len(rows), map_size, max(1, int(chunk_sims))
 
     def chunks(self, epoch: int, rng: np.random.Generator) -> Iterator[MapChunk]:
-        order = rng.permutation(self.n_sims)
         with dataset.open_ensemble(self.path) as ens:
-            for start in range(0, self.n_sims, self.chunk_sims):
-                sel = np.sort(order[start:start + self.chunk_sims])
+            for sel in epoch_chunks(self.n_sims, self.chunk_sims, rng):
                 maps = observe.log_column(ens.projections(self.rows[sel]))
                 yield MapChunk(maps.astype(np.float32), self.y[sel])
 
@@ -676,7 +715,8 @@ def _normaliser_sample(sample: np.ndarray, kind: str) -> Normaliser:
 
 
 def open_train_data(path, *, task: str, augment: tuple[str, ...], normalisation: str,
-                    memory_budget_mb: float, val_split: str = "test", chunk_sims: int = 16) -> TrainData:
+                    memory_budget_mb: float, val_split: str = "test",
+                    chunk_sims: int = DEFAULT_CHUNK_SIMS) -> TrainData:
     """Open the training and validation data of an ensemble file.
 
     Parameters
@@ -688,11 +728,13 @@ def open_train_data(path, *, task: str, augment: tuple[str, ...], normalisation:
     normalisation : {"global", "per_image"}
     memory_budget_mb : float
         Training maps are held in memory if they take at most this [MiB] (float32), else
-        streamed from the file ``chunk_sims`` simulations at a time.
+        streamed from the file ``chunk_sims`` simulations at a time. The batches, and the
+        global normaliser (fitted on every ``max(1, S // 64)``-th of the ``S`` training
+        simulations), are the same either way.
     val_split : str
         Split used for validation (``"test"``; never the holdout).
     chunk_sims : int
-        Simulations per read when streaming.
+        Simulations per chunk of an epoch (:func:`epoch_chunks`), in memory or streamed.
 
     Returns
     -------
@@ -718,11 +760,12 @@ def open_train_data(path, *, task: str, augment: tuple[str, ...], normalisation:
             map_size = ens.map_size
             nbytes = _nbytes_maps(rows.size, map_size)
             in_memory = nbytes <= memory_budget_mb * 2**20
+            every = max(1, rows.size // 64)  # the normaliser's sample, the same in memory or streamed
             if in_memory:
                 log_maps = observe.log_column(ens.projections(rows)).astype(np.float32)
-                sample = log_maps
+                sample = log_maps[::every]
             else:
-                sample = observe.log_column(ens.projections(rows[:: max(1, rows.size // 64)]))
+                sample = observe.log_column(ens.projections(rows[::every])).astype(np.float32)
             val_rows = ens.indices(val_split)
             val = None
             if val_rows.size:
@@ -734,7 +777,7 @@ def open_train_data(path, *, task: str, augment: tuple[str, ...], normalisation:
         raise DataError(str(exc)) from None
     if map_size % 2 and set(augment) & {"quadrant", "crop"}:
         raise DataError(f"{p}: map size {map_size} is odd; quadrant cuts need an even size")
-    source = (InMemorySource(log_maps, y_sim) if in_memory
+    source = (InMemorySource(log_maps, y_sim, chunk_sims) if in_memory
               else HDF5Source(p, rows, y_sim, map_size, chunk_sims))
     log.info("%s: %d training simulations (%.1f MiB of maps) %s", p, rows.size, nbytes / 2**20,
              "in memory" if in_memory else f"streamed from disk, {chunk_sims} simulations per read")

@@ -28,7 +28,8 @@ Devices
 Run directory (``workdir``)
     ``run.json`` (configuration, data description, normalisation, versions),
     ``checkpoints/latest`` and ``checkpoints/best`` (orbax, written every epoch),
-    ``history.csv`` and ``curves.png`` (loss and metric per epoch, train and validation),
+    ``history.csv`` and ``curves.png`` (loss and metric per epoch, train and validation;
+    the CSV also holds the mean learning rate of the epoch's steps),
     ``train_summary.json``. Rerunning the same command continues from the latest
     checkpoint; a finished run is not trained again.
 """
@@ -332,14 +333,20 @@ def make_train_call(graphdef, loss_fn: Callable, *, donate: bool = True) -> Call
     return jax.jit(call, donate_argnums=(0,) if donate else ())
 
 
+@partial(jax.jit, static_argnums=0)
+def _apply(graphdef, model_state, x):
+    """Outputs of the model ``graphdef`` with arrays ``model_state`` on a batch ``x``."""
+    return nnx.merge(graphdef, model_state)(x)
+
+
 def make_predict_call(graphdef) -> Callable:
-    """Jitted ``predict(model_state, x) -> outputs`` of a model graph (in eval mode)."""
+    """Jitted ``predict(model_state, x) -> outputs`` of a model graph (in eval mode).
 
-    @jax.jit
-    def predict(model_state, x):
-        return nnx.merge(graphdef, model_state)(x)
-
-    return predict
+    The graph is a static argument of one module-level jitted function, so every call
+    for an equal graph and input shape reuses one compiled program (validation each
+    epoch and every evaluation compile it once, not once per call).
+    """
+    return partial(_apply, graphdef)
 
 
 class Sharding:
@@ -698,7 +705,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
     t_start = time.perf_counter()
     hide = None if progress is None else not progress
     while not meta["done"] and meta["epoch"] < config.epochs:
-        epoch = meta["epoch"]
+        epoch, step0 = meta["epoch"], meta["step"]
         t0 = time.perf_counter()
         losses, msum, n_img = [], 0.0, 0
         batches = ldata.prefetch(ldata.epoch_batches(
@@ -720,7 +727,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
         rec = {"epoch": epoch + 1, "train_loss": train_loss,
                "train_metric": _metric_value(config.task, msum / max(n_img, 1), td.scaler),
                "val_loss": None, "val_metric": None, "images_per_s": n_img / dt, "epoch_s": dt,
-               "learning_rate": float(lr_fn(meta["step"]))}
+               "learning_rate": float(np.mean(lr_fn(np.arange(step0, meta["step"]))))}  # the epoch's mean
         if td.val is not None:
             vl, vm = validation_loss(model, val_x, val_y, loss_fn, config.eval_batch_size, sharding)
             rec["val_loss"], rec["val_metric"] = vl, _metric_value(config.task, vm, td.scaler)
@@ -741,8 +748,9 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
             save_checkpoint(best, epoch + 1, state, meta)
         save_checkpoint(latest, epoch + 1, state, meta)
         write_history(workdir, meta["history"], config.task)
-        log.info("epoch %d: train loss %.4f metric %.4f | val loss %s metric %s | %.0f img/s", epoch + 1,
-                 train_loss, rec["train_metric"], rec["val_loss"], rec["val_metric"], rec["images_per_s"])
+        log.info("epoch %d: train loss %.4f metric %.4f | val loss %s metric %s | lr %.3g | %.0f img/s", epoch + 1,
+                 train_loss, rec["train_metric"], rec["val_loss"], rec["val_metric"], rec["learning_rate"],
+                 rec["images_per_s"])
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, rec)
     hist = meta["history"]
