@@ -11,7 +11,15 @@ reports images per second after the first (compiling) call, for a ladder of vari
 ``steps4_xla``   ``split_xla`` with 4 steps per jitted call (unrolled);
 ``steps4_gemm``  ``split_gemm`` with 4 steps per jitted call;
 ``steps4_data``  ``steps4_gemm`` fed by the real input pipeline (augmentation and
-                 normalisation in a background thread, :func:`learn.data.prefetch`).
+                 normalisation in a background thread, :func:`learn.data.prefetch`);
+``split_wino``   ``split_gemm`` with Winograd F(2x2, 3x3) convolutions where they apply;
+``steps4_wino``  ``steps4_gemm`` likewise.
+
+With ``--ceiling`` it also reports what bounds any implementation: the floating-point
+operations of one training step per image (XLA's cost analysis of the compiled step, for
+direct and for Winograd convolutions), the sustained float32 matrix-product rate of this
+machine (a large jitted matmul, all cores), and their ratio, the images/s a step would
+reach if every operation ran at that rate.
 
 XLA options are process-wide: pass ``--xla-flags "..."`` to rerun the ladder under other
 flags (they are put in ``XLA_FLAGS`` before JAX starts).
@@ -31,7 +39,8 @@ import os
 import sys
 import time
 
-VARIANTS = ("nnx_jit", "split_xla", "split_gemm", "steps4_xla", "steps4_gemm", "steps4_data")
+VARIANTS = ("nnx_jit", "split_xla", "split_gemm", "steps4_xla", "steps4_gemm", "steps4_data",
+            "split_wino", "steps4_wino")
 
 
 def parse(argv=None):
@@ -42,6 +51,8 @@ def parse(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--images", type=int, default=1536, help="images timed per measurement (after warm-up)")
     p.add_argument("--xla-flags", default=None, help="XLA_FLAGS for this process (set before JAX starts)")
+    p.add_argument("--ceiling", action="store_true",
+                   help="also report FLOPs per training image, the sustained matmul rate and their ratio")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     return p.parse_args(argv)
 
@@ -123,7 +134,32 @@ def main(argv=None) -> int:
         "steps4_xla": lambda m, s: bench_split(m, s, "xla", 4),
         "steps4_gemm": lambda m, s: bench_split(m, s, "gemm", 4),
         "steps4_data": lambda m, s: bench_split(m, s, "gemm", 4, with_data=True),
+        "split_wino": lambda m, s: bench_split(m, s, "winograd", 1),
+        "steps4_wino": lambda m, s: bench_split(m, s, "winograd", 4),
     }
+
+    def step_flops_per_image(name, size, impl):
+        """FLOPs of one compiled training step (XLA cost analysis) per image."""
+        model, opt = build(name, size, impl)
+        model.train()
+        graphdef, state = nnx.split((model, opt))
+        call = train.make_train_call(graphdef, train.loss_and_metric("classify", False), donate=False)
+        xs = jnp.zeros((1, args.batch_size, size, size), jnp.float32)
+        ys = jnp.zeros((1, args.batch_size), jnp.int32)
+        cost = call.lower(state, xs, ys, jnp.int32(0), jax.random.key(0)).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        return float(cost["flops"]) / args.batch_size
+
+    def matmul_gflops(n=2048, reps=10):
+        """Sustained float32 matrix-product rate [GFLOP/s] of a large jitted matmul."""
+        a = jnp.asarray(np.random.default_rng(1).normal(size=(n, n)), jnp.float32)
+        f = jax.jit(lambda a: a @ a)
+        f(a).block_until_ready()
+        t = time.perf_counter()
+        for _ in range(reps):
+            r = f(a)
+        r.block_until_ready()
+        return 2.0 * n**3 * reps / (time.perf_counter() - t) / 1e9
     results = []
     todo = [(m, s, v) for m in args.models for s in args.sizes for v in args.variants]
     for m, s, v in tqdm(todo, desc="benchmark", disable=args.json):
@@ -132,6 +168,14 @@ def main(argv=None) -> int:
         results.append({"model": m, "size": s, "variant": v, "images_per_s": round(ips, 1), "n_params": n_params})
     info = {"batch_size": args.batch_size, "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "devices": [str(d) for d in jax.devices()], "jax": jax.__version__, "results": results}
+    if args.ceiling:
+        rate = matmul_gflops()
+        info["matmul_gflops"] = round(rate, 1)
+        info["ceiling"] = [
+            {"model": m, "size": s, "conv": impl, "mflop_per_image": round(f / 1e6, 1),
+             "ceiling_images_per_s": round(rate * 1e9 / f, 1)}
+            for m in args.models for s in args.sizes for impl in ("gemm", "winograd")
+            for f in [step_flops_per_image(m, s, impl)]]
     if args.json:
         print(json.dumps(info))
     else:
@@ -139,6 +183,12 @@ def main(argv=None) -> int:
         print(f"{'model':<10} {'size':>5} {'variant':<11} {'images/s':>9}")
         for r in results:
             print(f"{r['model']:<10} {r['size']:>5} {r['variant']:<11} {r['images_per_s']:>9.1f}")
+        if args.ceiling:
+            print(f"\nsustained float32 matmul: {info['matmul_gflops']:.1f} GFLOP/s")
+            print(f"{'model':<10} {'size':>5} {'conv':<9} {'MFLOP/img':>10} {'ceiling img/s':>14}")
+            for c in info["ceiling"]:
+                print(f"{c['model']:<10} {c['size']:>5} {c['conv']:<9} {c['mflop_per_image']:>10.1f} "
+                      f"{c['ceiling_images_per_s']:>14.1f}")
     return 0
 
 

@@ -124,7 +124,7 @@ class TrainConfig:
         Augmentations (:data:`learn.data.AUGMENTATIONS`); the study's are flip + quadrant.
     steps_per_call : int
         Training steps (micro-batches) per jitted call (unrolled); fewer dispatches.
-    conv_impl : {"gemm", "xla"}
+    conv_impl : {"gemm", "xla", "winograd"}
         Convolution implementation (:mod:`learn.models`).
     dropout : float or None
         Dropout rate (model default if None).

@@ -23,6 +23,21 @@ def test_gemm_convolution_equals_xla_convolution(k, stride):
     np.testing.assert_allclose(a(x), b(x), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(2, 8, 8, 16), (3, 12, 6, 32)])
+def test_winograd_convolution_equals_xla_convolution(shape):
+    x = jax.random.normal(jax.random.key(0), shape)
+    w = jax.random.normal(jax.random.key(1), (3, 3, shape[-1], 24))
+    ref = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    out = models.winograd_conv3x3(x, w)
+    # F(2x2, 3x3) is exact in exact arithmetic: float32 rounding only
+    assert float(jnp.abs(out - ref).max() / jnp.abs(ref).max()) < 1e-5
+    # and so are its gradients (autodiff through the transforms)
+    f = lambda conv: jax.grad(lambda x, w: jnp.sum(conv(x, w) * ref), argnums=(0, 1))(x, w)  # noqa: E731
+    for a, b in zip(f(models.winograd_conv3x3), f(lambda x, w: jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))):
+        assert float(jnp.abs(a - b).max() / jnp.abs(b).max()) < 1e-5
+
+
 @pytest.mark.parametrize("name", models.MODELS)
 def test_models_equal_across_conv_impls(name):
     x = jax.random.normal(jax.random.key(2), (3, 32, 32))
@@ -32,7 +47,8 @@ def test_models_equal_across_conv_impls(name):
         m.eval()
         outs.append(m(x))
     assert outs[0].shape == (3, 2)
-    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-4)
+    for other in outs[1:]:
+        np.testing.assert_allclose(outs[0], other, rtol=1e-4, atol=1e-4)
 
 
 def test_resnet_accepts_any_size_and_heads_have_the_right_width():
