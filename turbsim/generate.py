@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import ctypes
 import concurrent.futures as cf
 import contextlib
 import dataclasses
@@ -121,10 +122,39 @@ def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, daemon=True, name="turbsim-parent-watch").start()
 
 
+def keep_freed_memory() -> bool:
+    """Make this process's C allocator keep freed memory for reuse (glibc only).
+
+    A simulation allocates and frees the same few large arrays (about 0.3 GB at 128^3).
+    By default glibc hands blocks over 32 MB back to the OS when they are freed, and the
+    next simulation faults them in again, zeroed (with transparent huge pages, after memory
+    compaction): 0.05-0.2 s per 128^3 simulation on a 2-core VM, a sixth of the solver's
+    time. With ``mmap`` off and trimming above 1 GiB only, a worker keeps its pages from one
+    simulation to the next. Called in every local worker; harmless to call elsewhere.
+
+    Returns
+    -------
+    bool
+        True when the settings took effect (False where the C library is not glibc).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # glibc's <malloc.h> parameter numbers
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+
+
+def _init_worker(parent: int) -> None:
+    """Initializer of the local workers."""
+    _exit_with_parent(parent)
+    keep_freed_memory()
+
+
 def _pool(workers: int) -> cf.ProcessPoolExecutor:
     # "spawn": safe with OpenMP in the solver and with JAX threads in a training parent.
     return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_exit_with_parent, initargs=(os.getpid(),))
+                                  initializer=_init_worker, initargs=(os.getpid(),))
 
 
 def _as_completed_local(fn, items: list, workers: int) -> Iterator[tuple[Any, Any]]:
