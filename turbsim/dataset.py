@@ -298,10 +298,11 @@ def write_ensemble(
         with h5py.File(tmp, "w") as f:
             seen = np.zeros(n_sims, bool)
             configs: list[dict] = [None] * n_sims  # type: ignore[list-item]
+            table: dict[str, np.ndarray] = {}  # per-simulation scalars, written at the end
             first = True
             for rec in it:
                 if first:
-                    _create_layout(f, header, n_sims, rec)
+                    table = _create_layout(f, header, n_sims, rec)
                     first = False
                 i = rec.sim_id
                 if not 0 <= i < n_sims:
@@ -309,16 +310,20 @@ def write_ensemble(
                 if seen[i]:
                     raise ValueError(f"record sim_id {i} given twice")
                 seen[i] = True
-                _write_row(f, i, rec)
+                _write_row(f, i, rec, table)
                 configs[i] = SimConfig.from_json(rec.config).to_dict()
             if not seen.all():
                 missing = np.flatnonzero(~seen)
                 raise ValueError(f"{missing.size} simulation(s) missing, e.g. sim_id {missing[:5].tolist()}")
+            for name, values in table.items():  # one write per dataset, not one per row
+                f[name][...] = values
             _write_scalars(f, configs)
     return path
 
 
-def _create_layout(f: h5py.File, header: EnsembleHeader, s: int, rec: SimRecord) -> None:
+def _create_layout(f: h5py.File, header: EnsembleHeader, s: int, rec: SimRecord) -> dict[str, np.ndarray]:
+    """Create every group and dataset of an ``s``-simulation file shaped like ``rec``;
+    return the in-memory columns of the per-simulation scalars (dataset path -> array)."""
     cfg = SimConfig.from_json(rec.config)
     n = rec.column_density.shape[-1]
     f.attrs.update(
@@ -360,9 +365,14 @@ def _create_layout(f: h5py.File, header: EnsembleHeader, s: int, rec: SimRecord)
     for ax in ("x", "y"):
         g = bc.create_group(f"{ax}_periodic")
         g.attrs.update(bc_type="PERIODIC", associated_dims=[ax], sample_varying=False, time_varying=False)
+    columns = [f"labels/{k}" for k in ("n", "klass", "split", "sim_id", "seed")] + [f"stats/{k}" for k in STATS]
+    table = {name: np.zeros(s, f[name].dtype) for name in columns}
+    table["config"] = np.empty(s, object)
+    return table
 
 
-def _write_row(f: h5py.File, i: int, rec: SimRecord) -> None:
+def _write_row(f: h5py.File, i: int, rec: SimRecord, table: dict[str, np.ndarray]) -> None:
+    """Write the maps (and cube) of row ``i``; put its scalars into ``table``."""
     cd = f["t0_fields"][FIELD]
     if rec.column_density.shape != cd.shape[1:]:
         raise ValueError(f"record {rec.sim_id}: maps {rec.column_density.shape} differ from {cd.shape[1:]}")
@@ -371,15 +381,11 @@ def _write_row(f: h5py.File, i: int, rec: SimRecord) -> None:
         if rec.density is None:
             raise ValueError(f"record {rec.sim_id} has no density cube, others do")
         f["cubes/density"][i] = rec.density
-    lab = f["labels"]
-    lab["n"][i] = rec.n
-    lab["klass"][i] = rec.klass
-    lab["split"][i] = rec.split
-    lab["sim_id"][i] = rec.sim_id
-    lab["seed"][i] = rec.seed
-    f["config"][i] = rec.config
+    for key in ("n", "klass", "split", "sim_id", "seed"):
+        table[f"labels/{key}"][i] = getattr(rec, key)
+    table["config"][i] = rec.config
     for name in STATS:
-        f["stats"][name][i] = rec.stats[name]
+        table[f"stats/{name}"][i] = rec.stats[name]
 
 
 def _write_scalars(f: h5py.File, configs: list[dict]) -> None:
