@@ -280,15 +280,17 @@ def test_write_errors_give_a_clear_message_and_resume(monkeypatch, tmp_path, ref
 
 def test_failed_consolidation_leaves_no_file_and_resumes(monkeypatch, tmp_path, reference):
     out = tmp_path / "new.h5"
-    # parts are written whole (create_dataset); the final file's rows fail to write
+    # parts are written whole (create_dataset); the final file, written as the simulations
+    # finish, fails at its first row: the run stops there, its finished parts kept
     monkeypatch.setattr(h5py.Dataset, "__setitem__", _raise_enospc)
     with pytest.raises(gen.GenerateError, match="disk is full"):
         gen.run_ensemble(BASE, out, workers=0, progress=False)
     monkeypatch.undo()
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
-    assert len(list(gen.parts_dir(out).glob("*.h5"))) == 16
+    kept = len(list(gen.parts_dir(out).glob("*.h5")))
+    assert 1 <= kept < 16
     summary = gen.run_ensemble(BASE, out, workers=0, progress=False)
-    assert (summary.resumed, summary.simulated) == (16, 0)
+    assert (summary.resumed, summary.simulated) == (kept, 16 - kept)
     assert_same_content(out, reference)
 
 

@@ -412,36 +412,46 @@ def run_ensemble(
         todo = [s for s in specs if s.sim_id not in done]
         _check_space(parts, cfg, len(todo))
         log.info("%s: %d simulations, %d already finished, %d to run", output, cfg.sims, len(done), len(todo))
-        failures: dict[int, str] = {}
-        wall = solver = 0.0
+        times = {"wall": 0.0, "solver": 0.0}
         fn = functools.partial(simulate_one, save_cubes=cfg.save_cubes)
         with tqdm(total=cfg.sims, initial=len(done), unit="sim", desc=output.name,
                   disable=not progress, smoothing=0.05) as bar:
-            for spec, outcome in _as_completed(fn, todo, workers=workers, scheduler=scheduler, tag=tag):
-                if isinstance(outcome, BaseException):
-                    failures[spec.sim_id] = f"{type(outcome).__name__}: {outcome}"
-                    log.error("simulation %d failed: %s", spec.sim_id, failures[spec.sim_id])
-                    continue
-                path = part_path(parts, spec.sim_id)
-                try:
-                    dataset.write_part(path, outcome, tag=tag)
-                except OSError as exc:
-                    raise _io_error(exc, path, parts) from None
-                wall += outcome.stats["wall_time"]
-                solver += outcome.stats["solver_time"]
-                bar.update(1)
-        if failures:
-            first = next(iter(sorted(failures.items())))
-            raise GenerateError(f"{len(failures)} simulation(s) failed (e.g. sim {first[0]}: {first[1]}); "
-                                f"the {cfg.sims - len(failures)} others are kept in {parts}/; "
-                                "rerun to retry the failed ones")
-        _consolidate(cfg, output, parts, tag)
+
+            def records() -> Iterator[dataset.SimRecord]:
+                """Every simulation's record: the new ones as they finish (each saved to
+                its part file first), then those of earlier runs from their parts."""
+                failures: dict[int, str] = {}
+                for spec, outcome in _as_completed(fn, todo, workers=workers, scheduler=scheduler, tag=tag):
+                    if isinstance(outcome, BaseException):
+                        failures[spec.sim_id] = f"{type(outcome).__name__}: {outcome}"
+                        log.error("simulation %d failed: %s", spec.sim_id, failures[spec.sim_id])
+                        continue
+                    path = part_path(parts, spec.sim_id)
+                    try:
+                        dataset.write_part(path, outcome, tag=tag)
+                    except OSError as exc:
+                        raise _io_error(exc, path, parts) from None
+                    times["wall"] += outcome.stats["wall_time"]
+                    times["solver"] += outcome.stats["solver_time"]
+                    bar.update(1)
+                    yield outcome
+                if failures:
+                    first = next(iter(sorted(failures.items())))
+                    raise GenerateError(
+                        f"{len(failures)} simulation(s) failed (e.g. sim {first[0]}: {first[1]}); "
+                        f"the {cfg.sims - len(failures)} others are kept in {parts}/; rerun to retry the failed ones")
+                for i in sorted(done):
+                    yield dataset.read_part(part_path(parts, i), tag=tag)
+
+            # the final file is written while the simulations run (under a temporary name,
+            # renamed once complete and verified): no pass over all the parts at the end
+            _consolidate(cfg, output, parts, records())
     if not keep_parts:
         shutil.rmtree(parts, ignore_errors=True)
     elapsed = time.perf_counter() - t_start
     return RunSummary(str(output), cfg.sims, len(todo), len(done), elapsed,
                       3600.0 * len(todo) / elapsed if todo else 0.0,
-                      solver / wall if wall > 0 else float("nan"))
+                      times["solver"] / times["wall"] if times["wall"] > 0 else float("nan"))
 
 
 def _check_existing(output: Path, cfg: EnsembleConfig) -> None:
@@ -456,9 +466,9 @@ def _check_existing(output: Path, cfg: EnsembleConfig) -> None:
                             "choose another --output or remove it")
 
 
-def _consolidate(cfg: EnsembleConfig, output: Path, parts: Path, tag: str) -> None:
-    """Write the final file from the parts (temporary name, then rename) and verify it."""
-    records = (dataset.read_part(part_path(parts, i), tag=tag) for i in range(cfg.sims))
+def _consolidate(cfg: EnsembleConfig, output: Path, parts: Path, records: Iterable[dataset.SimRecord]) -> None:
+    """Write the final file from every simulation's record (temporary name, then rename)
+    and verify it; an exception from ``records`` leaves no file behind."""
     try:
         dataset.write_ensemble(output, records, header(cfg), n_sims=cfg.sims)
     except OSError as exc:
