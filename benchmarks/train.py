@@ -15,6 +15,17 @@ reports images per second after the first (compiling) call, for a ladder of vari
 ``split_wino``   ``split_gemm`` with Winograd F(2x2, 3x3) convolutions where they apply;
 ``steps4_wino``  ``steps4_gemm`` likewise.
 
+Measured on the 2-core development CPU (AMD EPYC, AVX-512; quiet machine), study_cnn,
+images/s at 64 / 128 px: ``steps4_gemm`` 246-267 / 61-62, ``steps4_wino`` 274 / 59,
+``split_wino`` 182 / 41. Tried and dropped: bfloat16 products with float32 accumulation
+(the CPU multiplies bf16 at 2x the float32 rate, but the casts and im2col traffic made the
+step 0.8x slower). ``--ceiling``: 295 MFLOP per training image at 64 px (1180 at 128) with
+direct convolutions, 143 (572) with Winograd; sustained matmul 180 GFLOP/s, hence at most
+608 / 152 img/s for direct convolutions: the Keras figures (970 / 225) are out of reach
+without fewer operations, and Winograd's ceiling (1252 / 314) is where the headroom is.
+The steps run at 30-45 % of the matmul rate: im2col, pooling and the optimiser are
+memory-bound.
+
 With ``--ceiling`` it also reports what bounds any implementation: the floating-point
 operations of one training step per image (XLA's cost analysis of the compiled step, for
 direct and for Winograd convolutions), the sustained float32 matrix-product rate of this
