@@ -102,13 +102,13 @@ def make_estimator(kind: str, task: str):
     return make_pipeline(StandardScaler(), est)
 
 
-def _images(mapset: ldata.MapSet, normaliser: ldata.Normaliser, image_size: int):
-    return ldata.eval_set(mapset.maps, normaliser, image_size)
+def _images(mapset: ldata.MapSet, normaliser: ldata.Normaliser, image_size: int, full_maps: bool):
+    return ldata.eval_set(mapset.maps, normaliser, image_size, full_maps=full_maps)
 
 
 def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "global", splits=("test",),
                  allow_holdout: bool = False, max_train_images: int | None = 20000, seed: int = 0,
-                 n_bins: int = 10, others=()) -> dict:
+                 n_bins: int = 10, others=(), full_maps: bool = False) -> dict:
     """Train a baseline on the train split of an ensemble and score it on other splits.
 
     Parameters
@@ -139,32 +139,37 @@ def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "globa
     dict
         ``{split: metrics}`` and ``{file name: metrics}`` for ``others`` (same layout as
         :func:`learn.evaluate.score`) plus ``"kind"``.
+    full_maps : bool
+        Use the whole maps (periodic, one image per map) instead of the study's quadrant
+        images, as a network trained without quadrants or crops sees them.
     """
     train = ldata.load_split(data_path, "train")
     y_sim = ldata.targets(train.labels, task, train.source)
-    size = train.maps.shape[-1] // 2
+    size = train.maps.shape[-1] if full_maps else train.maps.shape[-1] // 2
     norm = (ldata.fit_normaliser("global", observe.log_column(train.maps)) if normalisation == "global"
             else ldata.Normaliser("per_image"))
-    x, idx = _images(train, norm, size)
+    x, idx = _images(train, norm, size, full_maps)
     if max_train_images and len(x) > max_train_images:
         pick = np.sort(np.random.default_rng(seed).choice(len(x), max_train_images, replace=False))
         x, idx = x[pick], idx[pick]
     est = make_estimator(kind, task).fit(features(kind, x, n_bins), y_sim[idx])
-    out = {"kind": kind, "normalisation": normalisation, "n_train_images": int(len(x))}
+    out = {"kind": kind, "normalisation": normalisation, "n_train_images": int(len(x)),
+           "images": "full maps" if full_maps else "quadrants", "n_bins": n_bins}
     for split in splits:
         out[split] = _score(est, kind, task, ldata.load_split(data_path, split, allow_holdout=allow_holdout),
-                            norm, size, n_bins)
+                            norm, size, n_bins, full_maps)
         log.info("baseline %s on %s: %s", kind, split, lev.headline(out[split]))
     for other in others:
         name = Path(other).name
-        out[name] = _score(est, kind, task, ldata.load_split(other, "test"), norm, size, n_bins)
+        out[name] = _score(est, kind, task, ldata.load_split(other, "test"), norm, size, n_bins, full_maps)
         log.info("baseline %s on %s: %s", kind, name, lev.headline(out[name]))
     return out
 
 
-def _score(est, kind: str, task: str, ms: ldata.MapSet, norm: ldata.Normaliser, size: int, n_bins: int) -> dict:
+def _score(est, kind: str, task: str, ms: ldata.MapSet, norm: ldata.Normaliser, size: int, n_bins: int,
+           full_maps: bool) -> dict:
     """Per-image and per-simulation scores of a fitted baseline on a set of maps."""
-    xs, sidx = _images(ms, norm, size)
+    xs, sidx = _images(ms, norm, size, full_maps)
     f = features(kind, xs, n_bins)
     n_true, klass = np.asarray(ms.labels["n"], np.float64), np.asarray(ms.labels["klass"])
     if task == "classify":

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="other data to score the model on: ensembles (.h5) or RAMSES map files (.npz)")
     g.add_argument("--baselines", nargs="*", default=[], choices=("spectrum", "hog"),
                    help="also fit classical baselines on the same images and splits, and score them on --eval-data")
+    g.add_argument("--baseline-bins", type=int, default=10,
+                   help="logarithmic wavenumber bins of the power-spectrum baseline")
     m = p.add_argument_group("model and optimisation")
     m.add_argument("--model", choices=models.MODELS, default="study_cnn")
     m.add_argument("--uncertainty", action="store_true", help="regression with a predicted variance (Gaussian NLL)")
@@ -116,6 +118,8 @@ def main(argv=None) -> int:
     splits = list(dict.fromkeys(args.eval_splits + (["holdout"] if args.holdout else [])))
     if "holdout" in splits and not args.holdout:
         parser.error("evaluating the holdout split needs --holdout (final evaluation only)")
+    if args.baseline_bins < 1:
+        parser.error(f"--baseline-bins must be >= 1, got {args.baseline_bins}")
     if args.data is None and not args.live:
         parser.error("--data is required (or --live)")
     for f in ([args.data] if args.data else []) + args.eval_data:
@@ -133,7 +137,8 @@ def main(argv=None) -> int:
             results[Path(f).name] = lev.evaluate_run(args.out, f, run=run)
         base = {kind: lbase.run_baseline(kind, args.data, task=config.task, normalisation=config.normalisation,
                                          splits=tuple(splits), allow_holdout=args.holdout,
-                                         others=args.eval_data)
+                                         others=args.eval_data, n_bins=args.baseline_bins,
+                                         full_maps=not {"quadrant", "crop"} & set(config.augment))
                 for kind in args.baselines}
         if base:
             ltrain.write_json(Path(args.out) / "baselines.json", base)

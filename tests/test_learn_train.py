@@ -121,6 +121,11 @@ def test_spectrum_baseline_separates_the_easy_classes(separable):
     assert res["test"]["per_image"]["accuracy"] >= 0.95
     # scoring "other" data is the same fitted model: the file's test split scores identically
     assert res[Path(separable).name] == res["test"]
+    # on whole maps: one image per map, three per simulation
+    full = baselines.run_baseline("spectrum", separable, task="classify", splits=("test",), full_maps=True,
+                                  n_bins=6)
+    assert full["images"] == "full maps" and full["n_train_images"] == 3 * res["n_train_images"] // 48
+    assert full["test"]["per_sim"]["accuracy"] >= 0.95
 
 
 def _cli(*args):
