@@ -378,6 +378,8 @@ def evaluate_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool
         if ref is not None:
             metrics["reference"] = {"split": ref[0], **headline(ref[1])}
             metrics["drop"] = drop_against(metrics, ref[1])
+        else:  # said in the summary, not silently left out
+            metrics["reference"] = metrics["drop"] = None
     outdir = run_dir / EVAL_DIR / name
     outdir.mkdir(parents=True, exist_ok=True)
     metrics["figures"] = [f"{EVAL_DIR}/{name}/{f}" for f in write_figures(metrics, arrays, outdir)]
@@ -426,7 +428,10 @@ def summary_lines(metrics: dict) -> list[str]:
             lines.append(f"{lvl:>9}: RMSE {m['rmse']:.4f}  MSE {m['mse']:.5f}  bias {m['bias']:+.4f}{cs}  (n={m['n']})")
     if mode == "classify":
         lines.append(metrics["per_image"]["table"])
-    if "drop" in metrics:
+    if "drop" in metrics and metrics["drop"] is None:
+        lines.append("no change against the model's own score: it has no test or holdout score yet "
+                     "(python -m learn.evaluate RUN_DIR --split test)")
+    elif "drop" in metrics:
         ref = metrics["reference"]
         lines.append(f"change against the model's own {ref['split']} score: " +
                      ", ".join(f"{k} {v:+.4f} (was {ref[k]:.4f})" for k, v in metrics["drop"].items()))

@@ -8,6 +8,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import jax
@@ -238,3 +239,13 @@ def test_scoring_at_another_resolution_resamples_and_states_the_drop(runs, other
     np.testing.assert_allclose(p_fine, p_coarse, rtol=1e-5, atol=1e-6)
     called_burgers = np.asarray(m["per_image"]["confusion"])[:, 1].sum()
     assert np.sum(p_fine >= 0.5) == called_burgers
+
+
+def test_scoring_without_an_own_score_says_so(runs, other32, capsys, tmp_path):
+    run_dir = tmp_path / "unscored"
+    shutil.copytree(runs["mem"], run_dir)
+    (run_dir / evaluate.METRICS_FILE).unlink()
+    assert evaluate.main([str(run_dir), "--data", str(other32)]) == 0
+    assert "no change against the model's own score" in capsys.readouterr().out
+    m = json.loads((run_dir / evaluate.EVAL_DIR / "other32_test" / evaluate.METRICS_FILE).read_text())
+    assert m["reference"] is None and m["drop"] is None
