@@ -59,7 +59,7 @@ def reference(tmp_path_factory) -> Path:
 # --------------------------------------------------------------------------------------
 # the plan: splits, seeds
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["binary", "demo"])
+@pytest.mark.parametrize("name", ["binary", "demo", "ramses64"])
 def test_class_presets_split_by_simulation_stratified(name):
     cfg = ep.PRESETS[name]
     specs = ep.plan(cfg)
@@ -70,7 +70,7 @@ def test_class_presets_split_by_simulation_stratified(name):
         counts = np.bincount(split[klass == k], minlength=3)
         np.testing.assert_array_equal(counts, ep.split_counts(cfg.sims // 2, cfg.splits))
         assert np.all(np.array([s.config.n for s in specs])[klass == k] == cfg.class_n[k])
-    if name == "binary":
+    if name in ("binary", "ramses64"):
         np.testing.assert_array_equal(counts, [400, 50, 50])
     # every simulation is in exactly one split, and its seed is its own
     assert len({s.config.seed for s in specs}) == cfg.sims

@@ -22,6 +22,10 @@ Presets
 ``sweep``   1000 simulations at 128^3, n uniform in [3, 4.5], 800/100/100, stratified in n.
 ``demo``    24 simulations at 64^3, both classes (10/1/1 per class); about a minute on two
             cores.
+``ramses64`` ``binary`` at 64^3 with RAMSES's conventions, as the shared RAMSES runs were
+            made: white-noise initial conditions, ``gamma`` 1.0001 with its wave speed and
+            time step, outputs after the first full step past 0.5 Myr (``stop="after"``).
+            Models trained on it are scored on the RAMSES maps (about two minutes).
 """
 from __future__ import annotations
 
@@ -214,6 +218,9 @@ PRESETS: dict[str, EnsembleConfig] = {
     "sweep": EnsembleConfig(preset="sweep", sims=1000, labels="sweep", n_range=(3.0, 4.5),
                             sim=SimConfig(cells=128)),
     "demo": EnsembleConfig(preset="demo", sims=24, labels="classes", sim=SimConfig(cells=64)),
+    "ramses64": EnsembleConfig(preset="ramses64", sims=1000, labels="classes",
+                               sim=SimConfig(cells=64, ic="white_noise", gamma=1.0001, ramses_dt=True,
+                                             stop="after")),
 }
 """The study's ensembles (see the module docstring)."""
 
