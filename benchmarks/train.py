@@ -56,7 +56,8 @@ VARIANTS = ("nnx_jit", "split_xla", "split_gemm", "steps4_xla", "steps4_gemm", "
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description="Training images/s of learn's models (after compilation).")
-    p.add_argument("--models", nargs="+", default=["study_cnn", "resnet"], choices=("study_cnn", "resnet"))
+    p.add_argument("--models", nargs="+", default=["study_cnn", "resnet"],
+                   choices=("study_cnn", "resnet", "pyramid"))
     p.add_argument("--sizes", nargs="+", type=int, default=[64, 128], help="image sides [pixels]")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--batch-size", type=int, default=64)

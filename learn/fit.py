@@ -62,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--baseline-bins", type=int, default=10,
                    help="logarithmic wavenumber bins of the power-spectrum baseline")
     m = p.add_argument_group("model and optimisation")
-    m.add_argument("--model", choices=models.MODELS, default="study_cnn")
+    m.add_argument("--model", choices=models.MODELS, default="study_cnn",
+                   help="study_cnn: the study's network (fixed input size); resnet: small residual net; "
+                        "pyramid: multi-scale CNN with log-energy pooling (cheap, any input size)")
+    m.add_argument("--pyramid-widths", type=int, nargs="+", default=list(d["pyramid_widths"].default),
+                   help="channels of each stage (scale) of the pyramid model")
     m.add_argument("--uncertainty", action="store_true", help="regression with a predicted variance (Gaussian NLL)")
     m.add_argument("--epochs", type=int, default=d["epochs"].default, help="maximum epochs")
     m.add_argument("--batch-size", type=int, default=d["batch_size"].default, help="images per step (all devices)")
@@ -79,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training steps per jitted call (micro-batches unrolled in one XLA program)")
     m.add_argument("--conv-impl", choices=models.CONV_IMPLS, default=d["conv_impl"].default,
                    help="gemm: im2col + matrix product (fast on CPU); xla: XLA convolution")
+    m.add_argument("--padding", choices=models.PADDINGS, default=d["padding"].default,
+                   help="how convolutions extend an image: zeros, or circular (exact for whole periodic maps, "
+                        "i.e. without quadrant/crop)")
     lv = p.add_argument_group("live simulations")
     lv.add_argument("--live", action="store_true", help="train on freshly simulated maps (turbsim.generate.stream)")
     lv.add_argument("--live-sims-per-epoch", type=int, default=d["live_sims_per_epoch"].default)
@@ -102,7 +109,8 @@ def config_from_args(args) -> ltrain.TrainConfig:
         batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr, weight_decay=args.weight_decay,
         schedule=args.schedule, warmup_epochs=args.warmup_epochs, patience=args.patience, seed=args.seed,
         normalisation=args.normalisation, augment=tuple(args.augment), steps_per_call=args.steps_per_call,
-        conv_impl=args.conv_impl, dropout=args.dropout, memory_budget_mb=args.memory_budget_mb, live=args.live,
+        conv_impl=args.conv_impl, padding=args.padding, dropout=args.dropout, pyramid_widths=tuple(args.pyramid_widths),
+        memory_budget_mb=args.memory_budget_mb, live=args.live,
         live_sims_per_epoch=args.live_sims_per_epoch, live_seed=args.live_seed,
         live_sim=live_sim if args.live else (), live_workers=args.live_workers)
 

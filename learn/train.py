@@ -96,7 +96,7 @@ class TrainConfig:
         With ``live`` it is optional and only validates.
     task : {"classify", "regress"}
         Kolmogorov/Burgers classification or regression of ``n``.
-    model : {"study_cnn", "resnet"}
+    model : {"study_cnn", "resnet", "pyramid"}
     uncertainty : bool
         Regression with a predicted log-variance (Gaussian negative log-likelihood).
     epochs : int
@@ -126,12 +126,18 @@ class TrainConfig:
         Training steps (micro-batches) per jitted call (unrolled); fewer dispatches.
     conv_impl : {"gemm", "xla", "winograd"}
         Convolution implementation (:mod:`learn.models`).
+    padding : {"zeros", "circular"}
+        How convolutions extend an image: zeros, or wrapped around (the exact choice for
+        whole maps of the periodic box; refused with quadrant or crop cuts, which are not
+        periodic).
     dropout : float or None
         Dropout rate (model default if None).
     memory_budget_mb : float
         Hold the training maps in memory up to this size [MiB], else stream them.
     resnet_widths, resnet_blocks : tuple of int
         ResNet stage widths and blocks per stage.
+    pyramid_widths : tuple of int
+        Channels of each stage (scale) of the pyramid model.
     eval_batch_size : int
         Images per evaluation call.
     live : bool
@@ -165,10 +171,12 @@ class TrainConfig:
     augment: tuple[str, ...] = ldata.STUDY_AUGMENT
     steps_per_call: int = 1
     conv_impl: str = "gemm"
+    padding: str = "zeros"
     dropout: float | None = None
     memory_budget_mb: float = 2048.0
     resnet_widths: tuple[int, ...] = (32, 64, 128)
     resnet_blocks: tuple[int, ...] = (1, 1, 1)
+    pyramid_widths: tuple[int, ...] = (16, 32, 48, 64, 64)
     eval_batch_size: int = 256
     live: bool = False
     live_sims_per_epoch: int = 32
@@ -181,7 +189,7 @@ class TrainConfig:
         set_ = partial(object.__setattr__, self)
         for name, choices in (("task", models.TASKS), ("model", models.MODELS), ("optimizer", OPTIMIZERS),
                               ("schedule", SCHEDULES), ("normalisation", ldata.NORMALISATIONS),
-                              ("conv_impl", models.CONV_IMPLS)):
+                              ("conv_impl", models.CONV_IMPLS), ("padding", models.PADDINGS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"TrainConfig.{name} = {getattr(self, name)!r} is not one of {', '.join(choices)}")
         for name in ("epochs", "batch_size", "steps_per_call", "eval_batch_size", "live_sims_per_epoch"):
@@ -197,8 +205,14 @@ class TrainConfig:
         if self.uncertainty and self.task != "regress":
             raise ValueError("TrainConfig.uncertainty needs task='regress'")
         set_("augment", ldata.check_augment(self.augment))
+        if self.padding == "circular" and set(self.augment) & {"quadrant", "crop"}:
+            raise ValueError("TrainConfig.padding = 'circular' needs whole (periodic) maps; augmentations "
+                             f"{sorted(set(self.augment) & {'quadrant', 'crop'})} cut non-periodic windows")
         set_("resnet_widths", tuple(int(w) for w in self.resnet_widths))
         set_("resnet_blocks", tuple(int(b) for b in self.resnet_blocks))
+        set_("pyramid_widths", tuple(_positive("pyramid_widths", int(w)) for w in self.pyramid_widths))
+        if not self.pyramid_widths:
+            raise ValueError("TrainConfig.pyramid_widths must not be empty")
         set_("live_sim", tuple((str(k), v) for k, v in (dict(self.live_sim).items())))
         set_("live_n_range", tuple(float(v) for v in self.live_n_range))
         if not self.live and self.data is None:
@@ -219,7 +233,7 @@ class TrainConfig:
             raise ValueError(f"unknown TrainConfig field(s) {sorted(unknown)}")
         if "live_sim" in d:
             d["live_sim"] = tuple(dict(d["live_sim"]).items())
-        for k in ("augment", "resnet_widths", "resnet_blocks", "live_n_range"):
+        for k in ("augment", "resnet_widths", "resnet_blocks", "pyramid_widths", "live_n_range"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
@@ -546,10 +560,11 @@ class Run:
 
 
 def _fresh(config: TrainConfig, image_size: int, steps_per_epoch: int):
-    extra = ({"widths": config.resnet_widths, "blocks": config.resnet_blocks} if config.model == "resnet" else {})
+    extra = {"resnet": {"widths": config.resnet_widths, "blocks": config.resnet_blocks},
+             "pyramid": {"widths": config.pyramid_widths}}.get(config.model, {})
     model = models.build_model(config.model, task=config.task, input_size=image_size,
                                uncertainty=config.uncertainty, seed=config.seed, dropout=config.dropout,
-                               conv_impl=config.conv_impl, **extra)
+                               conv_impl=config.conv_impl, padding=config.padding, **extra)
     opt = nnx.Optimizer(model, make_optimizer(config, steps_per_epoch), wrt=nnx.Param)
     return model, opt
 

@@ -71,3 +71,51 @@ def test_dropout_is_active_in_training_only():
     assert not np.allclose(a, b)
     m.eval()
     np.testing.assert_array_equal(m(x), m(x))
+
+
+def test_pyramid_accepts_any_size_and_refuses_too_small_images():
+    m = models.build_model("pyramid", task="classify", input_size=64, widths=(4, 8, 8))
+    m.eval()
+    for s in (4, 24, 64):
+        assert m(jnp.zeros((2, s, s))).shape == (2, 2)
+    with pytest.raises(ValueError, match="at least 4 pixels"):
+        m(jnp.zeros((2, 3, 8)))
+    with pytest.raises(ValueError, match="stage width"):
+        models.build_model("pyramid", task="classify", input_size=64, widths=())
+
+
+def test_pyramid_features_are_log_band_energies():
+    # convolutions, average pooling and (fresh, eval-mode) batch norm are linear and ReLU is
+    # positively homogeneous: scaling an image by a shifts every log energy by log(a)
+    m = models.build_model("pyramid", task="regress", input_size=32, widths=(6, 8, 8, 8), eps=0.0, seed=3)
+    m.eval()
+    x = jax.random.normal(jax.random.key(5), (3, 32, 32))
+    shift = m.features(7.0 * x) - m.features(x)
+    assert shift.shape == (3, 30)
+    live = np.isfinite(shift)  # a channel whose ReLU is zero everywhere has no log energy
+    assert live[:, :6].all() and live.mean() > 0.7
+    np.testing.assert_allclose(shift[live], np.log(7.0), atol=1e-4)
+    # and a smooth image has less energy at the finest scale than white noise of equal variance
+    k = jnp.fft.fftfreq(32)
+    smooth = jnp.fft.ifft2(jnp.fft.fft2(x) * jnp.exp(-(k[:, None] ** 2 + k ** 2) / 0.01)).real
+    smooth = smooth / smooth.std(axis=(1, 2), keepdims=True)
+    assert float(m.features(smooth)[:, :6].mean()) < float(m.features(x / x.std(axis=(1, 2), keepdims=True))[:, :6].mean())
+
+
+@pytest.mark.parametrize("impl", models.CONV_IMPLS)
+def test_circular_padding_is_periodic_correlation(impl):
+    # with circular padding a 3x3 convolution is the periodic cross-correlation: it commutes
+    # with periodic shifts and equals the sum of rolled copies of the image
+    x = jax.random.normal(jax.random.key(0), (2, 8, 10, 16))
+    conv = models.Conv(16, 4, 3, impl=impl, padding="circular", use_bias=False, rngs=nnx.Rngs(1))
+    w = conv.kernel[...]
+    ref = sum(jnp.roll(x, (1 - i, 1 - j), axis=(1, 2)) @ w[i, j] for i in range(3) for j in range(3))
+    np.testing.assert_allclose(conv(x), ref, rtol=1e-4, atol=1e-4)
+    shifted = conv(jnp.roll(x, (3, -2), axis=(1, 2)))
+    np.testing.assert_allclose(shifted, jnp.roll(conv(x), (3, -2), axis=(1, 2)), rtol=1e-4, atol=1e-4)
+    # zero padding differs only on the border
+    zero = models.Conv(16, 4, 3, impl=impl, padding="zeros", use_bias=False, rngs=nnx.Rngs(1))(x)
+    np.testing.assert_allclose(zero[:, 1:-1, 1:-1], ref[:, 1:-1, 1:-1], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(zero[:, 0], ref[:, 0])
+    with pytest.raises(ValueError, match="padding"):
+        models.Conv(1, 1, 3, padding="reflect", rngs=nnx.Rngs(0))

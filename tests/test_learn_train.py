@@ -157,3 +157,10 @@ def test_cli_errors_exit_2_with_clear_messages(separable, sweep, tmp_path):
     assert r.returncode == 2 and "no such run directory" in r.stderr
     r = _cli("learn.evaluate", str(tmp_path), "--split", "holdout")
     assert r.returncode == 2 and "--holdout" in r.stderr
+
+
+def test_circular_padding_needs_whole_maps():
+    with pytest.raises(ValueError, match="circular.*whole"):
+        train.TrainConfig(data="x.h5", padding="circular", augment=("flip", "quadrant"))
+    cfg = train.TrainConfig(data="x.h5", padding="circular", augment=("flip", "rot90"), model="pyramid")
+    assert train.TrainConfig.from_dict(cfg.to_dict()) == cfg
