@@ -85,7 +85,7 @@ def test_pyramid_accepts_any_size_and_refuses_too_small_images():
 
 
 def test_pyramid_features_are_log_band_energies():
-    # convolutions, average pooling and (fresh, eval-mode) batch norm are linear and ReLU is
+    # convolutions (zero biases at initialisation) and average pooling are linear and ReLU is
     # positively homogeneous: scaling an image by a shifts every log energy by log(a)
     m = models.build_model("pyramid", task="regress", input_size=32, widths=(6, 8, 8, 8), eps=0.0, seed=3)
     m.eval()
