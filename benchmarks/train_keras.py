@@ -67,13 +67,11 @@ def main(argv=None) -> int:
             rate = 2 * args.images / (time.perf_counter() - t)
             rows.append({"size": size, "jit_compile": jit, "params": model.count_params(), "images_per_s": rate})
     info = {"tensorflow": tf.__version__, "keras": keras.__version__, "batch_size": args.batch_size, "rows": rows}
-    if args.json:
-        print(json.dumps(info))
-    else:
-        print(f"Keras {info['keras']} on TensorFlow {info['tensorflow']}, batch {args.batch_size}")
-        print(f"{'size':>5} {'jit_compile':>11} {'params':>8} {'images/s':>9}")
-        for r in rows:
-            print(f"{r['size']:>5} {str(r['jit_compile']):>11} {r['params']:>8} {r['images_per_s']:>9.1f}")
+    lines = [json.dumps(info)] if args.json else (
+        [f"Keras {info['keras']} on TensorFlow {info['tensorflow']}, batch {args.batch_size}, study CNN"]
+        + [f"  {r['size']} px, jit_compile={r['jit_compile']}: {r['images_per_s']:.1f} images/s "
+           f"({r['params']} parameters)" for r in rows])
+    print("\n".join(lines))
     return 0
 
 
