@@ -24,7 +24,12 @@ direct convolutions, 143 (572) with Winograd; sustained matmul 180 GFLOP/s, henc
 608 / 152 img/s for direct convolutions: the Keras figures (970 / 225) are out of reach
 without fewer operations, and Winograd's ceiling (1252 / 314) is where the headroom is.
 The steps run at 30-45 % of the matmul rate: im2col, pooling and the optimiser are
-memory-bound.
+memory-bound. The same network in Keras 3 / TensorFlow on the same machine
+(``benchmarks/train_keras.py``, run back to back): 381 / 94 img/s with its oneDNN
+convolutions, 274 / 37 with ``jit_compile=True``; study_cnn ``steps4_gemm`` 274 / 63, i.e.
+0.72x / 0.67x of Keras's best here. XLA CPU options (``--xla_cpu_use_onednn``,
+``--xla_cpu_use_xnnpack``, the XNN/oneDNN/YNN fusion types, fast math) moved
+``steps4_gemm`` by less than 5 %.
 
 With ``--ceiling`` it also reports what bounds any implementation: the floating-point
 operations of one training step per image (XLA's cost analysis of the compiled step, for
