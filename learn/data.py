@@ -386,6 +386,7 @@ class LiveSource:
         self.template, self.task, self.seed = template, task, seed
         self.n_sims, self.map_size = int(sims_per_epoch), int(template.cells)
         self.n_range, self.workers, self.chunk_sims = tuple(n_range), workers, max(1, chunk_sims)
+        self._head: list[MapChunk] = []  # epoch 0's first chunks, simulated by sample(), replayed once
 
     def _stream(self, start: int):
         from turbsim import generate  # the live source needs the simulation stack
@@ -394,9 +395,15 @@ class LiveSource:
         return generate.stream(self.template, seed=self.seed, workers=self.workers, start=start, **kw)
 
     def chunks(self, epoch: int, rng: np.random.Generator) -> Iterator[MapChunk]:
-        stream = self._stream(epoch * self.n_sims)
+        head, done = [], 0
+        if epoch == 0:
+            head, self._head = self._head, []
+            done = sum(len(c.maps) for c in head)
+            yield from head
+        if done >= self.n_sims:
+            return
+        stream = self._stream(epoch * self.n_sims + done)
         try:
-            done = 0
             while done < self.n_sims:
                 recs = [next(stream) for _ in range(min(self.chunk_sims, self.n_sims - done))]
                 done += len(recs)
@@ -407,13 +414,18 @@ class LiveSource:
             stream.close()
 
     def sample(self, n_sims: int) -> np.ndarray:
-        """Log maps of the first ``n_sims`` simulations of epoch 0 (to fit the normaliser)."""
+        """Log maps of the first ``n_sims`` simulations of epoch 0 (to fit the normaliser).
+
+        The chunks simulated for it are kept and replayed by the next ``chunks(0, ...)``,
+        so that epoch 0 does not simulate them again.
+        """
         got = []
         for chunk in self.chunks(0, np.random.default_rng(0)):
-            got.append(chunk.maps)
-            if sum(len(m) for m in got) >= n_sims:
+            got.append(chunk)
+            if sum(len(c.maps) for c in got) >= n_sims:
                 break
-        return np.concatenate(got)[:n_sims]
+        self._head = got
+        return np.concatenate([c.maps for c in got])[:n_sims]
 
 
 def epoch_rng(seed: int, epoch: int, stream: int = 0) -> np.random.Generator:

@@ -5,11 +5,13 @@ Small real ensembles made by turbsim in module fixtures (16^3 and 32^3, first or
 image size throughout, so JAX compiles its programs once for the whole module.
 """
 import csv
+import itertools
 import json
 import logging
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -193,19 +195,15 @@ def test_live_training_writes_its_run_and_never_repeats_a_simulation(many16, tmp
     assert len((out / train.HISTORY_FILE).read_text().splitlines()) == 1 + epochs
     assert json.loads((out / evaluate.METRICS_FILE).read_text())["test"]["n_sims"] == 22
 
-    # the last `epochs` streams are the training epochs (before them: the normaliser's sample)
-    epoch_calls = calls[-epochs:]
-    assert [start for start, _ in epoch_calls] == [e * per_epoch for e in range(epochs)]
-    for e, (_, got) in enumerate(epoch_calls):
-        assert [i for i, _, _ in got] == list(range(e * per_epoch, (e + 1) * per_epoch))
-    seeds = [s for _, got in epoch_calls for _, s, _ in got]
-    assert len(set(seeds)) == len(seeds) == epochs * per_epoch
-    maps0 = [p for _, _, p in epoch_calls[0][1]]
-    for _, _, p in epoch_calls[1][1]:
+    # every simulation is run once: epoch 0's were simulated for the normaliser's sample and
+    # are replayed, not simulated again; every later epoch opens its own stream
+    assert [start for start, _ in calls] == [0, per_epoch]
+    sims = [(i, s) for _, got in calls for i, s, _ in got]
+    assert sorted(i for i, _ in sims) == list(range(epochs * per_epoch))
+    assert len({s for _, s in sims}) == len(sims) == epochs * per_epoch
+    maps0 = [p for _, _, p in calls[0][1]]
+    for _, _, p in calls[1][1]:
         assert not any(np.array_equal(p, q) for q in maps0)
-    # the normaliser was fitted on simulations of epoch 0, not on extra ones
-    sample_seeds = {s for _, got in calls[:-epochs] for _, s, _ in got}
-    assert sample_seeds <= {s for _, s, _ in epoch_calls[0][1]}
 
 
 # --------------------------------------------------------------------------------------
@@ -249,3 +247,24 @@ def test_scoring_without_an_own_score_says_so(runs, other32, capsys, tmp_path):
     assert "no change against the model's own score" in capsys.readouterr().out
     m = json.loads((run_dir / evaluate.EVAL_DIR / "other32_test" / evaluate.METRICS_FILE).read_text())
     assert m["reference"] is None and m["drop"] is None
+
+
+def test_live_source_replays_the_normaliser_sample_in_epoch_zero():
+    # a stream of fake simulations: the maps carry the simulation index
+    opened = []
+
+    def fake_stream(start):
+        opened.append(start)
+        for i in itertools.count(start):
+            yield {"klass": i % 2, "n": 3.5, "projections": np.full((3, 4, 4), 10.0 ** (i + 1))}
+
+    src = ldata.LiveSource(SimpleNamespace(cells=4), "classify", sims_per_epoch=6, seed=0, chunk_sims=2)
+    src._stream = fake_stream
+    sample = src.sample(3)  # two chunks of 2 simulations are simulated
+    assert sample.shape == (3, 3, 4, 4) and opened == [0]
+    index = lambda chunks: [int(round(m[0, 0, 0])) - 1 for c in chunks for m in c.maps]  # noqa: E731
+    assert index(src.chunks(0, np.random.default_rng(0))) == list(range(6))
+    assert opened == [0, 4]  # epoch 0 streams only what the sample did not simulate
+    assert index(src.chunks(1, np.random.default_rng(0))) == list(range(6, 12))
+    assert index(src.chunks(0, np.random.default_rng(0))) == list(range(6))  # replayed once only
+    assert opened == [0, 4, 6, 0]
