@@ -176,7 +176,7 @@ class TrainConfig:
     memory_budget_mb: float = 2048.0
     resnet_widths: tuple[int, ...] = (32, 64, 128)
     resnet_blocks: tuple[int, ...] = (1, 1, 1)
-    pyramid_widths: tuple[int, ...] = (16, 32, 48, 64, 64)
+    pyramid_widths: tuple[int, ...] = (8, 16, 32, 48, 64)
     eval_batch_size: int = 256
     live: bool = False
     live_sims_per_epoch: int = 32
