@@ -24,6 +24,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import baselines as lbase
 from . import data as ldata
 from . import models
 from . import train as ltrain
@@ -57,16 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="splits of --data to evaluate after training (holdout needs --holdout)")
     g.add_argument("--eval-data", nargs="*", default=[], metavar="FILE",
                    help="other data to score the model on: ensembles (.h5) or RAMSES map files (.npz)")
-    g.add_argument("--baselines", nargs="*", default=[], choices=("spectrum", "hog"),
+    g.add_argument("--baselines", nargs="*", default=[], choices=lbase.KINDS,
                    help="also fit classical baselines on the same images and splits, and score them on --eval-data")
     g.add_argument("--baseline-bins", type=int, default=10,
-                   help="logarithmic wavenumber bins of the power-spectrum baseline")
+                   help="logarithmic wavenumber bins of the power spectrum in the spectrum and stats baselines")
     m = p.add_argument_group("model and optimisation")
     m.add_argument("--model", choices=models.MODELS, default="study_cnn",
                    help="study_cnn: the study's network (fixed input size); resnet: small residual net; "
                         "pyramid: multi-scale CNN with log-energy pooling (cheap, any input size)")
     m.add_argument("--pyramid-widths", type=int, nargs="+", default=list(d["pyramid_widths"].default),
                    help="channels of each stage (scale) of the pyramid model")
+    m.add_argument("--pyramid-skip", action="store_true",
+                   help="pyramid: add a linear path from the pooled log energies to the outputs (the form of the "
+                        "power-spectrum ridge), in parallel with the dense head")
     m.add_argument("--uncertainty", action="store_true", help="regression with a predicted variance (Gaussian NLL)")
     m.add_argument("--epochs", type=int, default=d["epochs"].default, help="maximum epochs")
     m.add_argument("--batch-size", type=int, default=d["batch_size"].default, help="images per step (all devices)")
@@ -110,13 +114,13 @@ def config_from_args(args) -> ltrain.TrainConfig:
         schedule=args.schedule, warmup_epochs=args.warmup_epochs, patience=args.patience, seed=args.seed,
         normalisation=args.normalisation, augment=tuple(args.augment), steps_per_call=args.steps_per_call,
         conv_impl=args.conv_impl, padding=args.padding, dropout=args.dropout, pyramid_widths=tuple(args.pyramid_widths),
+        pyramid_skip=args.pyramid_skip,
         memory_budget_mb=args.memory_budget_mb, live=args.live,
         live_sims_per_epoch=args.live_sims_per_epoch, live_seed=args.live_seed,
         live_sim=live_sim if args.live else (), live_workers=args.live_workers)
 
 
 def main(argv=None) -> int:
-    from . import baselines as lbase
     from . import evaluate as lev
     from . import report as lrep
 

@@ -127,6 +127,8 @@ def test_spectrum_baseline_separates_the_easy_classes(separable):
                                   n_bins=6)
     assert full["images"] == "full maps" and full["n_train_images"] == 3 * res["n_train_images"] // 48
     assert full["test"]["per_sim"]["accuracy"] >= 0.95
+    stats = baselines.run_baseline("stats", separable, task="classify", splits=("test",), full_maps=True, n_bins=6)
+    assert stats["kind"] == "stats" and stats["test"]["per_sim"]["accuracy"] >= 0.95
 
 
 def _cli(*args):
@@ -164,6 +166,13 @@ def test_circular_padding_needs_whole_maps():
     with pytest.raises(ValueError, match="circular.*whole"):
         train.TrainConfig(data="x.h5", padding="circular", augment=("flip", "quadrant"))
     cfg = train.TrainConfig(data="x.h5", padding="circular", augment=("flip", "rot90"), model="pyramid")
+    assert train.TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_pyramid_skip_needs_the_pyramid():
+    with pytest.raises(ValueError, match="pyramid_skip needs model='pyramid'"):
+        train.TrainConfig(data="x.h5", model="resnet", pyramid_skip=True)
+    cfg = train.TrainConfig(data="x.h5", model="pyramid", pyramid_skip=True)
     assert train.TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
