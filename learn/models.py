@@ -362,6 +362,11 @@ class PyramidCNN(nnx.Module):
         Channels of each stage (default 8, 16, 32, 48, 64: five scales).
     hidden : int
         Units of the hidden dense layer (default 64).
+    skip : bool
+        Add a linear path from the log energies straight to the outputs (default False), in
+        parallel with the dense head: the network then contains the power-spectrum ridge's
+        form (a linear function of log band powers) and learns its nonlinear corrections.
+        The path starts at zero, so at initialisation the outputs are those without it.
     dropout : float
         Dropout rate before the output layer (default 0).
     eps : float
@@ -371,8 +376,9 @@ class PyramidCNN(nnx.Module):
     rngs : nnx.Rngs
     """
 
-    def __init__(self, n_out: int, *, widths=(8, 16, 32, 48, 64), hidden: int = 64, dropout: float = 0.0,
-                 eps: float = 1e-3, conv_impl: str = "gemm", padding: str = "zeros", rngs: nnx.Rngs):
+    def __init__(self, n_out: int, *, widths=(8, 16, 32, 48, 64), hidden: int = 64, skip: bool = False,
+                 dropout: float = 0.0, eps: float = 1e-3, conv_impl: str = "gemm", padding: str = "zeros",
+                 rngs: nnx.Rngs):
         if not widths:
             raise ValueError("pyramid needs at least one stage width")
         chans = (1,) + tuple(widths)
@@ -381,6 +387,9 @@ class PyramidCNN(nnx.Module):
         self.hidden = nnx.Linear(sum(widths), hidden, rngs=rngs)
         self.dropout = nnx.Dropout(dropout)
         self.head = nnx.Linear(hidden, n_out, rngs=rngs)
+        # zero at initialisation: the network starts as the one without the path
+        self.skip = (nnx.Linear(sum(widths), n_out, use_bias=False, kernel_init=nnx.initializers.zeros,
+                                rngs=rngs) if skip else None)
         self.eps = eps
 
     def features(self, x: jax.Array) -> jax.Array:
@@ -398,8 +407,9 @@ class PyramidCNN(nnx.Module):
         return jnp.concatenate(feats, axis=-1)
 
     def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
-        h = jax.nn.relu(self.hidden(self.features(x)))
-        return self.head(self.dropout(h, rngs=rngs))
+        f = self.features(x)
+        out = self.head(self.dropout(jax.nn.relu(self.hidden(f)), rngs=rngs))
+        return out if self.skip is None else out + self.skip(f)
 
 
 def build_model(name: str, *, task: str, input_size: int, uncertainty: bool = False, seed: int = 0,
@@ -428,7 +438,7 @@ def build_model(name: str, *, task: str, input_size: int, uncertainty: bool = Fa
         Image extension of the convolutions ("circular" only for whole periodic maps).
     **kwargs
         Extra architecture options (``widths``, ``blocks``, ``stem`` for ``resnet``; ``widths``,
-        ``hidden`` for ``pyramid``).
+        ``hidden``, ``skip`` for ``pyramid``).
 
     Returns
     -------

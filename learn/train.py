@@ -138,6 +138,8 @@ class TrainConfig:
         ResNet stage widths and blocks per stage.
     pyramid_widths : tuple of int
         Channels of each stage (scale) of the pyramid model.
+    pyramid_skip : bool
+        Give the pyramid model a linear path from its log energies to the outputs.
     eval_batch_size : int
         Images per evaluation call.
     live : bool
@@ -177,6 +179,7 @@ class TrainConfig:
     resnet_widths: tuple[int, ...] = (32, 64, 128)
     resnet_blocks: tuple[int, ...] = (1, 1, 1)
     pyramid_widths: tuple[int, ...] = (8, 16, 32, 48, 64)
+    pyramid_skip: bool = False
     eval_batch_size: int = 256
     live: bool = False
     live_sims_per_epoch: int = 32
@@ -213,6 +216,8 @@ class TrainConfig:
         set_("pyramid_widths", tuple(_positive("pyramid_widths", int(w)) for w in self.pyramid_widths))
         if not self.pyramid_widths:
             raise ValueError("TrainConfig.pyramid_widths must not be empty")
+        if self.pyramid_skip and self.model != "pyramid":
+            raise ValueError(f"TrainConfig.pyramid_skip needs model='pyramid', got model={self.model!r}")
         set_("live_sim", tuple((str(k), v) for k, v in (dict(self.live_sim).items())))
         set_("live_n_range", tuple(float(v) for v in self.live_n_range))
         if not self.live and self.data is None:
@@ -561,7 +566,7 @@ class Run:
 
 def _fresh(config: TrainConfig, image_size: int, steps_per_epoch: int):
     extra = {"resnet": {"widths": config.resnet_widths, "blocks": config.resnet_blocks},
-             "pyramid": {"widths": config.pyramid_widths}}.get(config.model, {})
+             "pyramid": {"widths": config.pyramid_widths, "skip": config.pyramid_skip}}.get(config.model, {})
     model = models.build_model(config.model, task=config.task, input_size=image_size,
                                uncertainty=config.uncertainty, seed=config.seed, dropout=config.dropout,
                                conv_impl=config.conv_impl, padding=config.padding, **extra)

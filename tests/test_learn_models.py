@@ -102,6 +102,20 @@ def test_pyramid_features_are_log_band_energies():
     assert float(m.features(smooth)[:, :6].mean()) < float(m.features(x / x.std(axis=(1, 2), keepdims=True))[:, :6].mean())
 
 
+def test_pyramid_skip_path_is_linear_in_the_log_energies():
+    kw = dict(task="regress", input_size=32, widths=(4, 8, 8), seed=4)
+    plain, skip = models.build_model("pyramid", **kw), models.build_model("pyramid", skip=True, **kw)
+    x = jax.random.normal(jax.random.key(2), (5, 32, 32))
+    for m in (plain, skip):
+        m.eval()
+    # the path starts at zero: same outputs as the network without it
+    np.testing.assert_allclose(skip(x), plain(x), rtol=1e-6)
+    # and it adds W @ log-energies: set W, the output moves by exactly that
+    w = jax.random.normal(jax.random.key(3), skip.skip.kernel.shape)
+    skip.skip.kernel.value = w
+    np.testing.assert_allclose(skip(x) - plain(x), skip.features(x) @ w, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("impl", models.CONV_IMPLS)
 def test_circular_padding_is_periodic_correlation(impl):
     # with circular padding a 3x3 convolution is the periodic cross-correlation: it commutes
