@@ -679,13 +679,31 @@ def eval_set(maps: np.ndarray, normaliser: Normaliser, image_size: int,
     sim_index : ndarray of int64
         Position (0..k-1) of the simulation of every image.
     """
-    k = maps.shape[0]
     maps = resample_maps(maps, image_size if full_maps else 2 * image_size)
-    logm = observe.log_column(maps)
-    imgs = logm if full_maps else observe.augment(logm)
+    return eval_images(observe.log_column(maps), normaliser, full_maps)
+
+
+def eval_images(log_maps: np.ndarray, normaliser: Normaliser, full_maps: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`eval_set` of log10 maps already at the model's scale.
+
+    Parameters
+    ----------
+    log_maps : ndarray, shape (k, 3, M, M)
+        log10 column density [log10 g/cm^2], ``M`` the model's input side (``full_maps``)
+        or twice it.
+    normaliser : Normaliser
+    full_maps : bool
+
+    Returns
+    -------
+    images, sim_index
+        As :func:`eval_set`.
+    """
+    k = log_maps.shape[0]
+    imgs = log_maps if full_maps else observe.augment(log_maps)
     per_sim = int(np.prod(imgs.shape[1:-2]))
     images = normaliser(imgs.reshape((-1,) + imgs.shape[-2:]))
-    return np.ascontiguousarray(images), np.repeat(np.arange(k), per_sim)
+    return np.ascontiguousarray(images, np.float32), np.repeat(np.arange(k), per_sim)
 
 
 @dataclass

@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "pyramid: multi-scale CNN with log-energy pooling (cheap, any input size)")
     m.add_argument("--pyramid-widths", type=int, nargs="+", default=list(d["pyramid_widths"].default),
                    help="channels of each stage (scale) of the pyramid model")
+    m.add_argument("--pyramid-hidden", type=int, default=d["pyramid_hidden"].default,
+                   help="units of the pyramid's hidden dense layer (0: the outputs are a linear function of the "
+                        "pooled log energies)")
+    m.add_argument("--refit-readout", action="store_true",
+                   help="pyramid: after training, refit the readout in closed form on the network's log energies (ridge "
+                        "or logistic regression on the training split, penalty chosen on the test split by the "
+                        "per-simulation score) and use it in place of the trained head")
     m.add_argument("--pyramid-skip", action="store_true",
                    help="pyramid: add a linear path from the pooled log energies to the outputs (the form of the "
                         "power-spectrum ridge), in parallel with the dense head")
@@ -114,7 +121,7 @@ def config_from_args(args) -> ltrain.TrainConfig:
         schedule=args.schedule, warmup_epochs=args.warmup_epochs, patience=args.patience, seed=args.seed,
         normalisation=args.normalisation, augment=tuple(args.augment), steps_per_call=args.steps_per_call,
         conv_impl=args.conv_impl, padding=args.padding, dropout=args.dropout, pyramid_widths=tuple(args.pyramid_widths),
-        pyramid_skip=args.pyramid_skip,
+        pyramid_hidden=args.pyramid_hidden, pyramid_skip=args.pyramid_skip, refit_readout=args.refit_readout,
         memory_budget_mb=args.memory_budget_mb, live=args.live,
         live_sims_per_epoch=args.live_sims_per_epoch, live_seed=args.live_seed,
         live_sim=live_sim if args.live else (), live_workers=args.live_workers)
@@ -165,6 +172,12 @@ def main(argv=None) -> int:
     else:
         print(f"trained {config.model} ({summary['n_params']} parameters) for {summary['epochs_run']} epochs, "
               f"best epoch {summary['best_epoch']}, {summary['images_per_s']:.0f} images/s")
+        if "readout" in summary:
+            r = summary["readout"]
+            what = ("per-simulation RMSE of n" if config.task == "regress" else "log loss")
+            key = "per_sim_rmse" if config.task == "regress" else "score"
+            print(f"readout refitted in closed form (penalty {r['penalty']:.3g}): test-split {what} "
+                  f"{r['val_' + key]:.4f}, trained head {r['head_val_' + key]:.4f}")
         for name, m in results.items():
             print(f"\n== {name} ==")
             print("\n".join(lev.summary_lines(m)))

@@ -333,6 +333,10 @@ def avg_pool2(x: jax.Array) -> jax.Array:
     return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
 
 
+class ReadoutParam(nnx.Variable):
+    """Weights fitted in closed form after training (:mod:`learn.readout`), not by the optimiser."""
+
+
 class PyramidCNN(nnx.Module):
     """Multi-scale CNN that pools the log energy of its feature maps at every scale.
 
@@ -361,12 +365,18 @@ class PyramidCNN(nnx.Module):
     widths : tuple of int
         Channels of each stage (default 8, 16, 32, 48, 64: five scales).
     hidden : int
-        Units of the hidden dense layer (default 64).
+        Units of the hidden dense layer (default 64); 0 gives a linear readout, the outputs a
+        linear function of the log energies (the power-spectrum ridge's form on learned bands).
     skip : bool
         Add a linear path from the log energies straight to the outputs (default False), in
         parallel with the dense head: the network then contains the power-spectrum ridge's
         form (a linear function of log band powers) and learns its nonlinear corrections.
         The path starts at zero, so at initialisation the outputs are those without it.
+    readout : bool
+        Hold a linear readout of the log energies, fitted in closed form after training
+        (:meth:`set_readout`, :mod:`learn.readout`); once set, it replaces the trained head's
+        outputs (default False). Its weights are :class:`ReadoutParam`, which the optimiser
+        leaves alone.
     dropout : float
         Dropout rate before the output layer (default 0).
     eps : float
@@ -377,20 +387,45 @@ class PyramidCNN(nnx.Module):
     """
 
     def __init__(self, n_out: int, *, widths=(8, 16, 32, 48, 64), hidden: int = 64, skip: bool = False,
-                 dropout: float = 0.0, eps: float = 1e-3, conv_impl: str = "gemm", padding: str = "zeros",
+                 readout: bool = False, dropout: float = 0.0, eps: float = 1e-3, conv_impl: str = "gemm", padding: str = "zeros",
                  rngs: nnx.Rngs):
         if not widths:
             raise ValueError("pyramid needs at least one stage width")
         chans = (1,) + tuple(widths)
         self.convs = nnx.List([Conv(a, b, 3, impl=conv_impl, padding=padding, rngs=rngs)
                                for a, b in zip(chans[:-1], chans[1:])])
-        self.hidden = nnx.Linear(sum(widths), hidden, rngs=rngs)
+        if hidden < 0:
+            raise ValueError(f"pyramid hidden = {hidden} must be >= 0 (0: linear readout)")
+        if skip and not hidden:
+            raise ValueError("pyramid skip needs a hidden layer (hidden > 0): with hidden = 0 the readout is "
+                             "already linear")
+        self.hidden = nnx.Linear(sum(widths), hidden, rngs=rngs) if hidden else None
         self.dropout = nnx.Dropout(dropout)
-        self.head = nnx.Linear(hidden, n_out, rngs=rngs)
+        self.head = nnx.Linear(hidden or sum(widths), n_out, rngs=rngs)
         # zero at initialisation: the network starts as the one without the path
         self.skip = (nnx.Linear(sum(widths), n_out, use_bias=False, kernel_init=nnx.initializers.zeros,
                                 rngs=rngs) if skip else None)
+        self.readout_w = ReadoutParam(jnp.zeros((sum(widths), n_out))) if readout else None
+        self.readout_b = ReadoutParam(jnp.zeros((n_out,))) if readout else None
+        self.readout_on = ReadoutParam(jnp.zeros(())) if readout else None
         self.eps = eps
+
+    def set_readout(self, weights, bias) -> None:
+        """Install a fitted linear readout: outputs become ``features(x) @ weights + bias``.
+
+        Parameters
+        ----------
+        weights : array, shape (sum(widths), n_out)
+        bias : array, shape (n_out,)
+        """
+        if self.readout_w is None:
+            raise ValueError("this pyramid was built without a readout (readout=True)")
+        weights, bias = jnp.asarray(weights, jnp.float32), jnp.asarray(bias, jnp.float32)
+        if weights.shape != self.readout_w.shape or bias.shape != self.readout_b.shape:
+            raise ValueError(f"readout of shape {weights.shape} + {bias.shape} does not fit the network's "
+                             f"{self.readout_w.shape} + {self.readout_b.shape}")
+        self.readout_w[...], self.readout_b[...] = weights, bias
+        self.readout_on[...] = jnp.ones(())
 
     def features(self, x: jax.Array) -> jax.Array:
         """Log energies of every stage's feature maps, ``(batch, sum(widths))``, dimensionless."""
@@ -408,8 +443,13 @@ class PyramidCNN(nnx.Module):
 
     def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
         f = self.features(x)
-        out = self.head(self.dropout(jax.nn.relu(self.hidden(f)), rngs=rngs))
-        return out if self.skip is None else out + self.skip(f)
+        h = f if self.hidden is None else jax.nn.relu(self.hidden(f))
+        out = self.head(self.dropout(h, rngs=rngs))
+        if self.skip is not None:
+            out = out + self.skip(f)
+        if self.readout_w is not None:
+            out = jnp.where(self.readout_on[...] > 0, f @ self.readout_w[...] + self.readout_b[...], out)
+        return out
 
 
 def build_model(name: str, *, task: str, input_size: int, uncertainty: bool = False, seed: int = 0,
@@ -438,7 +478,7 @@ def build_model(name: str, *, task: str, input_size: int, uncertainty: bool = Fa
         Image extension of the convolutions ("circular" only for whole periodic maps).
     **kwargs
         Extra architecture options (``widths``, ``blocks``, ``stem`` for ``resnet``; ``widths``,
-        ``hidden``, ``skip`` for ``pyramid``).
+        ``hidden``, ``skip``, ``readout`` for ``pyramid``).
 
     Returns
     -------

@@ -58,6 +58,7 @@ from turbsim.atomic import atomic_path
 
 from . import data as ldata
 from . import models
+from . import readout as lreadout
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ RUN_FILE = "run.json"
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "curves.png"
 SUMMARY_FILE = "train_summary.json"
+READOUT_FILE = "readout.npz"
 CKPT_DIR = "checkpoints"
 
 
@@ -138,8 +140,15 @@ class TrainConfig:
         ResNet stage widths and blocks per stage.
     pyramid_widths : tuple of int
         Channels of each stage (scale) of the pyramid model.
+    pyramid_hidden : int
+        Units of the pyramid model's hidden dense layer; 0 reads the log energies linearly.
     pyramid_skip : bool
         Give the pyramid model a linear path from its log energies to the outputs.
+    refit_readout : bool
+        After training, refit the pyramid model's readout in closed form on its log energies
+        (:mod:`learn.readout`: ridge or logistic regression on the training split's evaluation
+        images, the penalty chosen on the test split by the per-simulation score) and use it
+        in place of the trained head. Needs a test split and a fixed (not live) training set.
     eval_batch_size : int
         Images per evaluation call.
     live : bool
@@ -179,7 +188,9 @@ class TrainConfig:
     resnet_widths: tuple[int, ...] = (32, 64, 128)
     resnet_blocks: tuple[int, ...] = (1, 1, 1)
     pyramid_widths: tuple[int, ...] = (8, 16, 32, 48, 64)
+    pyramid_hidden: int = 64
     pyramid_skip: bool = False
+    refit_readout: bool = False
     eval_batch_size: int = 256
     live: bool = False
     live_sims_per_epoch: int = 32
@@ -216,6 +227,14 @@ class TrainConfig:
         set_("pyramid_widths", tuple(_positive("pyramid_widths", int(w)) for w in self.pyramid_widths))
         if not self.pyramid_widths:
             raise ValueError("TrainConfig.pyramid_widths must not be empty")
+        set_("pyramid_hidden", _positive("pyramid_hidden", self.pyramid_hidden, zero_ok=True))
+        if self.pyramid_skip and not self.pyramid_hidden:
+            raise ValueError("TrainConfig.pyramid_skip needs pyramid_hidden > 0 (with 0 the readout is already linear)")
+        if self.refit_readout and self.model != "pyramid":
+            raise ValueError(f"TrainConfig.refit_readout needs model='pyramid' (its log energies are the readout's "
+                             f"features), got model={self.model!r}")
+        if self.refit_readout and self.live:
+            raise ValueError("TrainConfig.refit_readout needs a fixed training split, not live simulations")
         if self.pyramid_skip and self.model != "pyramid":
             raise ValueError(f"TrainConfig.pyramid_skip needs model='pyramid', got model={self.model!r}")
         set_("live_sim", tuple((str(k), v) for k, v in (dict(self.live_sim).items())))
@@ -352,20 +371,22 @@ def make_train_call(graphdef, loss_fn: Callable, *, donate: bool = True) -> Call
     return jax.jit(call, donate_argnums=(0,) if donate else ())
 
 
-@partial(jax.jit, static_argnums=0)
-def _apply(graphdef, model_state, x):
-    """Outputs of the model ``graphdef`` with arrays ``model_state`` on a batch ``x``."""
-    return nnx.merge(graphdef, model_state)(x)
+@partial(jax.jit, static_argnums=0, static_argnames="features")
+def _apply(graphdef, model_state, x, features=False):
+    """Outputs (or ``features``) of the model ``graphdef`` with arrays ``model_state`` on a batch ``x``."""
+    model = nnx.merge(graphdef, model_state)
+    return model.features(x) if features else model(x)
 
 
-def make_predict_call(graphdef) -> Callable:
+def make_predict_call(graphdef, features: bool = False) -> Callable:
     """Jitted ``predict(model_state, x) -> outputs`` of a model graph (in eval mode).
 
     The graph is a static argument of one module-level jitted function, so every call
     for an equal graph and input shape reuses one compiled program (validation each
-    epoch and every evaluation compile it once, not once per call).
+    epoch and every evaluation compile it once, not once per call). With ``features`` the
+    call returns the model's ``features(x)`` instead (the pyramid's log energies).
     """
-    return partial(_apply, graphdef)
+    return partial(_apply, graphdef, features=features)
 
 
 class Sharding:
@@ -390,7 +411,7 @@ class Sharding:
 
 
 def predict(model: nnx.Module, images: np.ndarray, *, batch_size: int = 256, sharding: Sharding | None = None,
-            progress: bool = False) -> np.ndarray:
+            progress: bool = False, features: bool = False) -> np.ndarray:
     """Raw model outputs for many images (model in eval mode, padded fixed-size batches).
 
     Parameters
@@ -401,16 +422,18 @@ def predict(model: nnx.Module, images: np.ndarray, *, batch_size: int = 256, sha
     batch_size : int
     sharding : Sharding, optional
         Devices (default: all local devices).
+    features : bool
+        Return ``model.features`` (e.g. the pyramid's log energies) instead of the outputs.
 
     Returns
     -------
-    ndarray, float32, shape (M, n_out)
+    ndarray, float32, shape (M, n_out) (or (M, n_features))
     """
     sharding = sharding or Sharding()
     bs = -(-min(batch_size, max(len(images), 1)) // sharding.n) * sharding.n
     model.eval()
     graphdef, mstate = nnx.split(model)
-    call = make_predict_call(graphdef)
+    call = make_predict_call(graphdef, features)
     mstate = sharding.put_state(mstate)
     outs = []
     for start in tqdm(range(0, len(images), bs), desc="predict", disable=not progress, leave=False):
@@ -566,7 +589,8 @@ class Run:
 
 def _fresh(config: TrainConfig, image_size: int, steps_per_epoch: int):
     extra = {"resnet": {"widths": config.resnet_widths, "blocks": config.resnet_blocks},
-             "pyramid": {"widths": config.pyramid_widths, "skip": config.pyramid_skip}}.get(config.model, {})
+             "pyramid": {"widths": config.pyramid_widths, "hidden": config.pyramid_hidden,
+                         "skip": config.pyramid_skip, "readout": config.refit_readout}}.get(config.model, {})
     model = models.build_model(config.model, task=config.task, input_size=image_size,
                                uncertainty=config.uncertainty, seed=config.seed, dropout=config.dropout,
                                conv_impl=config.conv_impl, padding=config.padding, **extra)
@@ -574,7 +598,7 @@ def _fresh(config: TrainConfig, image_size: int, steps_per_epoch: int):
     return model, opt
 
 
-def load_run(run_dir, *, which: str = "best") -> Run:
+def load_run(run_dir, *, which: str = "best", readout: bool = True) -> Run:
     """Load a trained run for prediction.
 
     Parameters
@@ -583,11 +607,15 @@ def load_run(run_dir, *, which: str = "best") -> Run:
         Directory written by :func:`train_and_evaluate`.
     which : {"best", "latest"}
         Checkpoint to load.
+    readout : bool
+        Install the refitted readout of a ``refit_readout`` run (default True); False
+        gives the network with its trained head.
 
     Raises
     ------
     RunError
-        Not a run directory, or no checkpoint.
+        Not a run directory, no checkpoint, or a ``refit_readout`` run whose readout has
+        not been fitted yet.
     """
     run_dir = Path(run_dir)
     info_path = run_dir / RUN_FILE
@@ -602,6 +630,13 @@ def load_run(run_dir, *, which: str = "best") -> Run:
     if got is None:
         raise RunError(f"{run_dir}: no {which} checkpoint yet")
     nnx.update((model, opt), got[0])
+    if config.refit_readout and readout:
+        path = run_dir / READOUT_FILE
+        if not path.is_file():
+            raise RunError(f"{run_dir}: the readout is not refitted yet (no {READOUT_FILE}); rerun the training "
+                           "command to finish the run")
+        fitted = lreadout.Readout.load(path)
+        model.set_readout(fitted.weights, fitted.bias)
     model.eval()
     scaler = ldata.TargetScaler(**info["scaler"]) if info.get("scaler") else None
     return Run(model, config, ldata.Normaliser(**info["normaliser"]), scaler, info["image_size"],
@@ -699,6 +734,8 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
         "scaler": td.scaler.to_dict() if td.scaler else None, "versions": versions(),
     }
     _check_workdir(workdir, info)
+    if config.refit_readout and td.val is None:
+        raise ldata.DataError(f"{td.description['data']}: refit_readout needs a test split to choose its penalty")
 
     model, opt = _fresh(config, td.image_size, steps_per_epoch)
     info["n_params"] = models.count_params(model)
@@ -783,8 +820,39 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
         if hist else None,
         "n_params": info["n_params"], "devices": sharding.n,
     }
+    if config.refit_readout:
+        summary["readout"] = _refit_readout(config, workdir, td, val_x, val_y, val_idx, sharding)
     write_json(workdir / SUMMARY_FILE, summary)
     return summary
+
+
+def _refit_readout(config: TrainConfig, workdir: Path, td: ldata.TrainData, val_x: np.ndarray, val_y: np.ndarray,
+                   val_idx: np.ndarray, sharding: Sharding) -> dict:
+    """Fit the best network's readout on its training features (once; the file makes it resumable)."""
+    path = workdir / READOUT_FILE
+    if not path.is_file():
+        run = load_run(workdir, readout=False)
+        feats, ys = [], []
+        for chunk in td.source.chunks(0, np.random.default_rng(config.seed)):
+            x, idx = ldata.eval_images(chunk.maps, td.normaliser, run.full_maps)
+            feats.append(predict(run.model, x, batch_size=config.eval_batch_size, sharding=sharding, features=True))
+            y = chunk.y if config.task == "classify" else td.scaler.encode(chunk.y)
+            ys.append(np.asarray(y)[idx])
+        f_val = predict(run.model, val_x, batch_size=config.eval_batch_size, sharding=sharding, features=True)
+        fitted = lreadout.fit_readout(config.task, np.concatenate(feats), np.concatenate(ys), f_val, val_y, val_idx,
+                                      uncertainty=config.uncertainty)
+        fitted.save(path)
+        log.info("%s: readout refitted on %d training images (penalty %.3g, validation score %.4g)", workdir,
+                 sum(len(f) for f in feats), fitted.penalty, fitted.val_score)
+    fitted = lreadout.Readout.load(path)
+    head = predict(load_run(workdir, readout=False).model, val_x, batch_size=config.eval_batch_size,
+                   sharding=sharding)
+    out = {"penalty": fitted.penalty, "val_score": fitted.val_score,
+           "head_val_score": lreadout.score(config.task, head, val_y, val_idx)}
+    if config.task == "regress":  # in units of n
+        out["val_per_sim_rmse"] = fitted.val_score * td.scaler.std
+        out["head_val_per_sim_rmse"] = out["head_val_score"] * td.scaler.std
+    return out
 
 
 def final_state(workdir, which: str = "latest") -> list[np.ndarray]:

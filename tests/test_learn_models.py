@@ -112,8 +112,44 @@ def test_pyramid_skip_path_is_linear_in_the_log_energies():
     np.testing.assert_allclose(skip(x), plain(x), rtol=1e-6)
     # and it adds W @ log-energies: set W, the output moves by exactly that
     w = jax.random.normal(jax.random.key(3), skip.skip.kernel.shape)
-    skip.skip.kernel.value = w
+    skip.skip.kernel[...] = w
     np.testing.assert_allclose(skip(x) - plain(x), skip.features(x) @ w, rtol=1e-5, atol=1e-5)
+
+
+def test_pyramid_linear_readout_is_linear_in_the_log_energies():
+    # hidden=0: the outputs are an affine function of the pooled log energies, nothing more
+    widths = (4, 8, 8)
+    m = models.build_model("pyramid", task="regress", uncertainty=True, input_size=32, widths=widths, hidden=0,
+                           seed=5)
+    m.eval()
+    x = jax.random.normal(jax.random.key(6), (5, 32, 32))
+    f = m.features(x)
+    np.testing.assert_allclose(m(x), f @ m.head.kernel[...] + m.head.bias[...], rtol=1e-5, atol=1e-5)
+    convs = sum(9 * a * b + b for a, b in zip((1,) + widths[:-1], widths))
+    assert models.count_params(m) == convs + (sum(widths) + 1) * 2
+    with pytest.raises(ValueError, match="hidden = -1"):
+        models.build_model("pyramid", task="regress", input_size=32, widths=widths, hidden=-1)
+    with pytest.raises(ValueError, match="skip needs a hidden layer"):
+        models.build_model("pyramid", task="regress", input_size=32, widths=widths, hidden=0, skip=True)
+
+
+def test_pyramid_readout_replaces_the_head_once_set():
+    kw = dict(task="classify", input_size=32, widths=(4, 8, 8), seed=7)
+    plain, m = models.build_model("pyramid", **kw), models.build_model("pyramid", readout=True, **kw)
+    for net in (plain, m):
+        net.eval()
+    x = jax.random.normal(jax.random.key(8), (5, 32, 32))
+    # before it is set: the trained head's outputs; the readout is no trainable parameter
+    np.testing.assert_allclose(m(x), plain(x), rtol=1e-6)
+    assert models.count_params(m) == models.count_params(plain)
+    assert isinstance(m.readout_w, models.ReadoutParam) and not isinstance(m.readout_w, nnx.Param)
+    w, b = np.random.default_rng(0).normal(size=(20, 2)), np.array([0.5, -1.0])
+    m.set_readout(w, b)
+    np.testing.assert_allclose(m(x), m.features(x) @ w + b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="does not fit"):
+        m.set_readout(w[:3], b)
+    with pytest.raises(ValueError, match="built without a readout"):
+        plain.set_readout(w, b)
 
 
 @pytest.mark.parametrize("impl", models.CONV_IMPLS)

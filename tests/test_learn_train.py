@@ -16,7 +16,8 @@ from turbsim import SimConfig  # noqa: E402
 from turbsim.ensemble_plan import EnsembleConfig  # noqa: E402
 from turbsim.generate import run_ensemble  # noqa: E402
 
-from learn import baselines, evaluate, fit, train  # noqa: E402
+from learn import baselines, evaluate, fit, readout, train  # noqa: E402
+from learn import data as ldata  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SIM = SimConfig(cells=32, scheme="first", t_end=0.25)  # 32^3, first order: about 0.1 s per simulation
@@ -174,6 +175,46 @@ def test_pyramid_skip_needs_the_pyramid():
         train.TrainConfig(data="x.h5", model="resnet", pyramid_skip=True)
     cfg = train.TrainConfig(data="x.h5", model="pyramid", pyramid_skip=True)
     assert train.TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="pyramid_skip needs pyramid_hidden > 0"):
+        train.TrainConfig(data="x.h5", model="pyramid", pyramid_hidden=0, pyramid_skip=True)
+    with pytest.raises(ValueError, match="pyramid_hidden = -3"):
+        train.TrainConfig(data="x.h5", model="pyramid", pyramid_hidden=-3)
+    cfg = train.TrainConfig(data="x.h5", model="pyramid", pyramid_hidden=0)
+    assert train.TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_refit_readout_needs_a_pyramid_and_a_fixed_split():
+    with pytest.raises(ValueError, match="refit_readout needs model='pyramid'"):
+        train.TrainConfig(data="x.h5", model="study_cnn", refit_readout=True)
+    with pytest.raises(ValueError, match="refit_readout needs a fixed training split"):
+        train.TrainConfig(model="pyramid", refit_readout=True, live=True)
+
+
+def test_refitted_readout_is_installed_and_resumable(sweep, tmp_path):
+    # a pyramid with a closed-form readout: the run's model predicts with the readout
+    # (features @ W + b), evaluation scores that readout (its test-split per-simulation RMSE is
+    # the one the penalty was chosen by), and a missing readout file is named, then refitted
+    cfg = train.TrainConfig(data=os.fspath(sweep), task="regress", model="pyramid", pyramid_widths=(8, 16, 16),
+                            padding="circular", augment=("flip", "rot90"), optimizer="adamw", learning_rate=3e-3,
+                            epochs=3, batch_size=16, patience=0, seed=2, refit_readout=True)
+    summary = train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
+    r = summary["readout"]
+    assert r["val_per_sim_rmse"] > 0 and r["head_val_per_sim_rmse"] > 0
+    run = train.load_run(tmp_path / "run")
+    fitted = readout.Readout.load(tmp_path / "run" / train.READOUT_FILE)
+    test = ldata.load_split(sweep, "test")
+    x, _ = ldata.eval_set(test.maps, run.normaliser, run.image_size, run.full_maps)
+    f = train.predict(run.model, x, features=True)
+    np.testing.assert_allclose(run.predict(x), fitted(f), rtol=1e-4, atol=1e-4)
+    head = train.load_run(tmp_path / "run", readout=False)
+    assert not np.allclose(head.predict(x), run.predict(x))
+    m = evaluate.evaluate_run(tmp_path / "run", split="test")
+    assert m["per_sim"]["rmse"] == pytest.approx(r["val_per_sim_rmse"], rel=1e-3)
+    (tmp_path / "run" / train.READOUT_FILE).unlink()
+    with pytest.raises(train.RunError, match="readout is not refitted yet"):
+        train.load_run(tmp_path / "run")
+    again = train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
+    assert again["readout"] == pytest.approx(r)
 
 
 def test_pyramid_learns_n_from_whole_periodic_maps(sweep, tmp_path):
