@@ -215,6 +215,11 @@ def test_refitted_readout_is_installed_and_resumable(sweep, tmp_path):
         train.load_run(tmp_path / "run")
     again = train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
     assert again["readout"] == pytest.approx(r)
+    # training maps streamed from the file instead of held in memory: the same readout
+    train.train_and_evaluate(cfg.replace(memory_budget_mb=0.0), tmp_path / "disk", progress=False)
+    disk = readout.Readout.load(tmp_path / "disk" / train.READOUT_FILE)
+    np.testing.assert_allclose(disk.weights, fitted.weights, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(disk.bias, fitted.bias, rtol=1e-4, atol=1e-5)
 
 
 def test_pyramid_learns_n_from_whole_periodic_maps(sweep, tmp_path):
