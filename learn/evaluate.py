@@ -135,6 +135,23 @@ def per_simulation(values: np.ndarray, sim_index: np.ndarray) -> np.ndarray:
     return (sums / np.maximum(count, 1)[:, None]).reshape((k,) + values.shape[1:])
 
 
+def ranking_score(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    """Dense ranks of ``primary``, ties broken by ``secondary`` (for ROC curves).
+
+    A confident classifier's probabilities saturate at exactly 0 or 1 on data far from its
+    training set, and its ROC curve on them collapses to the diagonal although its logits
+    still rank the images; breaking those ties by the logit margin keeps the ranking and
+    leaves every unsaturated comparison as it was.
+    """
+    primary, secondary = np.asarray(primary, np.float64), np.asarray(secondary, np.float64)
+    order = np.lexsort((secondary, primary))
+    p, q = primary[order], secondary[order]
+    new = np.r_[True, (p[1:] != p[:-1]) | (q[1:] != q[:-1])]
+    ranks = np.empty(len(order))
+    ranks[order] = np.cumsum(new)
+    return ranks
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, np.float64)
     z = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -157,13 +174,15 @@ def predictions(run, maps: np.ndarray, *, batch_size: int = 256) -> dict:
     -------
     dict
         ``sim_index`` (position of each image's simulation); classification:
-        ``p_burgers``; regression: ``n_pred`` and, with uncertainty, ``n_std``.
+        ``p_burgers`` and ``margin`` (logit of Burgers minus logit of Kolmogorov, which
+        does not saturate); regression: ``n_pred`` and, with uncertainty, ``n_std``.
     """
     images, sim_index = ldata.eval_set(maps, run.normaliser, run.image_size, run.full_maps)
     out = run.predict(images, batch_size=batch_size)
     res = {"sim_index": sim_index}
     if run.config.task == "classify":
         res["p_burgers"] = softmax(out)[:, 1]
+        res["margin"] = out[:, 1].astype(np.float64) - out[:, 0]
     else:
         res["n_pred"] = run.scaler.decode(out[:, 0])
         if run.config.uncertainty:
@@ -171,11 +190,15 @@ def predictions(run, maps: np.ndarray, *, batch_size: int = 256) -> dict:
     return res
 
 
-def classification_scores(y: np.ndarray, p: np.ndarray) -> dict:
-    """Accuracy, confusion matrix, study table and ROC AUC of P(class 1) against 0/1 labels."""
+def classification_scores(y: np.ndarray, p: np.ndarray, rank: np.ndarray | None = None) -> dict:
+    """Accuracy, confusion matrix, study table and ROC AUC of P(class 1) against 0/1 labels.
+
+    ``rank`` (default ``p``) orders the images for the ROC curve: any score increasing
+    with P(class 1), e.g. :func:`ranking_score` of ``p`` and the logit margin.
+    """
     pred = (p >= 0.5).astype(int)
     cm = confusion_matrix(y, pred)
-    fpr, tpr, _ = roc_curve(y, p)
+    fpr, tpr, _ = roc_curve(y, p if rank is None else rank)
     both = len(np.unique(y)) == 2
     return {"accuracy": accuracy(y, pred), "confusion": cm.tolist(), "table": study_table(cm),
             "auc": auc(fpr, tpr) if both else None, "n": int(len(y))}
@@ -211,10 +234,12 @@ def score(run, mapset: ldata.MapSet) -> tuple[dict, dict]:
     if run.config.task == "classify":
         p_sim = per_simulation(pred["p_burgers"], idx)
         arrays["p_sim"] = p_sim
+        arrays["rank"] = ranking_score(pred["p_burgers"], pred["margin"])
+        arrays["rank_sim"] = ranking_score(p_sim, per_simulation(pred["margin"], idx))
         if np.all(np.isin(klass, (0, 1))):
             metrics["mode"] = "classify"
-            metrics["per_image"] = classification_scores(klass[idx], pred["p_burgers"])
-            metrics["per_sim"] = classification_scores(klass, p_sim)
+            metrics["per_image"] = classification_scores(klass[idx], pred["p_burgers"], arrays["rank"])
+            metrics["per_sim"] = classification_scores(klass, p_sim, arrays["rank_sim"])
         else:  # the study's sweep experiment
             metrics["mode"] = "sweep"
             metrics["sweep"] = {"n": n_true.tolist(), "p_burgers_sim": p_sim.tolist()}
@@ -283,8 +308,8 @@ def write_figures(metrics: dict, arrays: dict, outdir: Path) -> list[str]:
         ax[0].set_xlabel("predicted")
         ax[0].set_ylabel("true")
         ax[0].set_title(f"per image: accuracy {metrics['per_image']['accuracy']:.3f}")
-        for lvl, y, p in (("per image", arrays["klass"][idx], arrays["p_burgers"]),
-                          ("per simulation", arrays["klass"], arrays["p_sim"])):
+        for lvl, y, p in (("per image", arrays["klass"][idx], arrays["rank"]),
+                          ("per simulation", arrays["klass"], arrays["rank_sim"])):
             fpr, tpr, _ = roc_curve(y, p)
             ax[1].plot(fpr, tpr, label=f"{lvl} (AUC {auc(fpr, tpr):.3f})")
         ax[1].plot([0, 1], [0, 1], "k:")

@@ -54,3 +54,22 @@ def test_per_simulation_means_and_study_table():
     t = lev.study_table(cm)
     assert "| kolmogorov | 2113 | 287 | 0.880 |" in t and "| burgers | 812 | 1588 | 0.662 |" in t
     assert np.trace(cm) / cm.sum() == pytest.approx(0.771, abs=1e-3)
+
+
+def test_saturated_probabilities_keep_their_ranking():
+    # logits far beyond float64's sigmoid range: P is exactly 0 or 1 for every image, but the
+    # margins still rank them; the tie-broken score gives the margins' AUC, and where P does
+    # not saturate it orders exactly as P
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 200)
+    margin = 1000.0 + y + rng.normal(0, 0.8, 200)
+    p = lev.softmax(np.c_[np.zeros(200), margin])[:, 1]
+    assert np.all(p == 1.0)
+    fpr, tpr, _ = lev.roc_curve(y, lev.ranking_score(p, margin))
+    assert lev.auc(fpr, tpr) == pytest.approx(sk.roc_auc_score(y, margin), abs=1e-12)
+    assert lev.auc(*lev.roc_curve(y, p)[:2]) == pytest.approx(0.5)
+    q = rng.uniform(0, 1, 200).round(2)  # ties in P broken by a second score, others kept
+    r = lev.ranking_score(q, rng.normal(size=200))
+    assert np.all(np.diff(q[np.argsort(r, kind="stable")]) >= 0)
+    s = lev.classification_scores(y, p, lev.ranking_score(p, margin))
+    assert s["auc"] == pytest.approx(sk.roc_auc_score(y, margin), abs=1e-12) and s["accuracy"] == np.mean(y == 1)
