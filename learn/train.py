@@ -30,8 +30,10 @@ Run directory (``workdir``)
     ``checkpoints/latest`` and ``checkpoints/best`` (orbax, written every epoch),
     ``history.csv`` and ``curves.png`` (loss and metric per epoch, train and validation;
     the CSV also holds the mean learning rate of the epoch's steps),
-    ``train_summary.json``. Rerunning the same command continues from the latest
-    checkpoint; a finished run is not trained again.
+    ``train_summary.json``, and with ``refit_readout`` ``readout.npz`` (the closed-form
+    readout, :mod:`learn.readout`, fitted after the last epoch from the best checkpoint).
+    Rerunning the same command continues from the latest checkpoint; a finished run is
+    not trained again (a missing readout is fitted).
 """
 from __future__ import annotations
 
