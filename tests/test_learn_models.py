@@ -38,6 +38,20 @@ def test_winograd_convolution_equals_xla_convolution(shape):
         assert float(jnp.abs(a - b).max() / jnp.abs(b).max()) < 1e-5
 
 
+def test_max_pool_gradient_equals_jaxs_rule_without_ties():
+    x = jax.random.normal(jax.random.key(3), (2, 8, 6, 5))
+    w = jax.random.normal(jax.random.key(4), (2, 4, 3, 5))
+    ref_pool = lambda x: x.reshape(2, 4, 2, 3, 2, 5).max(axis=(2, 4))  # noqa: E731
+    np.testing.assert_array_equal(models.max_pool2(x), ref_pool(x))
+    g = jax.grad(lambda x: jnp.sum(models.max_pool2(x) * w))(x)
+    np.testing.assert_array_equal(g, jax.grad(lambda x: jnp.sum(ref_pool(x) * w))(x))
+    # one nonzero per window, carrying that window's weight
+    assert int((g != 0).sum()) == w.size
+    # after a ReLU, tied zero maxima get no gradient under either rule
+    z = jnp.full((1, 2, 2, 1), -1.0)
+    assert float(jax.grad(lambda z: models.max_pool2(jax.nn.relu(z)).sum())(z).sum()) == 0.0
+
+
 @pytest.mark.parametrize("name", models.MODELS)
 def test_models_equal_across_conv_impls(name):
     x = jax.random.normal(jax.random.key(2), (3, 32, 32))
