@@ -15,22 +15,25 @@ reports images per second after the first (compiling) call, for a ladder of vari
 ``split_wino``   ``split_gemm`` with Winograd F(2x2, 3x3) convolutions where they apply;
 ``steps4_wino``  ``steps4_gemm`` likewise.
 
-Measured on the 2-core development CPU (AMD EPYC, AVX-512; quiet machine), study_cnn,
-images/s at 64 / 128 px: ``steps4_gemm`` 246-267 / 61-62, ``steps4_wino`` 274 / 59,
-``split_wino`` 182 / 41. Tried and dropped: bfloat16 products with float32 accumulation
-(the CPU multiplies bf16 at 2x the float32 rate, but the casts and im2col traffic made the
-step 0.8x slower). ``--ceiling``: 295 MFLOP per training image at 64 px (1180 at 128) with
-direct convolutions, 143 (572) with Winograd; sustained matmul 180 GFLOP/s, hence at most
-608 / 152 img/s for direct convolutions: the Keras figures (970 / 225) are out of reach
-without fewer operations, and Winograd's ceiling (1252 / 314) is where the headroom is.
-The steps run at 30-45 % of the matmul rate: im2col, pooling and the optimiser are
-memory-bound. The same network in Keras 3 / TensorFlow on the same machine
-(``benchmarks/train_keras.py``, run back to back): 381 / 94 img/s with its oneDNN
-convolutions, 274 / 37 with ``jit_compile=True``; study_cnn ``steps4_gemm`` 274 / 63, i.e.
-0.72x / 0.67x of Keras's best here. XLA CPU options (``--xla_cpu_use_onednn``,
-``--xla_cpu_use_xnnpack``, the XNN/oneDNN/YNN fusion types, fast math) moved
-``steps4_gemm`` by less than 5 %; so did XLA's convolution in the forward pass with im2col
-matrix products for the gradients (a custom VJP: 273 against 264 img/s at 64 px).
+Measured on a 2-core AMD EPYC (Zen 4, AVX-512; quiet machine), study_cnn, images/s at
+64 / 128 px: ``steps4_gemm`` 246-267 / 61-62, ``steps4_wino`` 274 / 59, ``split_wino``
+182 / 41; on a 2-core Intel Xeon (AVX-512, no AMX), after the one-select max-pooling
+gradient (:func:`learn.models.max_pool2`, 1.17-1.20x): ``steps4_gemm`` 364 / 89,
+``steps4_wino`` 289 / 78, ``steps4_xla`` 200 / 41. Tried and dropped: bfloat16 products with
+float32 accumulation (the CPU multiplies bf16 at 2x the float32 rate, but the casts and im2col
+traffic made the step 0.8x slower). ``--ceiling``: 295 MFLOP per training image at 64 px
+(1180 at 128) with direct convolutions, 143 (572) with Winograd; sustained matmul 180 GFLOP/s
+(AMD; 230-280 Intel), hence at most 608 / 152 img/s for direct convolutions there: the Keras
+figures (970 / 225) are out of reach without fewer operations, and Winograd's ceiling
+(1252 / 314) is where the headroom is. The steps run at 30-45 % of the matmul rate: im2col,
+pooling and the optimiser are memory-bound. The same network in Keras 3 / TensorFlow on the
+same machines (``benchmarks/train_keras.py``, run back to back): 381 / 94 img/s (AMD) and
+642-678 / 148-160 (Intel) with its oneDNN convolutions, 274 / 37 and 299 / 50 with
+``jit_compile=True``; study_cnn ``steps4_gemm`` is at 0.72x / 0.67x (AMD, before the pooling
+gradient) and 0.55x / 0.57x (Intel) of Keras's best. XLA CPU options
+(``--xla_cpu_use_onednn``, ``--xla_cpu_use_xnnpack``, the XNN/oneDNN/YNN fusion types, fast
+math) moved ``steps4_gemm`` by less than 5 %; so did XLA's convolution in the forward pass
+with im2col matrix products for the gradients (a custom VJP: 273 against 264 img/s at 64 px).
 
 With ``--ceiling`` it also reports what bounds any implementation: the floating-point
 operations of one training step per image (XLA's cost analysis of the compiled step, for
