@@ -22,6 +22,7 @@ study's experiment: P(Burgers) against the true ``n`` (``sweep.png``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -356,7 +357,7 @@ def write_figures(metrics: dict, arrays: dict, outdir: Path) -> list[str]:
 # evaluating a run directory
 # --------------------------------------------------------------------------------------
 def evaluate_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool = False, name: str | None = None,
-                 run=None) -> dict:
+                 run=None, symmetrize: bool | None = None) -> dict:
     """Score a run on a split of a data file; write metrics and figures.
 
     Parameters
@@ -374,6 +375,11 @@ def evaluate_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool
         for other data, ``<split>`` for the run's own).
     run : learn.train.Run, optional
         An already loaded run.
+    symmetrize : bool, optional
+        Average the network over the images' rotations and reflections (True) or not
+        (False) whatever the run was configured with (None: as configured). A choice
+        other than the run's is scored under ``<name>_d4`` or ``<name>_plain`` and
+        never stored as the run's own metrics.
 
     Returns
     -------
@@ -387,6 +393,9 @@ def evaluate_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool
 
     run_dir = Path(run_dir)
     run = run or ltrain.load_run(run_dir)
+    override = symmetrize is not None and bool(symmetrize) != run.config.symmetrize
+    if override:
+        run = dataclasses.replace(run, config=run.config.replace(symmetrize=bool(symmetrize)))
     own = data is None or (run.config.data is not None and Path(data).resolve() == Path(run.config.data).resolve())
     path = run.config.data if data is None else data
     if path is None:
@@ -398,6 +407,9 @@ def evaluate_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool
     if name is None:
         stem = Path(path).stem
         name = split if own else (stem if Path(path).suffix == ".npz" else f"{stem}_{split}")
+        if override:
+            name += "_d4" if symmetrize else "_plain"
+    metrics["symmetrized"] = run.config.symmetrize
     if not own:
         ref = reference_score(run_dir)
         if ref is not None:
@@ -409,7 +421,7 @@ def evaluate_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool
     outdir.mkdir(parents=True, exist_ok=True)
     metrics["figures"] = [f"{EVAL_DIR}/{name}/{f}" for f in write_figures(metrics, arrays, outdir)]
     ltrain.write_json(outdir / METRICS_FILE, metrics)
-    if own:
+    if own and not override:
         allm = load_metrics(run_dir)
         allm[split] = metrics
         ltrain.write_json(run_dir / METRICS_FILE, allm)
@@ -434,7 +446,8 @@ def reference_score(run_dir) -> tuple[str, dict] | None:
 def summary_lines(metrics: dict) -> list[str]:
     """A short human-readable summary of a metrics record."""
     lines = [f"{metrics['data']}: {metrics['n_sims']} simulations, {metrics['n_images']} images "
-             f"(maps {metrics['map_size']} px, model input {metrics['image_size']} px)"]
+             f"(maps {metrics['map_size']} px, model input {metrics['image_size']} px"
+             + (", averaged over rotations and reflections)" if metrics.get("symmetrized") else ")")]
     mode = metrics["mode"]
     if mode == "sweep":
         n, p = np.array(metrics["sweep"]["n"]), np.array(metrics["sweep"]["p_burgers_sim"])
@@ -477,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split of an ensemble (default test; ignored for .npz files)")
     p.add_argument("--holdout", action="store_true", help="allow reading the holdout split (final evaluation only)")
     p.add_argument("--name", help="output folder name under RUN_DIR/eval")
+    p.add_argument("--symmetrize", action=argparse.BooleanOptionalAction, default=None,
+                   help="average the network over the 8 rotations and reflections of each image, or not "
+                        "(default: as the run was trained; another choice is scored under NAME_d4 or NAME_plain)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON line")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return p
@@ -493,7 +509,8 @@ def main(argv=None) -> int:
     if not Path(args.run_dir).is_dir():
         parser.error(f"{args.run_dir}: no such run directory")
     try:
-        metrics = evaluate_run(args.run_dir, args.data, split=args.split, allow_holdout=args.holdout, name=args.name)
+        metrics = evaluate_run(args.run_dir, args.data, split=args.split, allow_holdout=args.holdout, name=args.name,
+                               symmetrize=args.symmetrize)
     except (ldata.DataError, ltrain.RunError) as exc:
         parser.error(str(exc))
     if args.json:

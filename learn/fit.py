@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pyramid: after training, refit the readout in closed form on the network's log energies (ridge "
                         "or logistic regression on the training split, penalty chosen on the test split by the "
                         "per-simulation score) and use it in place of the trained head")
+    m.add_argument("--symmetrize", action="store_true",
+                   help="evaluate (and refit the readout on) the network averaged over the 8 rotations and reflections "
+                        "of each image (test-time augmentation, 8x the evaluation cost)")
     m.add_argument("--pyramid-skip", action="store_true",
                    help="pyramid: add a linear path from the pooled log energies to the outputs (the form of the "
                         "power-spectrum ridge), in parallel with the dense head")
@@ -122,7 +125,7 @@ def config_from_args(args) -> ltrain.TrainConfig:
         normalisation=args.normalisation, augment=tuple(args.augment), steps_per_call=args.steps_per_call,
         conv_impl=args.conv_impl, padding=args.padding, dropout=args.dropout, pyramid_widths=tuple(args.pyramid_widths),
         pyramid_hidden=args.pyramid_hidden, pyramid_skip=args.pyramid_skip, refit_readout=args.refit_readout,
-        memory_budget_mb=args.memory_budget_mb, live=args.live,
+        symmetrize=args.symmetrize, memory_budget_mb=args.memory_budget_mb, live=args.live,
         live_sims_per_epoch=args.live_sims_per_epoch, live_seed=args.live_seed,
         live_sim=live_sim if args.live else (), live_workers=args.live_workers)
 

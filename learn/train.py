@@ -151,6 +151,12 @@ class TrainConfig:
         (:mod:`learn.readout`: ridge or logistic regression on the training split's evaluation
         images, the penalty chosen on the test split by the per-simulation score) and use it
         in place of the trained head. Needs a test split and a fixed (not live) training set.
+    symmetrize : bool
+        Evaluate the network averaged over the 8 rotations and reflections of each image
+        (the dihedral group D4; test-time augmentation, 8x the evaluation cost): in
+        evaluation and in the readout's features, not in the training loop's validation.
+        The statistics of the maps are isotropic, so this only removes the orientation
+        noise of a network that learned them from rotated and flipped images.
     eval_batch_size : int
         Images per evaluation call.
     live : bool
@@ -193,6 +199,7 @@ class TrainConfig:
     pyramid_hidden: int = 64
     pyramid_skip: bool = False
     refit_readout: bool = False
+    symmetrize: bool = False
     eval_batch_size: int = 256
     live: bool = False
     live_sims_per_epoch: int = 32
@@ -373,22 +380,48 @@ def make_train_call(graphdef, loss_fn: Callable, *, donate: bool = True) -> Call
     return jax.jit(call, donate_argnums=(0,) if donate else ())
 
 
-@partial(jax.jit, static_argnums=0, static_argnames="features")
-def _apply(graphdef, model_state, x, features=False):
+def dihedral_mean(f: Callable, x: jax.Array) -> jax.Array:
+    """Mean of ``f`` over the 8 rotations and reflections (group D4) of square images.
+
+    Parameters
+    ----------
+    f : callable
+        Batch function, ``(B, N, N[, C]) -> (B, ...)``.
+    x : jax.Array, shape (B, N, N) or (B, N, N, C)
+
+    Returns
+    -------
+    jax.Array
+        ``mean_g f(g x)``: a function invariant under the group (exactly, up to rounding).
+    """
+    if x.shape[1] != x.shape[2]:
+        raise ValueError(f"symmetrized predictions need square images, got {x.shape[1]}x{x.shape[2]}")
+    total = 0.0
+    for xf in (x, jnp.flip(x, axis=2)):
+        for k in range(4):
+            total = total + f(jnp.rot90(xf, k, axes=(1, 2)))
+    return total / 8.0
+
+
+@partial(jax.jit, static_argnums=0, static_argnames=("features", "symmetrize"))
+def _apply(graphdef, model_state, x, features=False, symmetrize=False):
     """Outputs (or ``features``) of the model ``graphdef`` with arrays ``model_state`` on a batch ``x``."""
     model = nnx.merge(graphdef, model_state)
-    return model.features(x) if features else model(x)
+    f = model.features if features else model
+    return dihedral_mean(f, x) if symmetrize else f(x)
 
 
-def make_predict_call(graphdef, features: bool = False) -> Callable:
+def make_predict_call(graphdef, features: bool = False, symmetrize: bool = False) -> Callable:
     """Jitted ``predict(model_state, x) -> outputs`` of a model graph (in eval mode).
 
     The graph is a static argument of one module-level jitted function, so every call
     for an equal graph and input shape reuses one compiled program (validation each
     epoch and every evaluation compile it once, not once per call). With ``features`` the
-    call returns the model's ``features(x)`` instead (the pyramid's log energies).
+    call returns the model's ``features(x)`` instead (the pyramid's log energies); with
+    ``symmetrize`` their mean over the images' rotations and reflections
+    (:func:`dihedral_mean`).
     """
-    return partial(_apply, graphdef, features=features)
+    return partial(_apply, graphdef, features=features, symmetrize=symmetrize)
 
 
 class Sharding:
@@ -413,7 +446,7 @@ class Sharding:
 
 
 def predict(model: nnx.Module, images: np.ndarray, *, batch_size: int = 256, sharding: Sharding | None = None,
-            progress: bool = False, features: bool = False) -> np.ndarray:
+            progress: bool = False, features: bool = False, symmetrize: bool = False) -> np.ndarray:
     """Raw model outputs for many images (model in eval mode, padded fixed-size batches).
 
     Parameters
@@ -426,6 +459,8 @@ def predict(model: nnx.Module, images: np.ndarray, *, batch_size: int = 256, sha
         Devices (default: all local devices).
     features : bool
         Return ``model.features`` (e.g. the pyramid's log energies) instead of the outputs.
+    symmetrize : bool
+        Average over the 8 rotations and reflections of every (square) image.
 
     Returns
     -------
@@ -435,7 +470,7 @@ def predict(model: nnx.Module, images: np.ndarray, *, batch_size: int = 256, sha
     bs = -(-min(batch_size, max(len(images), 1)) // sharding.n) * sharding.n
     model.eval()
     graphdef, mstate = nnx.split(model)
-    call = make_predict_call(graphdef, features)
+    call = make_predict_call(graphdef, features, symmetrize)
     mstate = sharding.put_state(mstate)
     outs = []
     for start in tqdm(range(0, len(images), bs), desc="predict", disable=not progress, leave=False):
@@ -585,7 +620,12 @@ class Run:
     path: Path
 
     def predict(self, images: np.ndarray, **kw) -> np.ndarray:
-        """Raw outputs (logits, or standardised mean [and log-variance]) for normalised images."""
+        """Raw outputs (logits, or standardised mean [and log-variance]) for normalised images.
+
+        Averaged over the images' rotations and reflections if the run's configuration
+        says ``symmetrize`` (unless the keyword overrides it).
+        """
+        kw.setdefault("symmetrize", self.config.symmetrize)
         return predict(self.model, images, **kw)
 
 
@@ -837,18 +877,17 @@ def _refit_readout(config: TrainConfig, workdir: Path, td: ldata.TrainData, val_
         feats, ys = [], []
         for chunk in td.source.chunks(0, np.random.default_rng(config.seed)):
             x, idx = ldata.eval_images(chunk.maps, td.normaliser, run.full_maps)
-            feats.append(predict(run.model, x, batch_size=config.eval_batch_size, sharding=sharding, features=True))
+            feats.append(run.predict(x, batch_size=config.eval_batch_size, sharding=sharding, features=True))
             y = chunk.y if config.task == "classify" else td.scaler.encode(chunk.y)
             ys.append(np.asarray(y)[idx])
-        f_val = predict(run.model, val_x, batch_size=config.eval_batch_size, sharding=sharding, features=True)
+        f_val = run.predict(val_x, batch_size=config.eval_batch_size, sharding=sharding, features=True)
         fitted = lreadout.fit_readout(config.task, np.concatenate(feats), np.concatenate(ys), f_val, val_y, val_idx,
                                       uncertainty=config.uncertainty)
         fitted.save(path)
         log.info("%s: readout refitted on %d training images (penalty %.3g, validation score %.4g)", workdir,
                  sum(len(f) for f in feats), fitted.penalty, fitted.val_score)
     fitted = lreadout.Readout.load(path)
-    head = predict(load_run(workdir, readout=False).model, val_x, batch_size=config.eval_batch_size,
-                   sharding=sharding)
+    head = load_run(workdir, readout=False).predict(val_x, batch_size=config.eval_batch_size, sharding=sharding)
     out = {"penalty": fitted.penalty, "val_score": fitted.val_score,
            "head_val_score": lreadout.score(config.task, head, val_y, val_idx)}
     if config.task == "regress":  # in units of n

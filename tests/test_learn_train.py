@@ -222,6 +222,52 @@ def test_refitted_readout_is_installed_and_resumable(sweep, tmp_path):
     np.testing.assert_allclose(disk.bias, fitted.bias, rtol=1e-4, atol=1e-5)
 
 
+def test_symmetrized_predictions_are_the_mean_over_rotations_and_reflections():
+    from learn import models
+
+    model = models.build_model("pyramid", task="regress", input_size=16, seed=5, widths=(4, 8), padding="circular")
+    x = np.random.default_rng(0).normal(size=(3, 16, 16)).astype(np.float32)
+    views = [np.rot90(v, k, axes=(1, 2)) for v in (x, x[:, :, ::-1]) for k in range(4)]
+    for features in (False, True):
+        plain = train.predict(model, x, features=features)
+        sym = train.predict(model, x, features=features, symmetrize=True)
+        mean = np.mean([train.predict(model, np.ascontiguousarray(v), features=features) for v in views], axis=0)
+        np.testing.assert_allclose(sym, mean, rtol=1e-5, atol=1e-6)
+        # the network alone is not invariant; its group mean is, for every element of the group
+        turned = np.ascontiguousarray(np.rot90(x, 1, axes=(1, 2)))
+        assert not np.allclose(train.predict(model, turned, features=features), plain, rtol=1e-4, atol=1e-5)
+        for v in views[1:]:
+            np.testing.assert_allclose(train.predict(model, np.ascontiguousarray(v), features=features,
+                                                     symmetrize=True), sym, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="square images, got 16x12"):
+        train.predict(model, x[:, :, :12], symmetrize=True)
+
+
+def test_symmetrized_run_refits_its_readout_on_symmetrized_features(sweep, tmp_path):
+    cfg = train.TrainConfig(data=os.fspath(sweep), task="regress", model="pyramid", pyramid_widths=(8, 16),
+                            padding="circular", augment=("flip", "rot90"), optimizer="adamw", learning_rate=3e-3,
+                            epochs=2, batch_size=16, patience=0, seed=2, refit_readout=True, symmetrize=True)
+    train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
+    run = train.load_run(tmp_path / "run", readout=False)
+    sets = {}
+    for split in ("train", "test"):
+        ms = ldata.load_split(sweep, split)
+        x, idx = ldata.eval_set(ms.maps, run.normaliser, run.image_size, run.full_maps)
+        f = train.predict(run.model, x, features=True, symmetrize=True)
+        sets[split] = (f, run.scaler.encode(ms.labels["n"][idx]), idx)
+    want = readout.fit_readout("regress", *sets["train"][:2], *sets["test"])
+    got = readout.Readout.load(tmp_path / "run" / train.READOUT_FILE)
+    np.testing.assert_allclose(got.weights, want.weights, rtol=1e-3, atol=1e-5)
+    assert got.penalty == want.penalty
+    # scoring the same run without the group mean: its own metrics stay the symmetrized ones
+    own = evaluate.evaluate_run(tmp_path / "run", split="test")
+    plain = evaluate.evaluate_run(tmp_path / "run", split="test", symmetrize=False)
+    assert own["symmetrized"] and not plain["symmetrized"]
+    assert plain["per_image"]["rmse"] != own["per_image"]["rmse"]
+    assert (tmp_path / "run" / evaluate.EVAL_DIR / "test_plain" / evaluate.METRICS_FILE).is_file()
+    assert evaluate.load_metrics(tmp_path / "run")["test"]["per_image"] == own["per_image"]
+
+
 def test_pyramid_learns_n_from_whole_periodic_maps(sweep, tmp_path):
     # the multi-scale log-energy CNN on whole maps with circular padding: beats predicting the
     # mean n of the training split by a wide margin on the held-out test simulations
