@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--steps-per-call", type=int, default=d["steps_per_call"].default,
                    help="training steps per jitted call (micro-batches unrolled in one XLA program)")
     m.add_argument("--conv-impl", choices=models.CONV_IMPLS, default=d["conv_impl"].default,
-                   help="gemm: im2col + matrix product (fast on CPU); xla: XLA convolution")
+                   help="auto (default): gemm on a CPU, xla on a GPU; gemm: im2col + matrix product (fast on CPU); "
+                        "xla: XLA convolution; winograd: Winograd F(2x2,3x3) where it applies")
     m.add_argument("--padding", choices=models.PADDINGS, default=d["padding"].default,
                    help="how convolutions extend an image: zeros, or circular (exact for whole periodic maps, "
                         "i.e. without quadrant/crop)")

@@ -10,12 +10,13 @@ image:
   ``uncertainty=True``: the mean and the log-variance of a Gaussian (see
   :func:`learn.train.gaussian_nll`).
 
-Convolutions default to ``conv_impl="gemm"``: the 3x3 patches are gathered into one
-matrix (im2col) and multiplied by the kernel in a single matrix product. On a CPU,
-XLA's matrix products are several times faster than its convolutions, forward and
+Convolutions default to ``conv_impl="auto"``: ``"gemm"`` on a CPU, ``"xla"`` on an
+accelerator (:func:`resolve_conv_impl`). With ``"gemm"`` the 3x3 patches are gathered
+into one matrix (im2col) and multiplied by the kernel in a single matrix product. On a
+CPU, XLA's matrix products are several times faster than its convolutions, forward and
 backward (see ``benchmarks/train.py``); ``conv_impl="xla"`` uses
-``lax.conv_general_dilated`` instead (the usual choice on a GPU). ``conv_impl="winograd"``
-computes 3x3 stride-1 convolutions with Winograd's minimal filtering F(2x2, 3x3) (Lavin &
+``lax.conv_general_dilated`` instead (what GPU convolution libraries are built for).
+``conv_impl="winograd"`` computes 3x3 stride-1 convolutions with Winograd's minimal filtering F(2x2, 3x3) (Lavin &
 Gray 2016, arXiv:1509.09308): 16 multiplications per 2x2 output tile instead of 36, as
 16 batched matrix products, the tile transforms being additions that XLA fuses; other
 convolutions (and those with fewer than 16 input channels or odd image sides) use gemm.
@@ -45,10 +46,31 @@ from flax import nnx
 
 MODELS = ("study_cnn", "resnet", "pyramid")
 TASKS = ("classify", "regress")
-CONV_IMPLS = ("gemm", "xla", "winograd")
+CONV_IMPLS = ("auto", "gemm", "xla", "winograd")
 PADDINGS = ("zeros", "circular")
 WINOGRAD_MIN_CHANNELS = 16
 """Fewer input channels than this: the Winograd transforms cost more than they save."""
+
+
+def resolve_conv_impl(impl: str, backend: str | None = None) -> str:
+    """The convolution implementation ``impl`` stands for on a backend.
+
+    Parameters
+    ----------
+    impl : {"auto", "gemm", "xla", "winograd"}
+    backend : str, optional
+        JAX platform name (default: :func:`jax.default_backend`).
+
+    Returns
+    -------
+    str
+        ``impl`` itself, or for ``"auto"``: ``"gemm"`` on ``"cpu"``, ``"xla"`` elsewhere.
+    """
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"conv impl = {impl!r} is not one of {', '.join(CONV_IMPLS)}")
+    if impl != "auto":
+        return impl
+    return "gemm" if (backend or jax.default_backend()) == "cpu" else "xla"
 
 
 def output_size(task: str, uncertainty: bool = False) -> int:
@@ -157,9 +179,9 @@ class Conv(nnx.Module):
         Stride (1 or 2 here).
     use_bias : bool
         Add a bias (off before batch norm).
-    impl : {"gemm", "xla", "winograd"}
+    impl : {"auto", "gemm", "xla", "winograd"}
         im2col + one matrix product, XLA's convolution, or Winograd F(2x2, 3x3) where it
-        applies (see the module docstring).
+        applies; ``"auto"``: gemm on a CPU, xla elsewhere (see the module docstring).
     padding : {"zeros", "circular"}
         How 'SAME' convolutions extend the image (see the module docstring).
     rngs : nnx.Rngs
@@ -167,9 +189,8 @@ class Conv(nnx.Module):
     """
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, *, stride: int = 1,
-                 use_bias: bool = True, impl: str = "gemm", padding: str = "zeros", rngs: nnx.Rngs):
-        if impl not in CONV_IMPLS:
-            raise ValueError(f"conv impl = {impl!r} is not one of {', '.join(CONV_IMPLS)}")
+                 use_bias: bool = True, impl: str = "auto", padding: str = "zeros", rngs: nnx.Rngs):
+        impl = resolve_conv_impl(impl)
         _pad_mode(padding)
         init = jax.nn.initializers.he_normal()
         self.kernel = nnx.Param(init(rngs.params(), (kernel_size, kernel_size, in_features, out_features)))
@@ -253,7 +274,7 @@ class StudyCNN(nnx.Module):
         Outputs per image (:func:`output_size`).
     dropout : float
         Dropout rate after each hidden dense layer (0.5 as in the study).
-    conv_impl : {"gemm", "xla", "winograd"}
+    conv_impl : {"auto", "gemm", "xla", "winograd"}
         How convolutions are computed (same results).
     padding : {"zeros", "circular"}
         Image extension of the convolutions (circular for whole periodic maps).
@@ -264,7 +285,7 @@ class StudyCNN(nnx.Module):
     FILTERS = (32, 64, 128, 128)
     DENSE = (256, 64)
 
-    def __init__(self, input_size: int, n_out: int, *, dropout: float = 0.5, conv_impl: str = "gemm",
+    def __init__(self, input_size: int, n_out: int, *, dropout: float = 0.5, conv_impl: str = "auto",
                  padding: str = "zeros", rngs: nnx.Rngs):
         if input_size % 16:
             raise ValueError(f"study_cnn needs an input size divisible by 16, got {input_size}")
@@ -328,13 +349,13 @@ class ResNet(nnx.Module):
         Channels of the stem convolution (default 32).
     dropout : float
         Dropout rate before the output layer (default 0).
-    conv_impl : {"gemm", "xla", "winograd"}
+    conv_impl : {"auto", "gemm", "xla", "winograd"}
     padding : {"zeros", "circular"}
     rngs : nnx.Rngs
     """
 
     def __init__(self, n_out: int, *, widths=(32, 64, 128), blocks=(1, 1, 1), stem: int = 32,
-                 dropout: float = 0.0, conv_impl: str = "gemm", padding: str = "zeros", rngs: nnx.Rngs):
+                 dropout: float = 0.0, conv_impl: str = "auto", padding: str = "zeros", rngs: nnx.Rngs):
         if len(widths) != len(blocks) or not widths:
             raise ValueError(f"widths {widths} and blocks {blocks} must be non-empty and of equal length")
         self.stem = Conv(1, stem, 3, use_bias=False, impl=conv_impl, padding=padding, rngs=rngs)
@@ -410,13 +431,13 @@ class PyramidCNN(nnx.Module):
         Dropout rate before the output layer (default 0).
     eps : float
         Added to the pooled energy before the logarithm (default 1e-3).
-    conv_impl : {"gemm", "xla", "winograd"}
+    conv_impl : {"auto", "gemm", "xla", "winograd"}
     padding : {"zeros", "circular"}
     rngs : nnx.Rngs
     """
 
     def __init__(self, n_out: int, *, widths=(8, 16, 32, 48, 64), hidden: int = 64, skip: bool = False,
-                 readout: bool = False, dropout: float = 0.0, eps: float = 1e-3, conv_impl: str = "gemm", padding: str = "zeros",
+                 readout: bool = False, dropout: float = 0.0, eps: float = 1e-3, conv_impl: str = "auto", padding: str = "zeros",
                  rngs: nnx.Rngs):
         if not widths:
             raise ValueError("pyramid needs at least one stage width")
@@ -482,7 +503,7 @@ class PyramidCNN(nnx.Module):
 
 
 def build_model(name: str, *, task: str, input_size: int, uncertainty: bool = False, seed: int = 0,
-                dropout: float | None = None, conv_impl: str = "gemm", padding: str = "zeros",
+                dropout: float | None = None, conv_impl: str = "auto", padding: str = "zeros",
                 **kwargs) -> nnx.Module:
     """Build a freshly initialised model.
 
@@ -501,7 +522,7 @@ def build_model(name: str, *, task: str, input_size: int, uncertainty: bool = Fa
         Seed of the parameter initialisation.
     dropout : float, optional
         Dropout rate (default 0.5 for ``study_cnn``, 0 for the others).
-    conv_impl : {"gemm", "xla", "winograd"}
+    conv_impl : {"auto", "gemm", "xla", "winograd"}
         Convolution implementation.
     padding : {"zeros", "circular"}
         Image extension of the convolutions ("circular" only for whole periodic maps).

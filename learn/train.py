@@ -128,8 +128,10 @@ class TrainConfig:
         Augmentations (:data:`learn.data.AUGMENTATIONS`); the study's are flip + quadrant.
     steps_per_call : int
         Training steps (micro-batches) per jitted call (unrolled); fewer dispatches.
-    conv_impl : {"gemm", "xla", "winograd"}
-        Convolution implementation (:mod:`learn.models`).
+    conv_impl : {"auto", "gemm", "xla", "winograd"}
+        Convolution implementation (:mod:`learn.models`); ``"auto"``: gemm on a CPU, XLA's
+        convolution on an accelerator. All compute the same function of the same parameters,
+        so a run trained with one is loaded and scored with another.
     padding : {"zeros", "circular"}
         How convolutions extend an image: zeros, or wrapped around (the exact choice for
         whole maps of the periodic box; refused with quadrant or crop cuts, which are not
@@ -189,7 +191,7 @@ class TrainConfig:
     normalisation: str = "global"
     augment: tuple[str, ...] = ldata.STUDY_AUGMENT
     steps_per_call: int = 1
-    conv_impl: str = "gemm"
+    conv_impl: str = "auto"
     padding: str = "zeros"
     dropout: float | None = None
     memory_budget_mb: float = 2048.0

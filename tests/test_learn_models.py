@@ -38,6 +38,15 @@ def test_winograd_convolution_equals_xla_convolution(shape):
         assert float(jnp.abs(a - b).max() / jnp.abs(b).max()) < 1e-5
 
 
+def test_auto_convolution_is_gemm_on_a_cpu_and_xla_on_accelerators():
+    assert models.resolve_conv_impl("auto", "cpu") == "gemm"
+    assert models.resolve_conv_impl("auto", "gpu") == "xla" == models.resolve_conv_impl("auto", "tpu")
+    assert models.resolve_conv_impl("winograd", "gpu") == "winograd"
+    assert models.Conv(1, 2, rngs=nnx.Rngs(0)).impl == models.resolve_conv_impl("auto")
+    with pytest.raises(ValueError, match="'fft' is not one of"):
+        models.resolve_conv_impl("fft")
+
+
 def test_max_pool_gradient_equals_jaxs_rule_without_ties():
     x = jax.random.normal(jax.random.key(3), (2, 8, 6, 5))
     w = jax.random.normal(jax.random.key(4), (2, 4, 3, 5))
