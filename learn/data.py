@@ -59,7 +59,7 @@ STUDY_AUGMENT = ("flip", "quadrant")
 NORMALISATIONS = ("global", "per_image")
 CLASS_NAMES = ("kolmogorov", "burgers")
 DEFAULT_CHUNK_SIMS = 64  # simulations per chunk of an epoch (see epoch_chunks): 3072 images to shuffle
-IMAGES_PER_SIM = 3 * observe.augment(np.zeros((2, 2))).shape[0]  # 48: 3 axes x 4 flips x 4 quadrants
+IMAGES_PER_SIM = observe.IMAGES_PER_SIM  # 48: 3 axes x 4 flips x 4 quadrants
 
 
 class DataError(ValueError):
@@ -699,11 +699,8 @@ def eval_images(log_maps: np.ndarray, normaliser: Normaliser, full_maps: bool = 
     images, sim_index
         As :func:`eval_set`.
     """
-    k = log_maps.shape[0]
-    imgs = log_maps if full_maps else observe.augment(log_maps)
-    per_sim = int(np.prod(imgs.shape[1:-2]))
-    images = normaliser(imgs.reshape((-1,) + imgs.shape[-2:]))
-    return np.ascontiguousarray(images, np.float32), np.repeat(np.arange(k), per_sim)
+    images, sim_index = observe.study_images(log_maps, augment_maps=not full_maps)
+    return np.ascontiguousarray(normaliser(images), np.float32), sim_index
 
 
 @dataclass

@@ -73,7 +73,7 @@ STATS = {
     "time_myr": np.float64,
 }
 """Solver statistics per simulation and their stored types (times in s, time_myr in Myr)."""
-IMAGES_PER_MAP = 16  # observe.augment: 4 flips x 4 quadrants
+IMAGES_PER_MAP = observe.IMAGES_PER_MAP  # 4 flips x 4 quadrants
 FIELD = "column_density"
 
 
@@ -666,11 +666,8 @@ class Ensemble:
         maps = self.projections(rows)  # (k, 3, N, N)
         if log:
             maps = observe.log_column(maps)
-        if augment:
-            maps = observe.augment(maps)  # (k, 3, 16, N/2, N/2)
-        per_sim = int(np.prod(maps.shape[1:-2]))
-        images = np.ascontiguousarray(maps.reshape((-1,) + maps.shape[-2:]), dtype=np.float32)
-        return images, np.repeat(rows, per_sim)
+        images, position = observe.study_images(maps, augment_maps=augment)
+        return images, rows[position]
 
     def config(self, index: int) -> SimConfig:
         """The :class:`~turbsim.SimConfig` of one simulation."""

@@ -214,6 +214,50 @@ def augment(image: np.ndarray) -> np.ndarray:
     return f.reshape(f.shape[:-4] + (16,) + f.shape[-2:])
 
 
+IMAGES_PER_MAP = len(FLIP_NAMES) * len(QUADRANT_NAMES)
+"""Images the study's augmentation cuts from one map (16)."""
+IMAGES_PER_SIM = 3 * IMAGES_PER_MAP
+"""Images per simulation in the study's layout: 3 axes x 4 flips x 4 quadrants (48)."""
+
+
+def study_images(maps: np.ndarray, *, augment_maps: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The study's image stack: every simulation's projections, flipped and cut, flattened.
+
+    The one definition of the study's layout (used by :class:`turbsim.dataset.Ensemble`
+    and by ``learn``'s evaluation images): simulation, then projection axis, then flip
+    variant, then quadrant.
+
+    Parameters
+    ----------
+    maps : ndarray, shape (k, 3, H, W)
+        Maps of ``k`` simulations along x, y, z (any quantity, usually log10 column
+        density); ``H`` and ``W`` even when ``augment_maps``.
+    augment_maps : bool, optional
+        Cut every map into the 16 flipped quadrants of :func:`augment` (default True):
+        48 images of side ``H/2`` per simulation. Otherwise the 3 whole maps.
+
+    Returns
+    -------
+    images : ndarray, float32, shape (k*48, H/2, W/2) or (k*3, H, W)
+        Contiguous image stack.
+    sim_index : ndarray of int64, shape (k*48,) or (k*3,)
+        Position (``0..k-1``) in ``maps`` of the simulation each image comes from.
+
+    Examples
+    --------
+    >>> images, sim = study_images(np.ones((2, 3, 8, 8)))
+    >>> images.shape, sim[[0, 47, 48]].tolist()
+    ((96, 4, 4), [0, 0, 1])
+    """
+    maps = np.asarray(maps)
+    if maps.ndim != 4 or maps.shape[1] != 3:
+        raise ValueError(f"maps must be (k, 3, H, W) (k simulations, 3 axes), got shape {maps.shape}")
+    imgs = augment(maps) if augment_maps else maps
+    per_sim = int(np.prod(imgs.shape[1:-2]))
+    images = np.ascontiguousarray(imgs.reshape((-1,) + imgs.shape[-2:]), dtype=np.float32)
+    return images, np.repeat(np.arange(maps.shape[0], dtype=np.int64), per_sim)
+
+
 def save_png(
     image: np.ndarray,
     path: str | os.PathLike,
