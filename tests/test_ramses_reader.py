@@ -316,3 +316,81 @@ def test_descriptor_old_form_and_positional_fallback(amr_copy, datasets):
     for ds in (old, positional):
         assert ds.fields == ref.fields
         np.testing.assert_array_equal(ds.cells()["pressure"], ref.cells()["pressure"])
+
+
+# --------------------------------------------------------------------------------------
+# (e) implausible values: units and payload checked, never silent zero/NaN/huge maps
+# --------------------------------------------------------------------------------------
+def set_info_value(info: Path, name: str, raw: str) -> None:
+    """Replace the value of ``name = ...`` in an info file by the text ``raw``."""
+    lines = info.read_text().splitlines(keepends=True)
+    hits = [i for i, ln in enumerate(lines) if ln.split("=")[0].strip() == name]
+    assert len(hits) == 1, name
+    lines[hits[0]] = f"{lines[hits[0]].split('=')[0]}=  {raw}\n"
+    info.write_text("".join(lines))
+
+
+@pytest.mark.parametrize("name", ["unit_l", "unit_d", "unit_t", "boxlen"])
+@pytest.mark.parametrize("raw", ["0.000000000000000E+00", "-0.308570000000000E+20", "NaN", "Infinity"])
+def test_bad_unit_in_info(amr_copy, name, raw):
+    info = amr_copy / "info_00001.txt"
+    set_info_value(info, name, raw)
+    expect_error(amr_copy, info, name, raw)
+
+
+def test_units_whose_product_overflows(amr_copy):
+    """unit_l = 1e200 cm is a finite positive number, but the mass unit (unit_d unit_l^3)
+    overflows to inf g: the maps would be inf."""
+    info = amr_copy / "info_00001.txt"
+    set_info_value(info, "unit_l", "0.1E+201")
+    expect_error(amr_copy, info, "unit_l", "mass")
+
+
+def owned_density_offset(path: Path, icpu: int, ncpu: int, level: int, var: int = 0) -> int:
+    """Byte offset of the first value of variable ``var`` (0-based) of cell 1 of the octs
+    that file ``icpu`` owns at ``level`` (an independent walk over the hydro records)."""
+    data = path.read_bytes()
+    offsets = record_offsets(path)
+    nvar = struct.unpack_from("<i", data, offsets[1] + 4)[0]
+    k = 6  # header records
+    seen = {}
+    while k < len(offsets):
+        lev = struct.unpack_from("<i", data, offsets[k] + 4)[0]
+        ncache = struct.unpack_from("<i", data, offsets[k + 1] + 4)[0]
+        domain = seen.get(lev, 0) + 1
+        seen[lev] = domain
+        if ncache and lev == level and domain == icpu:
+            return offsets[k + 2 + var] + 4
+        k += 2 + (8 * nvar if ncache else 0)
+    raise AssertionError(f"no owned octs at level {level} in {path}")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 0.0, -1.0, 1e300])
+def test_bad_density_payload(amr_copy, value):
+    """At t = 0 every level-5 cell is a leaf; a non-finite, non-positive or absurd density
+    must raise, naming the hydro file, the field and the value."""
+    f = amr_copy / "hydro_00001.out00002"
+    data = bytearray(f.read_bytes())
+    pos = owned_density_offset(f, icpu=2, ncpu=4, level=5)
+    assert struct.unpack_from("<d", data, pos)[0] == 1.0  # the uniform initial density
+    struct.pack_into("<d", data, pos, value)
+    f.write_bytes(bytes(data))
+    expect_error(amr_copy, f, "density", repr(float(value)), "level 5")
+
+
+def test_nan_velocity_payload(amr_copy):
+    f = amr_copy / "hydro_00001.out00003"
+    data = bytearray(f.read_bytes())
+    pos = owned_density_offset(f, icpu=3, ncpu=4, level=5, var=2)
+    struct.pack_into("<d", data, pos, np.nan)
+    f.write_bytes(bytes(data))
+    expect_error(amr_copy, f, "velocity_y", "nan")
+
+
+def test_bad_gamma_in_hydro_header(amr_copy):
+    f = amr_copy / "hydro_00001.out00001"
+    data = bytearray(f.read_bytes())
+    pos = record_offsets(f)[5] + 4  # record 6: gamma
+    struct.pack_into("<d", data, pos, np.nan)
+    f.write_bytes(bytes(data))
+    expect_error(amr_copy, f, "gamma", "nan")

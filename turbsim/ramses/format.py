@@ -13,6 +13,7 @@ boundary regions (their lists are skipped), Hilbert or bisection ordering, reals
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,11 @@ DESCRIPTOR_TYPES = {
 # Integer keys of the info file; every other ``name = value`` line is read as a float.
 _INFO_INT_KEYS = ("ncpu", "ndim", "levelmin", "levelmax", "ngridmax", "nstep_coarse")
 _INFO_REQUIRED = _INFO_INT_KEYS + ("boxlen", "time", "unit_l", "unit_d", "unit_t")
+
+# Info values that must be positive and finite, and what they mean (for error messages).
+_INFO_POSITIVE = {"boxlen": "box size [code length]", "aexp": "expansion factor",
+                  "unit_l": "length unit [cm]", "unit_d": "density unit [g/cm^3]",
+                  "unit_t": "time unit [s]"}
 
 # Old descriptor names (RAMSES before 2018) -> current names.
 _OLD_NAMES = {"thermal_pressure": "pressure"}
@@ -136,7 +142,9 @@ def parse_info(path) -> InfoFile:
     Raises
     ------
     RamsesFormatError
-        If the file is missing, a required key is absent or a value cannot be parsed.
+        If the file is missing, a required key is absent, a value cannot be parsed, or a
+        unit, ``boxlen`` or ``aexp`` is not a positive finite number (or ``time`` is not
+        finite): the message names the file, the key and its text.
     """
     path = Path(path)
     try:
@@ -184,6 +192,12 @@ def parse_info(path) -> InfoFile:
         )
     if parsed["ndim"] != 3:
         raise RamsesFormatError(f"{path}: only 3D outputs are supported, ndim = {parsed['ndim']}")
+    for name, meaning in _INFO_POSITIVE.items():
+        if not (math.isfinite(parsed[name]) and parsed[name] > 0):
+            raise RamsesFormatError(f"{path}: {name} = {values.get(name, '1.0')} is not a positive finite "
+                                    f"number ({meaning})")
+    if not math.isfinite(parsed["time"]):
+        raise RamsesFormatError(f"{path}: time = {values['time']} is not a finite number")
     return InfoFile(path=path, ordering=ordering, bound_keys=np.asarray(keys, dtype=np.float64),
                     **parsed)
 

@@ -39,6 +39,9 @@ _INT = np.dtype("<i4")
 _OCT_INDEX = {name: i for i, (name, _) in enumerate(fmt.AMR_OCT_RECORDS)}
 # Offsets (ix, iy, iz) of the 8 cells of an oct (x fastest), shape (8, 3).
 _CELL_OFFSETS = np.array([[k & 1, (k >> 1) & 1, k >> 2] for k in range(fmt.TWOTONDIM)])
+MAX_DENSITY_CGS = 1e20
+"""Largest density a snapshot may hold [g/cm^3]: a million times nuclear density, beyond any
+gas RAMSES can evolve; a larger value means a corrupt payload or a wrong ``unit_d``."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,10 @@ class _CpuFiles:
             raise RamsesFormatError(f"{path}: record 8 (boxlen) has {real_size} bytes, expected 8 or 4 (one real)")
         real = np.dtype(f"<f{real_size}")
         _read_header(rf, fmt.AMR_HEADER_A[7:], h, real)
+        boxlen = float(h["boxlen"])
+        if not (np.isfinite(boxlen) and boxlen > 0) or abs(boxlen - info.boxlen) > 1e-10 * info.boxlen:
+            raise RamsesFormatError(f"{path}: boxlen = {boxlen!r} in the file header, expected the info "
+                                    f"file's {info.boxlen!r} [code length]")
         _read_header(rf, fmt.AMR_HEADER_B, h, real)
         nlev, ncpu, nb = int(h["nlevelmax"]), int(h["ncpu"]), int(h["nboundary"])
         counts = h["numbl"].reshape(nlev, ncpu)
@@ -195,7 +202,7 @@ class _CpuFiles:
             centre = rf.view(off[_OCT_INDEX["x"]], real, (3, m), real.itemsize * m + 8)
             son = rf.view(off[_OCT_INDEX["son0"]], _INT, (8, m), 4 * m + 8)
             octs[level + 1] = (np.array(centre, dtype=np.float64), np.array(son))
-        return {"counts": counts, "octs": octs, "nx": nx[0], "boxlen": float(h["boxlen"]),
+        return {"counts": counts, "octs": octs, "nx": nx[0], "boxlen": boxlen,
                 "real": real, "numbtot": numbtot, "t": float(h["t"])}
 
     # -- hydro ----------------------------------------------------------------------
@@ -211,6 +218,10 @@ class _CpuFiles:
         _check_header(path, "nlevelmax", int(h["nlevelmax"]), nlev)
         _check_header(path, "nboundary", int(h["nboundary"]), nlists - self.info.ncpu)
         _read_header(rf, fmt.HYDRO_HEADER[5:], h, real)
+        gamma = float(h["gamma"])
+        if not (np.isfinite(gamma) and gamma > 0):
+            raise RamsesFormatError(f"{path}: gamma = {gamma!r} in the file header is not a positive "
+                                    "finite adiabatic index")
         nvar = int(h["nvar"])
         specs = self.descriptor if self.descriptor is not None else fmt.positional_names(nvar)
         if len(specs) != nvar:
@@ -259,7 +270,30 @@ class _CpuFiles:
                 cols.append(np.stack(recs).astype(np.float64, copy=False))
             values = np.stack(cols, axis=1)  # (8 cells, nvar, m octs)
             out[level] = self._leaves(level, centre, son, values)
-        return out, specs, float(h["gamma"])
+            self._check_values(level, *out[level], specs, dtypes)
+        return out, specs, gamma
+
+    def _check_values(self, level: int, index: np.ndarray, values: np.ndarray,
+                      specs: list[FieldSpec], dtypes: list[np.dtype]) -> None:
+        """Raise on a leaf value no RAMSES run can hold: a non-finite real, or a density
+        that is not positive or above :data:`MAX_DENSITY_CGS`."""
+        for j, (spec, dt) in enumerate(zip(specs, dtypes)):
+            if dt.kind != "f":
+                continue
+            v = values[j]
+            bad, why = ~np.isfinite(v), "is not finite"
+            if spec.name == "density" and not bad.any():
+                bad, why = ~(v > 0), "is not positive"
+                if not bad.any():
+                    limit = MAX_DENSITY_CGS / self.info.unit_d
+                    bad = v > limit
+                    why = (f"is above {limit:.3g} code units ({MAX_DENSITY_CGS:g} g/cm^3 with unit_d = "
+                           f"{self.info.unit_d!r} g/cm^3)")
+            if bad.any():
+                k = int(np.argmax(bad))
+                raise RamsesFormatError(
+                    f"{self.hydro_path}: {spec.name} = {float(v[k])!r} {why} at level {level}, cell "
+                    f"{tuple(int(i) for i in index[:, k])} ({int(bad.sum())} such leaf cells)")
 
     def _leaves(self, level: int, centre: np.ndarray, son: np.ndarray, values: np.ndarray):
         """Integer coordinates (3, k) and values (nvar, k) of the leaf cells of some octs."""
@@ -310,7 +344,8 @@ class RamsesDataset:
     """
 
     def __init__(self, path: Path, iout: int, info: InfoFile, fields: Sequence[str], gamma: float,
-                 levels: dict[int, LevelCells], cpus: Sequence[int], nx: int, boxlen: float):
+                 levels: dict[int, LevelCells], cpus: Sequence[int], nx: int, boxlen: float,
+                 units: dict[str, float]):
         self.path = path
         self.iout = iout
         self.info = info
@@ -323,7 +358,7 @@ class RamsesDataset:
         self.time = info.time
         self.levelmin = info.levelmin
         self.levelmax = info.levelmax
-        self.units = code_units(info.unit_l, info.unit_d, info.unit_t)
+        self.units = units
         self._complete = len(self.cpus) == info.ncpu
 
     def __repr__(self):
@@ -538,11 +573,17 @@ def open(path, cpus: Sequence[int] | None = None) -> RamsesDataset:  # noqa: A00
     ------
     RamsesFormatError
         A missing file, a truncated record, a header/footer marker mismatch, an unknown
-        descriptor, header values that contradict the info file (e.g. ``ncpu``), or a
-        mesh that does not tile the box; the message names the file.
+        descriptor, header values that contradict the info file (e.g. ``ncpu``), a mesh
+        that does not tile the box, units that are not positive finite numbers, or a
+        leaf value no run can hold (non-finite, or a density that is not positive or
+        above :data:`MAX_DENSITY_CGS`); the message names the file, the field and the value.
     """
     outdir, info_path, iout = _resolve(path)
     info = fmt.parse_info(info_path)
+    try:
+        units = code_units(info.unit_l, info.unit_d, info.unit_t)
+    except ValueError as exc:
+        raise RamsesFormatError(f"{info_path}: {exc}") from None
     desc_path = outdir / "hydro_file_descriptor.txt"
     descriptor = fmt.parse_descriptor(desc_path) if desc_path.exists() else None
     if descriptor is None:
@@ -573,7 +614,7 @@ def open(path, cpus: Sequence[int] | None = None) -> RamsesDataset:  # noqa: A00
             levels[lev] = LevelCells(lev, index, np.concatenate([p[1] for p in parts], axis=1))
     if len(cpu_list) == info.ncpu:
         _check_complete(outdir, info, levels, own, numbtot, nx)
-    ds = RamsesDataset(outdir, iout, info, names, gamma, levels, cpu_list, nx, boxlen)
+    ds = RamsesDataset(outdir, iout, info, names, gamma, levels, cpu_list, nx, boxlen, units)
     logger.debug("read %r", ds)
     return ds
 

@@ -5,9 +5,15 @@ RAMSES defines its code units by three numbers of the info file: ``unit_l`` [cm]
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["code_units", "field_dimension", "to_cgs"]
+
+_CGS = {"length": "cm", "density": "g/cm^3", "time": "s", "velocity": "cm/s", "mass": "g",
+        "pressure": "dyn/cm^2", "column_density": "g/cm^2"}
+"""The cgs unit of each code unit (for messages)."""
 
 
 def code_units(unit_l: float, unit_d: float, unit_t: float) -> dict[str, float]:
@@ -24,22 +30,36 @@ def code_units(unit_l: float, unit_d: float, unit_t: float) -> dict[str, float]:
         ``length`` [cm], ``density`` [g/cm^3], ``time`` [s], ``velocity`` [cm/s],
         ``mass`` [g], ``pressure`` [dyn/cm^2], ``column_density`` [g/cm^2].
 
+    Raises
+    ------
+    ValueError
+        If a unit, given or derived, is not a positive finite number (e.g. ``unit_l =
+        1e200`` cm makes the mass unit overflow to infinity); the message names it.
+
     Examples
     --------
     >>> u = code_units(3.0857e19, 6.77e-22, 3.15576e13)
     >>> round(u["velocity"])
     977799
+    >>> code_units(1e200, 6.77e-22, 3.15576e13)
+    Traceback (most recent call last):
+    ...
+    ValueError: unit_l = 1e+200 cm, unit_d = 6.77e-22 g/cm^3, unit_t = 31557600000000.0 s give a mass unit of inf g; every unit must be a positive finite number
     """
-    velocity = unit_l / unit_t
-    return {
-        "length": unit_l,
-        "density": unit_d,
-        "time": unit_t,
-        "velocity": velocity,
-        "mass": unit_d * unit_l**3,
-        "pressure": unit_d * velocity**2,
-        "column_density": unit_d * unit_l,
-    }
+    length, density, time = (np.float64(u) for u in (unit_l, unit_d, unit_t))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
+        velocity = length / time
+        derived = {"velocity": velocity, "mass": density * length**3, "pressure": density * velocity**2,
+                   "column_density": density * length}
+    units = {"length": float(unit_l), "density": float(unit_d), "time": float(unit_t),
+             **{k: float(v) for k, v in derived.items()}}
+    for name, value in units.items():
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"unit_l = {unit_l!r} cm, unit_d = {unit_d!r} g/cm^3, unit_t = {unit_t!r} s "
+                             f"give a {name} unit of {value!r} {_CGS[name]}; every unit must be a positive "
+                             "finite number")
+    return units
+
 
 
 def field_dimension(name: str) -> str | None:
