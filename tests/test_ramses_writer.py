@@ -169,3 +169,59 @@ def test_load_ic_errors(tmp_path):
     np.savez(tmp_path / "bad.npz", rho=np.ones((2, 2, 2)))
     with pytest.raises(ValueError, match="lacks vx"):
         tr.load_ic(tmp_path / "bad.npz")
+
+
+def write_npz_ic(path, n=4, **changes):
+    """A small, valid IC file in the shared layout, with some keys changed (None: dropped)."""
+    rng = np.random.default_rng(0)
+    d = dict(rho=np.ones((n, n, n), np.float32), vx=rng.standard_normal((n, n, n)).astype(np.float32),
+             vy=np.zeros((n, n, n), np.float32), vz=np.zeros((n, n, n), np.float32),
+             p=np.full((n, n, n), 3.7e-4, np.float32), cs_code=0.0192, t_end_code=0.5, N=n,
+             units_length_cm=3.0857e19, units_density_g_cm3=6.77e-22, units_time_s=3.15576e13,
+             units_velocity_cm_s=9.778e5)
+    d.update(changes)
+    np.savez(path, **{k: v for k, v in d.items() if v is not None})
+    return path
+
+
+@pytest.mark.parametrize("content", [b"rho vx vy vz\n1 2 3 4\n", b"\x93NUMPY", b"PK\x03\x04truncated zip"])
+def test_load_ic_of_a_file_that_is_not_an_npz(tmp_path, content):
+    """A text file (or an .npy, or a broken zip) is named as not an .npz of an IC, without
+    numpy's misleading advice about pickled data."""
+    f = tmp_path / "ic.txt"
+    f.write_bytes(content)
+    with pytest.raises(ValueError) as info:
+        tr.load_ic(f)
+    msg = str(info.value)
+    assert str(f) in msg and "not a NumPy .npz" in msg and "pickle" not in msg, msg
+
+
+def test_load_ic_of_an_npy_file(tmp_path):
+    np.save(tmp_path / "ic.npy", np.ones((4, 4, 4)))
+    with pytest.raises(ValueError, match="not a NumPy .npz"):
+        tr.load_ic(tmp_path / "ic.npy")
+
+
+def test_load_ic_valid_small_file(tmp_path):
+    ic = tr.load_ic(write_npz_ic(tmp_path / "ok.npz"))
+    assert ic.density.shape == (4, 4, 4) and ic.dx == 0.25 and ic.meta["N"] == 4
+
+
+@pytest.mark.parametrize("changes,words", [
+    (dict(rho=np.ones((4, 4, 2), np.float32)), ["rho", "(4, 4, 2)", "cube"]),
+    (dict(vy=np.zeros((4, 4, 8), np.float32)), ["vy", "(4, 4, 8)", "(4, 4, 4)"]),
+    (dict(rho=np.full((4, 4, 4), np.nan, np.float32)), ["rho", "nan"]),
+    (dict(rho=np.zeros((4, 4, 4), np.float32)), ["rho", "0.0", "positive"]),
+    (dict(vz=np.full((4, 4, 4), np.inf, np.float32)), ["vz", "inf"]),
+    (dict(cs_code=-1.0), ["cs_code", "-1.0"]),
+    (dict(units_time_s=0.0), ["units_time_s", "0.0"]),
+    (dict(N=8), ["N = 8", "(4, 4, 4)"]),
+])
+def test_load_ic_rejects_inconsistent_contents(tmp_path, changes, words):
+    f = write_npz_ic(tmp_path / "bad.npz", **changes)
+    with pytest.raises(ValueError) as info:
+        tr.load_ic(f)
+    msg = str(info.value)
+    assert str(f) in msg, msg
+    for w in words:
+        assert w in msg, msg

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -346,6 +347,56 @@ class InitialConditions:
     meta: dict
 
 
+_IC_ARRAYS = ("rho", "vx", "vy", "vz", "p")
+_IC_UNITS = {"length": "units_length_cm", "density": "units_density_g_cm3", "time": "units_time_s",
+             "velocity": "units_velocity_cm_s"}
+_IC_REQUIRED = (*_IC_ARRAYS, "cs_code", "t_end_code", *_IC_UNITS.values())
+
+
+def _read_npz(path: Path) -> dict:
+    """Every array of an ``.npz`` file, or ``ValueError`` saying it is not one."""
+    if not path.is_file():
+        raise ValueError(f"{path}: cannot read the IC file (no such file)")
+    not_npz = (f"{path}: not a NumPy .npz file of an initial condition (expected a zip archive "
+               f"of the arrays {', '.join(_IC_REQUIRED)})")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(not_npz)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise ValueError(f"{not_npz}: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the IC file ({exc.strerror or exc})") from None
+
+
+def _check_ic(path: Path, d: dict) -> None:
+    """Shapes, finiteness and signs of an IC's arrays and scalars (file and key named)."""
+    shape = d["rho"].shape
+    if len(shape) != 3 or len(set(shape)) != 1:
+        raise ValueError(f"{path}: rho has shape {shape}, expected a cube (N, N, N)")
+    for key in _IC_ARRAYS:
+        arr = d[key]
+        if arr.shape != shape:
+            raise ValueError(f"{path}: {key} has shape {arr.shape}, expected {shape} like rho")
+        if not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"{path}: {key} holds {arr.dtype} values, expected numbers")
+        finite = np.isfinite(arr)
+        if not finite.all():
+            raise ValueError(f"{path}: {key} holds {float(arr[~finite].flat[0])!r} "
+                             f"({int((~finite).sum())} non-finite values)")
+    for key in ("rho", "p"):
+        if not (d[key] > 0).all():
+            raise ValueError(f"{path}: {key} holds {float(d[key].min())!r}; it must be positive")
+    for key in ("cs_code", *_IC_UNITS.values()):
+        v = d[key]
+        shown = repr(v.item()) if v.ndim == 0 else f"an array of shape {v.shape}"
+        if v.ndim != 0 or not np.issubdtype(v.dtype, np.number) or not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{path}: {key} = {shown} is not a positive finite number")
+    if "N" in d and d["N"].ndim == 0 and int(d["N"]) != shape[0]:
+        raise ValueError(f"{path}: N = {int(d['N'])}, but rho has shape {shape}")
+
+
 def load_ic(path) -> InitialConditions:
     """Load one of the shared RAMSES initial conditions (``ic_<case>.npz``).
 
@@ -361,29 +412,25 @@ def load_ic(path) -> InitialConditions:
     Raises
     ------
     ValueError
-        If the file is missing, not an ``.npz`` or lacks a required key (named).
+        If the file is missing or not an ``.npz`` (a zip archive of arrays), lacks a
+        required key, or holds arrays of the wrong shape, non-finite values, a density or
+        pressure that is not positive, or a sound speed or unit that is not a positive
+        finite number; the message names the file and the key.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read the IC file ({exc})") from None
-    required = ("rho", "vx", "vy", "vz", "p", "cs_code", "t_end_code", "units_length_cm",
-                "units_density_g_cm3", "units_time_s", "units_velocity_cm_s")
-    missing = [k for k in required if k not in d]
+    d = _read_npz(path)
+    missing = [k for k in _IC_REQUIRED if k not in d]
     if missing:
         raise ValueError(f"{path}: IC file lacks {', '.join(missing)}")
+    _check_ic(path, d)
     rho = d.pop("rho").astype(np.float64)
     vel = np.stack([d.pop(k).astype(np.float64) for k in ("vx", "vy", "vz")])
     names = [str(s) for s in d.pop("snapshot_names", [])]
     times = [float(t) for t in d.pop("snapshot_times_code", [])]
-    units = {"length": float(d.pop("units_length_cm")), "density": float(d.pop("units_density_g_cm3")),
-             "time": float(d.pop("units_time_s")), "velocity": float(d.pop("units_velocity_cm_s"))}
+    units = {name: float(d.pop(key)) for name, key in _IC_UNITS.items()}
     return InitialConditions(
         density=rho, velocity=vel, pressure=d.pop("p").astype(np.float64),
         cs=float(d.pop("cs_code")), dx=1.0 / rho.shape[0], t_end=float(d.pop("t_end_code")),
         snapshot_times=dict(zip(names, times)), units=units,
         meta={k: (v.item() if v.ndim == 0 else v) for k, v in d.items()},
     )
-
