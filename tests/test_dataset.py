@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -168,3 +170,17 @@ def test_part_round_trip_and_tag(tmp_path):
     (tmp_path / "broken.h5").write_bytes(p.read_bytes()[:100])
     with pytest.raises(ds.LayoutError, match="unreadable"):
         ds.read_part(tmp_path / "broken.h5")
+
+
+def test_importing_the_data_layer_does_not_load_the_solver():
+    code = ("import sys, turbsim.dataset\n"
+            "loaded = [m for m in ('turbsim._solver._kernels', 'turbsim.solver', 'turbsim.simulate') "
+            "if m in sys.modules]\n"
+            "assert not loaded, loaded\n"
+            "import turbsim, turbsim._version\n"
+            "assert turbsim.__version__ == turbsim._version.__version__\n"
+            "assert callable(turbsim.simulate)\n"  # loaded on first use, the function
+            "import turbsim.simulate\n"
+            "assert callable(turbsim.simulate) and 'turbsim._solver._kernels' in sys.modules\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr

@@ -53,7 +53,8 @@ from typing import Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
-from . import __version__, observe
+from . import observe
+from ._version import __version__
 from .atomic import atomic_path
 from .config import SimConfig
 
