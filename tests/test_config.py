@@ -1,4 +1,5 @@
 """SimConfig validation and serialisation; units."""
+import dataclasses
 import json
 import math
 
@@ -7,16 +8,16 @@ import pytest
 from turbsim import SimConfig, units
 
 BAD_VALUES = {
-    "box": [0.0, -1.0, float("nan"), float("inf"), "10"],
+    "box": [0.0, -1.0, float("nan"), float("inf"), "10", 10**400, -(10**400)],
     "density": [0.0, -1e-22, 2.0],
     "temperature": [0.0, -10.0, 1e12],
     "mu": [0.0, 101.0],
     "mach": [-0.1, 1000.0, float("nan")],
     "n": [-1.0, 11.0],
     "solenoidal": [-0.01, 1.01],
-    "seed": [-1, 1.5, "0", True, 2**63],
+    "seed": [-1, 1.5, "0", True, 2**63, 10**400, float("inf")],
     "cells": [2, 5, 127, 8192, 64.5, True],
-    "t_end": [-0.1, float("inf")],
+    "t_end": [-0.1, float("inf"), 10**400],
     "scheme": ["second", "", None],
     "limiter": ["superbee", None],
     "courant": [0.0, 1.2],
@@ -60,8 +61,24 @@ def test_unknown_keys_and_bad_json_are_rejected():
 
 
 def test_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         SimConfig().cells = 64
+
+
+def test_a_huge_integer_is_a_value_error_naming_the_field_not_an_overflow():
+    with pytest.raises(ValueError, match=r"SimConfig\.box = 10\*\*400 is outside the allowed range \(0, 1e\+06\]"):
+        SimConfig(box=10**400)
+
+
+def test_field_docs_give_every_field_a_help_sentence_with_units():
+    from turbsim.config import field_docs
+
+    docs = field_docs(SimConfig)
+    assert set(docs) == set(SimConfig().to_dict())
+    assert all(docs.values())
+    assert "[pc]" in docs["box"] and "[Myr]" in docs["t_end"] and "[K]" in docs["temperature"]
+    assert "[0, 1]" in docs["solenoidal"] and "even, in [4, 4096]" in docs["cells"]
+    assert "``" not in "".join(docs.values())
 
 
 def test_sound_speed_and_code_units():

@@ -8,46 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from dataclasses import dataclass, field, fields
+import re
+from dataclasses import dataclass, fields
 from typing import Any
 
 from . import units
+from .validate import choice, flag, integer, real
 
 SCHEMES = ("first", "muscl")
+"""Solver schemes: first-order Godunov, unsplit MUSCL-Hancock."""
 LIMITERS = ("minmod", "moncen")
+"""Slope limiters of MUSCL-Hancock (RAMSES ``slope_type`` 1 and 2)."""
 DTYPES = ("float64", "float32")
+"""Floating-point types of the solver."""
 IC_METHODS = ("fourier", "white_noise")
+"""Ways to draw the initial velocity field (:mod:`turbsim.ic` uses this list)."""
 STOPS = ("exact", "after")
-
-
-def _check_real(name, value, lo, hi, lo_open=False, hi_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"SimConfig.{name} must be a number, got {value!r}")
-    v = float(value)
-    lo_ok = v > lo if lo_open else v >= lo
-    hi_ok = v < hi if hi_open else v <= hi
-    if not (math.isfinite(v) and lo_ok and hi_ok):
-        rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"SimConfig.{name} = {value!r} is outside the allowed range {rng}")
-    return v
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"SimConfig.{name} = {value!r} is not one of {', '.join(map(repr, choices))}")
-    return value
-
-
-def _check_int(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"SimConfig.{name} must be an integer, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"SimConfig.{name} = {value!r} is outside the allowed range [{lo}, {hi}]")
-    return value
+"""How a run ends at an output time: shortened last step, or the first full step past it
+(:mod:`turbsim.solver` uses this list)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +52,7 @@ class SimConfig:
         Solenoidal fraction ζ of the Helmholtz projection ``ζ P_sol + (1-ζ) P_comp``, in
         [0, 1]: 1 is divergence-free, 0 purely compressive. Default 1.
     seed : int
-        Random seed of the initial velocity field, in [0, 2^63). Default 0.
+        Random seed of the initial velocity field, in [0, 2^63 - 1]. Default 0.
     cells : int
         Cells per side of the cubic grid, even, in [4, 4096]. Default 128.
     t_end : float
@@ -88,20 +66,22 @@ class SimConfig:
     dtype : {"float64", "float32"}
         Floating-point type of the solver. Default "float64".
     ic : {"fourier", "white_noise"}
-        How the random velocity field is drawn: ``"fourier"`` draws Fourier modes so that
-        grids of different sizes share their common modes; ``"white_noise"`` follows the
-        convention of the shared RAMSES runs (real white noise filtered in Fourier space,
-        ``numpy.random.default_rng(seed)``), reproducing their initial conditions.
+        How the random initial velocity field is drawn. ``"fourier"`` draws Fourier modes
+        so that grids of different sizes share their common modes; ``"white_noise"``
+        follows the convention of the shared RAMSES runs (real white noise filtered in
+        Fourier space, ``numpy.random.default_rng(seed)``), reproducing their initial
+        conditions. Default "fourier".
     gamma : float
-        Adiabatic index used *inside* a step, in [1, 5/3]: RAMSES runs isothermal gas as an
-        adiabatic step with ``gamma`` (1.0001 in the shared runs) followed by a temperature
-        reset, so its Riemann solver and time step use ``c = sqrt(gamma) c_s``. 1 is
-        exactly isothermal. Default 1.
+        Adiabatic index used inside a step, in [1, 5/3] (1 is exactly isothermal). RAMSES
+        runs isothermal gas as an adiabatic step with ``gamma`` (1.0001 in the shared
+        runs) followed by a temperature reset, so its Riemann solver and time step use
+        ``c = sqrt(gamma) c_s``. Default 1.
     ramses_dt : bool
         Use RAMSES's time-step rule exactly, including the small correction factor of
         ``cmpdt`` when gravity is off. Default False.
     stop : {"exact", "after"}
-        ``"exact"``: the last step is shortened so the run ends exactly at ``t_end``.
+        How the run ends at ``t_end``: a shortened last step, or the first full step past
+        it. ``"exact"``: the last step is shortened so the run ends exactly at ``t_end``.
         ``"after"``: full steps only, ending with the first step that reaches ``t_end``:
         RAMSES writes its outputs so, hence its snapshot times overshoot the requested time
         (0.51-0.57 Myr for 0.5 Myr in the shared 64^3 runs); the time reached is recorded.
@@ -128,29 +108,28 @@ class SimConfig:
     stop: str = "exact"
 
     def __post_init__(self):
+        own = "SimConfig"
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("box", _check_real("box", self.box, 0, 1e6, lo_open=True))
-        set_("density", _check_real("density", self.density, 0, 1.0, lo_open=True))
-        set_("temperature", _check_real("temperature", self.temperature, 0, 1e9, lo_open=True))
-        set_("mu", _check_real("mu", self.mu, 0, 100, lo_open=True))
-        set_("mach", _check_real("mach", self.mach, 0, 100))
-        set_("n", _check_real("n", self.n, 0, 10))
-        set_("solenoidal", _check_real("solenoidal", self.solenoidal, 0, 1))
-        set_("seed", _check_int("seed", self.seed, 0, 2**63 - 1))
-        cells = _check_int("cells", self.cells, 4, 4096)
-        if cells % 2:
-            raise ValueError(f"SimConfig.cells = {cells} must be even (quadrant cuts halve the map)")
-        set_("cells", cells)
-        set_("t_end", _check_real("t_end", self.t_end, 0, 1e4))
-        _check_choice("scheme", self.scheme, SCHEMES)
-        _check_choice("limiter", self.limiter, LIMITERS)
-        set_("courant", _check_real("courant", self.courant, 0, 1, lo_open=True))
-        _check_choice("dtype", self.dtype, DTYPES)
-        _check_choice("ic", self.ic, IC_METHODS)
-        set_("gamma", _check_real("gamma", self.gamma, 1.0, 5.0 / 3.0))
-        if not isinstance(self.ramses_dt, bool):
-            raise ValueError(f"SimConfig.ramses_dt must be True or False, got {self.ramses_dt!r}")
-        _check_choice("stop", self.stop, STOPS)
+        set_("box", real(own, "box", self.box, 0, 1e6, lo_open=True))
+        set_("density", real(own, "density", self.density, 0, 1.0, lo_open=True))
+        set_("temperature", real(own, "temperature", self.temperature, 0, 1e9, lo_open=True))
+        set_("mu", real(own, "mu", self.mu, 0, 100, lo_open=True))
+        set_("mach", real(own, "mach", self.mach, 0, 100))
+        set_("n", real(own, "n", self.n, 0, 10))
+        set_("solenoidal", real(own, "solenoidal", self.solenoidal, 0, 1))
+        set_("seed", integer(own, "seed", self.seed, 0, 2**63 - 1))
+        set_("cells", integer(own, "cells", self.cells, 4, 4096))
+        if self.cells % 2:
+            raise ValueError(f"SimConfig.cells = {self.cells} must be even (quadrant cuts halve the map)")
+        set_("t_end", real(own, "t_end", self.t_end, 0, 1e4))
+        choice(own, "scheme", self.scheme, SCHEMES)
+        choice(own, "limiter", self.limiter, LIMITERS)
+        set_("courant", real(own, "courant", self.courant, 0, 1, lo_open=True))
+        choice(own, "dtype", self.dtype, DTYPES)
+        choice(own, "ic", self.ic, IC_METHODS)
+        set_("gamma", real(own, "gamma", self.gamma, 1.0, 5.0 / 3.0))
+        flag(own, "ramses_dt", self.ramses_dt)
+        choice(own, "stop", self.stop, STOPS)
 
     # -- derived quantities -------------------------------------------------------------
     @property
@@ -205,3 +184,49 @@ class SimConfig:
     def replace(self, **changes) -> "SimConfig":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+_ENTRY = re.compile(r"^    (\w+) : .*$", re.M)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The first sentence of each entry of a class's numpy-style ``Parameters`` section.
+
+    The one source of the help text of a configuration's fields: command-line options
+    built from a dataclass (``python -m turbsim.generate``'s) take their help from here.
+    Inline markup (````x````, ``:func:`x```) is reduced to plain text.
+
+    Parameters
+    ----------
+    cls : type
+        A class whose docstring has a ``Parameters`` section (``name : type`` lines
+        indented by 4 spaces, descriptions by 8).
+
+    Returns
+    -------
+    dict
+        Field name -> first sentence of its description (without a trailing period).
+
+    Examples
+    --------
+    >>> field_docs(SimConfig)["box"]
+    'Box side [pc], in (0, 1e6]'
+    >>> field_docs(SimConfig)["cells"]
+    'Cells per side of the cubic grid, even, in [4, 4096]'
+    """
+    doc = cls.__doc__ or ""
+    start = doc.find("Parameters\n    ----------")
+    if start < 0:
+        return {}
+    section = doc[start:]
+    end = re.search(r"\n\n    [A-Z]\w*\n    -+\n", section)  # the next section, if any
+    section = section[: end.start()] if end else section
+    out: dict[str, str] = {}
+    entries = list(_ENTRY.finditer(section))
+    for entry, nxt in zip(entries, entries[1:] + [None]):
+        text = section[entry.end(): nxt.start() if nxt else len(section)]
+        text = " ".join(text.split())
+        text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")
+        first = re.split(r"(?<=[a-z0-9\])\]])\. ", text + " ", maxsplit=1)[0].strip()
+        out[entry.group(1)] = first.rstrip(".")
+    return out

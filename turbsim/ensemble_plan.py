@@ -42,6 +42,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .config import SimConfig
+from .validate import choice, flag, integer, real, sequence
 
 LABEL_MODES = ("classes", "sweep")
 KOLMOGOROV, BURGERS = 11.0 / 3.0, 4.0
@@ -55,15 +56,6 @@ def default_class_names(class_n) -> tuple[str, ...]:
     """``kolmogorov`` for n = 11/3, ``burgers`` for n = 4, ``n=<value>`` otherwise."""
     known = {KOLMOGOROV: "kolmogorov", BURGERS: "burgers"}
     return tuple(next((v for k, v in known.items() if math.isclose(n, k)), f"n={n:g}") for n in class_n)
-
-
-def _tuple(name, value, kind=float) -> tuple:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ValueError(f"EnsembleConfig.{name} must be a list, got {value!r}")
-    try:
-        return tuple(kind(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"EnsembleConfig.{name} = {value!r} must hold {kind.__name__} values") from None
 
 
 @dataclass(frozen=True)
@@ -80,9 +72,9 @@ class EnsembleConfig:
     seed : int
         Ensemble seed, in [0, 2^63); every simulation seed and the splits derive from it.
     labels : {"classes", "sweep"}
-        ``"classes"``: simulation ``i`` gets class ``i % len(class_n)`` and
-        ``n = class_n[class]`` (balanced classes). ``"sweep"``: ``n`` uniform in
-        ``n_range``, class -1.
+        How ``n`` is chosen: a few classes, or uniform in ``n_range``. ``"classes"``:
+        simulation ``i`` gets class ``i % len(class_n)`` and ``n = class_n[class]``
+        (balanced classes). ``"sweep"``: ``n`` uniform in ``n_range``, class -1.
     class_n : tuple of float
         Spectral index of each class (default Kolmogorov 11/3 and Burgers 4).
     class_names : tuple of str
@@ -114,21 +106,15 @@ class EnsembleConfig:
     sim: SimConfig = field(default_factory=SimConfig)
 
     def __post_init__(self):
+        own = "EnsembleConfig"
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        for k in ("sims", "seed"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise ValueError(f"EnsembleConfig.{k} must be an integer, got {v!r}")
-        if not 1 <= self.sims <= 10_000_000:
-            raise ValueError(f"EnsembleConfig.sims = {self.sims} must be in [1, 10000000]")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"EnsembleConfig.seed = {self.seed} must be in [0, 2^63)")
-        if self.labels not in LABEL_MODES:
-            raise ValueError(f"EnsembleConfig.labels = {self.labels!r} is not one of {', '.join(LABEL_MODES)}")
-        set_("class_n", _tuple("class_n", self.class_n))
-        set_("class_names", _tuple("class_names", self.class_names, str))
-        set_("n_range", _tuple("n_range", self.n_range))
-        set_("splits", _tuple("splits", self.splits))
+        set_("sims", integer(own, "sims", self.sims, 1, 10_000_000))
+        set_("seed", integer(own, "seed", self.seed, 0, 2**63 - 1))
+        choice(own, "labels", self.labels, LABEL_MODES)
+        set_("class_n", sequence(own, "class_n", self.class_n))
+        set_("class_names", sequence(own, "class_names", self.class_names, str))
+        set_("n_range", sequence(own, "n_range", self.n_range, length=2))
+        set_("splits", sequence(own, "splits", self.splits, length=3))
         if not self.class_n or len(self.class_n) > 127:
             raise ValueError(f"EnsembleConfig.class_n must hold 1 to 127 values, got {self.class_n}")
         if not self.class_names:
@@ -136,16 +122,17 @@ class EnsembleConfig:
         if len(self.class_names) != len(self.class_n):
             raise ValueError(f"EnsembleConfig.class_names {self.class_names} must name each of "
                              f"class_n {self.class_n}")
-        for v in self.class_n:
-            SimConfig(n=v)  # same range check as a simulation
-        lo_hi = self.n_range
-        if len(lo_hi) != 2 or not (0 <= lo_hi[0] < lo_hi[1] <= 10):
-            raise ValueError(f"EnsembleConfig.n_range = {lo_hi} must be (lo, hi) with 0 <= lo < hi <= 10")
-        if len(self.splits) != 3 or min(self.splits) < 0 or not math.isclose(sum(self.splits), 1.0, abs_tol=1e-9):
+        for i, v in enumerate(self.class_n):  # the range of SimConfig.n
+            real(own, f"class_n[{i}]", v, 0, 10)
+        lo, hi = self.n_range
+        if not 0 <= lo < hi <= 10:
+            raise ValueError(f"EnsembleConfig.n_range = {self.n_range} must be (lo, hi) with 0 <= lo < hi <= 10")
+        for i, v in enumerate(self.splits):
+            real(own, f"splits[{i}]", v, 0, 1)
+        if not math.isclose(sum(self.splits), 1.0, abs_tol=1e-9):
             raise ValueError(f"EnsembleConfig.splits = {self.splits} must be 3 fractions "
                              "(train, test, holdout) >= 0 summing to 1")
-        if not isinstance(self.save_cubes, bool):
-            raise ValueError(f"EnsembleConfig.save_cubes must be True or False, got {self.save_cubes!r}")
+        flag(own, "save_cubes", self.save_cubes)
         if not isinstance(self.sim, SimConfig):
             raise ValueError(f"EnsembleConfig.sim must be a SimConfig, got {type(self.sim).__name__}")
         if not self.name:

@@ -1,6 +1,6 @@
 """Turbulent initial conditions: a Gaussian random velocity field on a uniform density.
 
-Physics layer: imports numpy and the ground layer only.
+Physics layer: imports numpy, the ground layer and :mod:`turbsim.config` (the method names).
 
 Units
 -----
@@ -100,12 +100,11 @@ import numpy as np
 
 from turbsim._solver import _kernels
 
+from .config import IC_METHODS as METHODS  # the names of the ways to draw the random modes
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["velocity_field", "initial_conditions", "METHODS"]
-
-METHODS = ("fourier", "white_noise")
-"""Names of the ways to draw the random modes (see the module docstring)."""
 
 
 # -- argument checks ----------------------------------------------------------------------
