@@ -7,7 +7,10 @@ docstrings as Markdown, so before rendering this extension
 * turns every role into a cross-reference that is *optional*: a link when the target is
   documented on the site, plain code otherwise (never a warning, so ``--strict`` holds);
 * drops the ``::`` that introduces a literal block (the indented block that follows is
-  already a Markdown code block), as Sphinx does.
+  already a Markdown code block), as Sphinx does;
+* takes each parameter's default from the signature, not from the docstring: griffe's
+  numpy parser gives grouped parameters (``mean, std : float``) the first one's default and
+  reads a set of choices (``{"first", "muscl"}``) as defaulting to its first member.
 
 Targets are resolved as Sphinx would: ``~a.b.c`` shows ``c``; ``.name`` is relative to the
 current package; a bare name is looked up in the current class, then the current module.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from griffe import Extension, Object
+from griffe import Docstring, DocstringSectionKind, Expr, ExprCall, ExprKeyword, Extension, Object
 
 _ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|attr|data|exc|obj|const):`(?P<target>[^`]+)`")
 _LITERAL = re.compile(r"(?m)(\S)::$")
@@ -61,6 +64,45 @@ def _replace_roles(text: str, obj: Object) -> str:
     return _ROLE.sub(link, text)
 
 
+def _signature_default(default):
+    """The default as the signature states it; a field helper's call gives its default argument."""
+    if isinstance(default, ExprCall):      # field(default=X) or a project helper _option(X, ...)
+        for argument in default.arguments:
+            if isinstance(argument, ExprKeyword) and argument.name == "default":
+                return argument.value
+        first = default.arguments[0] if default.arguments else None
+        if first is not None and not isinstance(first, (Expr, ExprKeyword)):
+            return first                   # a literal, kept as source text
+        return _KEEP
+    return default
+
+
+_KEEP = object()
+
+
+class _SignatureDefaults(Docstring):
+    """A docstring whose parsed parameters take their defaults from the signature."""
+
+    @property
+    def parsed(self):
+        if "_parsed_fixed" not in self.__dict__:
+            sections = self.parse()
+            try:
+                signature = {p.name: p for p in self.parent.parameters}
+            except AttributeError:          # no signature (a module, an attribute)
+                signature = {}
+            for section in sections:
+                if section.kind is not DocstringSectionKind.parameters:
+                    continue
+                for parameter in section.value:
+                    if parameter.name in signature:
+                        default = _signature_default(signature[parameter.name].default)
+                        if default is not _KEEP:
+                            parameter.value = default
+            self.__dict__["_parsed_fixed"] = sections
+        return self.__dict__["_parsed_fixed"]
+
+
 class SphinxRoles(Extension):
     """Rewrite Sphinx roles and ``::`` literal-block markers in every docstring."""
 
@@ -80,3 +122,4 @@ class SphinxRoles(Extension):
         text = _LITERAL.sub(r"\1:", text)
         obj.docstring.value = text
         obj.docstring._roles_done = True
+        obj.docstring.__class__ = _SignatureDefaults
