@@ -6,6 +6,7 @@ wrong ingredient: the plain CFL rule instead of RAMSES's (1.2e-6), the exact iso
 wave speed instead of sqrt(gamma) c_s (3.3e-5), the other limiter or scheme (> 1e-2).
 """
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from turbsim.compare import main as compare_main
 from turbsim.ramses import RAMSES_GAMMA, load_ic
 from turbsim.ramses import open as open_output
-from turbsim.ramses.crosscheck import cross_validate
+from turbsim.ramses.crosscheck import IcMismatchError, cross_validate, ic_mismatches
 from turbsim.solver import evolve
 
 BOUND = 1e-8
@@ -97,3 +98,154 @@ def test_stop_after_ends_where_ramses_writes_its_output(shared, case):
     exact = evolve(init.density, init.velocity, dx=init.dx, cs=init.cs, t_end=0.5,
                    scheme="muscl", limiter="minmod", courant=0.8, gamma=RAMSES_GAMMA, ramses_dt=True)
     assert exact.time == 0.5 and np.abs(exact.rho - rho_r).sum() / np.abs(rho_r - 1).sum() > 1e3 * BOUND
+
+
+# --------------------------------------------------------------------------------------
+# An initial condition that does not belong to the snapshot is refused; a disagreement is
+# never reported with exit status 0.
+# --------------------------------------------------------------------------------------
+def modified_ic(shared, case, path, **changes):
+    """A copy of a case's IC file with some keys replaced (None: dropped)."""
+    with np.load(paths(shared, case)[1]) as z:
+        d = {k: z[k] for k in z.files}
+    d.update(changes)
+    np.savez(path, **{k: v for k, v in d.items() if v is not None})
+    return path
+
+
+def run_cli(capsys, *args):
+    code = compare_main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_other_runs_ic_is_refused(shared, capsys):
+    """burgers64's IC against kolmo64's snapshot: same grid and units, but the IC file records
+    its own output_00002 at another time. Before: difference/signal 1.2, exit 0."""
+    out, _ = paths(shared, "kolmo64")
+    _, other = paths(shared, "burgers64")
+    with pytest.raises(IcMismatchError, match="output_00002"):
+        cross_validate(out, other)
+    code, stdout, err = run_cli(capsys, out, "--ic", other)
+    assert code == 2 and stdout == ""
+    assert str(other) in err and "cannot be the initial condition" in err and "--force" in err, err
+    assert "0.522359" in err and "0.535153" in err, err  # both times named
+
+
+def test_ic_on_another_grid_is_refused(shared, capsys):
+    out = shared / "ramses" / "amr" / "output_00001"
+    _, ic64 = paths(shared, "kolmo64")
+    code, _, err = run_cli(capsys, out, "--ic", ic64)
+    assert code == 2 and "64^3" in err and "32^3" in err and "levelmin 5" in err, err
+
+
+def test_ic_with_other_units_is_refused(shared, tmp_path, capsys):
+    out, _ = paths(shared, "burgers64")
+    ic = modified_ic(shared, "burgers64", tmp_path / "ic.npz", units_time_s=np.float64(3.15576e13 * 2))
+    code, _, err = run_cli(capsys, out, "--ic", ic)
+    assert code == 2 and "time unit" in err and "6.31152e+13" in err, err
+
+
+def test_ic_other_than_the_t0_snapshot_is_refused(shared, tmp_path, capsys):
+    """The amr run has its t = 0 snapshot beside the final one: an IC whose velocity differs
+    from it (here: another field with the same statistics and the same file header) is refused."""
+    out = shared / "ramses" / "amr" / "output_00002"
+    with np.load(shared / "ramses" / "amr" / "ic_amr.npz") as z:
+        swapped = dict(vx=z["vy"], vy=z["vz"], vz=z["vx"])
+    ic = modified_ic(shared, "amr", tmp_path / "ic.npz", **swapped)
+    code, _, err = run_cli(capsys, out, "--ic", ic)
+    assert code == 2 and "velocity" in err and "output_00001" in err, err
+    # its own IC passes the same check (and the 4-CPU twin's t = 0 snapshot too)
+    init, ds = load_ic(shared / "ramses" / "amr" / "ic_amr.npz"), open_output(out)
+    assert ic_mismatches(ds, init) == []
+    assert ic_mismatches(open_output(shared / "ramses" / "amr_multicpu" / "output_00002"), init) == []
+
+
+def test_disagreement_is_loud_and_not_exit_0(shared, tmp_path, capsys):
+    """An IC stripped of everything that could identify its run passes the checks, but the
+    result (difference/signal ~1) is flagged: a warning, exit 1; --force reports with exit 0."""
+    out, _ = paths(shared, "kolmo64")
+    ic = modified_ic(shared, "burgers64", tmp_path / "anon.npz", snapshot_names=None,
+                     snapshot_times_code=None)
+    code, stdout, err = run_cli(capsys, out, "--ic", ic)
+    assert code == 1
+    assert "WARNING" in err and "disagree" in err and "1e-03" in err, err
+    assert "difference/signal" in stdout
+    code, stdout, err = run_cli(capsys, out, "--ic", ic, "--force", "--json")
+    assert code == 0 and "WARNING" in err
+    result = json.loads(stdout)
+    assert result["diff_over_signal"] > 0.1 and result["agrees"] is False and result["tolerance"] == 1e-3
+
+
+def test_force_compares_a_mismatched_ic_and_says_so(shared, capsys, caplog):
+    out, _ = paths(shared, "kolmo64")
+    _, other = paths(shared, "burgers64")
+    code, stdout, err = run_cli(capsys, out, "--ic", other, "--force", "--json")
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["ic_mismatches"] and "output_00002" in result["ic_mismatches"][0]
+    assert "disagree" in err and "does not belong" in err
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("cannot be the initial condition" in w for w in warned), warned
+
+
+def test_wrong_setting_exits_1(shared, capsys):
+    """The right IC with the other limiter: a real disagreement (> 1e-2), exit 1."""
+    out, ic = paths(shared, "kolmo64")
+    code, _, err = run_cli(capsys, out, "--ic", ic, "--limiter", "moncen")
+    assert code == 1 and "disagree" in err and "--limiter" in err, err
+
+
+def test_amr_snapshot_disagreement_is_explained(shared, capsys):
+    out = shared / "ramses" / "amr" / "output_00002"
+    code, _, err = run_cli(capsys, out, "--ic", shared / "ramses" / "amr" / "ic_amr.npz")
+    assert code == 1 and "AMR" in err and "levels 5..7" in err, err
+
+
+def test_t0_snapshot_compares_cleanly(shared, capsys):
+    """At t = 0 the density is uniform (no signal): difference/signal is 0 when the fields
+    are equal, with no NaN and no numpy warnings."""
+    out = shared / "ramses" / "amr" / "output_00001"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code, stdout, err = run_cli(capsys, out, "--ic", shared / "ramses" / "amr" / "ic_amr.npz", "--json")
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["diff_over_signal"] == 0.0 and result["steps"] == 0 and result["agrees"] is True
+    assert all(np.isfinite(result["pdf_ramses"]))
+
+
+def test_text_file_as_ic(shared, tmp_path, capsys):
+    out, _ = paths(shared, "kolmo64")
+    txt = tmp_path / "ic.txt"
+    txt.write_text("this is not an initial condition\n")
+    code, _, err = run_cli(capsys, out, "--ic", txt)
+    assert code == 2 and "not a NumPy .npz file of an initial condition" in err and "pickle" not in err
+
+
+def test_help_names_units(capsys):
+    with pytest.raises(SystemExit) as exc:
+        compare_main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--ic", "--scheme", "--limiter", "--courant", "--threads", "--json", "--plot",
+                   "--tolerance", "--force"):
+        assert option in text
+    assert "(0, 1]" in text and "Exit status" in text
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--courant", "1.5"], ["--courant", "1.5"]),
+    (["--threads", "0"], ["--threads", "0"]),
+    (["--tolerance", "-1"], ["--tolerance", "-1"]),
+    (["--scheme", "third"], ["--scheme", "third"]),
+])
+def test_bad_arguments_are_two_lines(shared, capsys, args, words):
+    out, ic = paths(shared, "kolmo64")
+    with pytest.raises(SystemExit) as exc:
+        compare_main([str(out), "--ic", str(ic), *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 2, err
+    for w in words:
+        assert w in err, err

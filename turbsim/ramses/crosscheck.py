@@ -15,10 +15,19 @@ plain relative difference would say little.
 
 Scheme parameters are taken from ``namelist.txt`` in the output folder when RAMSES left
 one there (``slope_type``, ``courant_factor``, ``scheme``, ``riemann``); arguments override.
+
+Before anything is evolved, the initial condition is checked against the snapshot
+(:func:`ic_mismatches`): the grid (IC cells per side = the base grid ``nx 2**levelmin``,
+``boxlen`` = 1), the code units, the total mass, the isothermal sound speed, the time the IC
+file records for this output, and, when the run's t = 0 snapshot is there, the initial
+density and velocity themselves. RAMSES records no seed, so a different seed is caught by
+the t = 0 snapshot when there is one, otherwise only by the result: a difference/signal
+above :data:`TOLERANCE` means the two runs disagree.
 """
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,12 +35,25 @@ from pathlib import Path
 import numpy as np
 
 from .. import solver, spectra
+from ..units import MYR, PC
+from .format import RamsesFormatError, parse_info
+from .reader import RamsesDataset
 from .reader import open as open_output
-from .writer import load_ic
+from .writer import InitialConditions, load_ic
 
 log = logging.getLogger(__name__)
 
 SLOPE_TYPES = {0: ("first", "minmod"), 1: ("muscl", "minmod"), 2: ("muscl", "moncen")}
+TOLERANCE = 1e-3
+"""Largest difference/signal of a run that reproduces RAMSES (measured: below 1e-9 for the
+shared uniform runs; a wrong limiter gives > 1e-2, another run's IC about 1)."""
+_SAME = 1e-6
+"""Relative tolerance of the IC checks: float32 rounding of the IC (6e-8) passes, a
+different run does not."""
+
+
+class IcMismatchError(ValueError):
+    """The initial condition given cannot be the one the RAMSES snapshot started from."""
 
 
 @dataclass(frozen=True)
@@ -51,17 +73,32 @@ class CrossCheck:
     steps : int
         turbsim's time steps.
     diff_over_signal : float
-        ``||rho_t - rho_r||_1 / ||rho_r - rho_0||_1``.
+        ``||rho_t - rho_r||_1 / ||rho_r - rho_0||_1``; at t = 0 (no signal) 0 when the
+        fields are equal, else infinity.
     max_abs_diff : float
         ``max |rho_t - rho_r|`` [code density].
     max_rel_diff : float
         ``max |rho_t - rho_r| / rho_r``.
     signal : float
         ``mean |rho_r - rho_0|`` [code density].
+    cells : int
+        Grid cells per side of the comparison (the IC's).
+    levels : tuple of int
+        ``(levelmin, levelmax)`` of the snapshot; ``levelmax > levelmin`` is an AMR run,
+        which turbsim's uniform grid cannot reproduce closely.
+    time_myr : float
+        Snapshot time [Myr].
+    box_pc : float
+        Box side [pc].
+    n : float or None
+        Spectral index recorded in the IC file, if any.
     pdf_edges, pdf_ramses, pdf_turbsim : list of float
         Histograms (probability density) of ``ln(rho / rho_0)``.
     k, power_ramses, power_turbsim : list of float
         Per-mode power spectra of the column density along z, normalised by the mean.
+    ic_mismatches : list of str
+        Why the IC cannot belong to the snapshot (see :func:`ic_mismatches`); non-empty
+        only when compared anyway (``force=True``).
     """
 
     output: str
@@ -75,23 +112,31 @@ class CrossCheck:
     max_abs_diff: float
     max_rel_diff: float
     signal: float
+    cells: int
+    levels: tuple
+    time_myr: float
+    box_pc: float
+    n: float | None
     pdf_edges: list = field(repr=False)
     pdf_ramses: list = field(repr=False)
     pdf_turbsim: list = field(repr=False)
     k: list = field(repr=False)
     power_ramses: list = field(repr=False)
     power_turbsim: list = field(repr=False)
+    ic_mismatches: list = field(default_factory=list)
+
+    @property
+    def amr(self) -> bool:
+        """Whether the snapshot is an AMR run (``levelmax > levelmin``)."""
+        return self.levels[1] > self.levels[0]
+
+    def agrees(self, tolerance: float = TOLERANCE) -> bool:
+        """Whether turbsim reproduces the snapshot: ``diff_over_signal <= tolerance``."""
+        return self.diff_over_signal <= tolerance
 
     def to_dict(self) -> dict:
         """JSON-friendly dict."""
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class _Fields:
-    rho_ramses: np.ndarray
-    rho_turbsim: np.ndarray
-    rho0: float
 
 
 def read_namelist(output) -> dict:
@@ -138,14 +183,93 @@ def _pdf(rho, rho0, edges):
     return h
 
 
+def _differs(a: float, b: float, rel: float = _SAME) -> bool:
+    return not abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def _initial_snapshot(ds: RamsesDataset) -> RamsesDataset | None:
+    """The run's t = 0 snapshot: ``ds`` itself, or an ``output_NNNNN`` beside it, or None."""
+    if ds.time == 0:
+        return ds
+    for info in sorted(ds.path.parent.glob("output_?????/info_?????.txt")):
+        if info.parent == ds.path:
+            continue
+        try:
+            if parse_info(info).time == 0:
+                return open_output(info.parent)
+        except RamsesFormatError as exc:
+            log.warning("%s: not used to check the IC (%s)", info.parent, exc)
+    return None
+
+
+def ic_mismatches(ds: RamsesDataset, init: InitialConditions) -> list[str]:
+    """Why an initial condition cannot be the one a RAMSES snapshot started from.
+
+    Checks, each when the information exists: grid size (IC cells per side = the base
+    grid ``nx * 2**levelmin``, ``boxlen = 1``); code units (length, density, time);
+    total mass (conserved by RAMSES); isothermal sound speed (median ``p / rho`` of the
+    leaves against ``cs_code**2``); the time the IC file records for this output; the
+    density and velocity of the run's t = 0 snapshot, when one lies beside the snapshot.
+    All to a relative 1e-6 (1e-3 for the sound speed, as AMR leaves deviate by ~1e-4).
+
+    Parameters
+    ----------
+    ds : RamsesDataset
+        The snapshot (all CPU files read).
+    init : InitialConditions
+        The IC (see :func:`~turbsim.ramses.load_ic`).
+
+    Returns
+    -------
+    list of str
+        One sentence per contradiction; empty when the IC may belong to the snapshot.
+    """
+    found = []
+    n = init.density.shape[0]
+    base = ds.nx * 2**ds.levelmin
+    if n != base:
+        found.append(f"the IC grid is {n}^3 cells, the snapshot's base grid (levelmin {ds.levelmin}) "
+                     f"is {base}^3")
+    if ds.boxlen != 1.0:
+        found.append(f"the snapshot's boxlen is {ds.boxlen!r} code lengths, the IC's box is 1")
+    for name in ("length", "density", "time"):
+        if _differs(init.units[name], ds.units[name]):
+            found.append(f"the IC's {name} unit is {init.units[name]:g}, the snapshot's is "
+                         f"{ds.units[name]:g} (cgs)")
+    mass_ic = float(init.density.mean())
+    if _differs(mass_ic, ds.mass()):
+        found.append(f"the IC's mass is {mass_ic:.9g}, the snapshot's {ds.mass():.9g} (code units; "
+                     "RAMSES conserves it)")
+    if "pressure" in ds.fields:
+        cs2 = float(np.median(np.concatenate(
+            [ds.field("pressure", lev) / ds.field("density", lev) for lev in ds.levels])))
+        if _differs(cs2, init.cs**2, 1e-3):
+            found.append(f"the IC's sound speed is {init.cs:.6g}, the snapshot's p/rho gives "
+                         f"{np.sqrt(cs2):.6g} (code velocity)")
+    name = ds.path.name
+    if name in init.snapshot_times and _differs(init.snapshot_times[name], ds.time, 1e-9):
+        found.append(f"the IC file records {name} at t = {init.snapshot_times[name]:.6g}, the "
+                     f"snapshot is at t = {ds.time:.6g} (code time)")
+    if n == base:
+        first = _initial_snapshot(ds)
+        if first is not None and first.nx * 2**first.levelmin == n:
+            rho0, vel0 = first.to_uniform(first.levelmin)
+            for what, a, b in (("density", rho0, init.density), ("velocity", vel0, init.velocity)):
+                err = float(np.abs(a - b).max() / (np.abs(b).max() or 1.0))
+                if not err <= _SAME:
+                    found.append(f"the {what} of the t = 0 snapshot {first.path.name} differs from "
+                                 f"the IC's by {err:.2g} (relative maximum)")
+    return found
+
+
 def cross_validate(output, ic, *, scheme=None, limiter=None, courant=None, threads=None,
-                   return_fields=False):
+                   force=False, return_fields=False):
     """Run turbsim from a RAMSES initial condition to a RAMSES snapshot and compare.
 
     Parameters
     ----------
     output : str or os.PathLike
-        RAMSES ``output_NNNNN`` folder (uniform grid, or AMR compared at levelmax).
+        RAMSES ``output_NNNNN`` folder (uniform grid, or AMR compared at the IC's level).
     ic : str or os.PathLike
         The ``.npz`` initial condition RAMSES started from (see :func:`load_ic`).
     scheme : {"first", "muscl"}, optional
@@ -153,15 +277,27 @@ def cross_validate(output, ic, *, scheme=None, limiter=None, courant=None, threa
     limiter : {"minmod", "moncen"}, optional
         Overrides the namelist / default (minmod).
     courant : float, optional
-        Overrides the namelist / default (0.8).
+        Courant number in (0, 1]; overrides the namelist / default (0.8).
     threads : int, optional
         Solver threads.
+    force : bool
+        Compare even when the IC cannot belong to the snapshot (the reasons are logged
+        and kept in :attr:`CrossCheck.ic_mismatches`).
     return_fields : bool
         Also return the two density cubes (for plotting).
 
     Returns
     -------
     CrossCheck, or (CrossCheck, rho_ramses, rho_turbsim)
+        The density cubes are ``(N, N, N)`` [code density], ``N`` the IC's grid.
+
+    Raises
+    ------
+    IcMismatchError
+        The IC cannot be the one the snapshot started from (see :func:`ic_mismatches`),
+        unless ``force``.
+    RamsesFormatError, ValueError
+        An unreadable snapshot or IC, or a scheme turbsim does not implement.
     """
     ds = open_output(output)
     init = load_ic(ic)
@@ -170,30 +306,40 @@ def cross_validate(output, ic, *, scheme=None, limiter=None, courant=None, threa
     level = int(round(np.log2(n)))
     if 2**level != n:
         raise ValueError(f"{ic}: IC size {n} is not a power of two")
-    if ds.levelmax != level:
-        log.warning("%s: levelmax %d differs from the IC level %d; comparing at the IC level",
-                    ds.path, ds.levelmax, level)
+    mismatches = ic_mismatches(ds, init)
+    if mismatches and not force:
+        raise IcMismatchError(f"{ic} cannot be the initial condition of {ds.path}: " + "; ".join(mismatches))
+    for m in mismatches:
+        log.warning("%s cannot be the initial condition of %s: %s (compared anyway)", ic, ds.path, m)
     rho_r = ds.to_uniform(level).density
     res = solver.evolve(init.density, init.velocity, dx=init.dx, cs=init.cs, t_end=ds.time,
                         scheme=scheme, limiter=limiter, courant=courant, gamma=ds.gamma,
                         ramses_dt=True, threads=threads)
     rho_t = res.rho
     rho0 = float(init.density.mean())
-    diff = np.abs(rho_t - rho_r)
-    signal = np.abs(rho_r - rho0)
+    absdiff = np.abs(rho_t - rho_r)
+    diff = float(absdiff.sum())
+    signal = float(np.abs(rho_r - rho0).sum())
     lo = min(rho_r.min(), rho_t.min()) / rho0
     hi = max(rho_r.max(), rho_t.max()) / rho0
+    if not hi > lo:  # a uniform density (t = 0): a bin around it
+        lo, hi = lo * np.exp(-1e-3), hi * np.exp(1e-3)
     edges = np.linspace(np.log(lo), np.log(hi), 41)
     k, p_r = spectra.power_spectrum(rho_r.sum(axis=2) / rho_r.sum(axis=2).mean())
     _, p_t = spectra.power_spectrum(rho_t.sum(axis=2) / rho_t.sum(axis=2).mean())
     check = CrossCheck(
         output=str(ds.path), time=float(ds.time), scheme=scheme, limiter=limiter,
         courant=courant, gamma=float(ds.gamma), steps=res.steps,
-        diff_over_signal=float(diff.sum() / signal.sum()),
-        max_abs_diff=float(diff.max()), max_rel_diff=float((diff / rho_r).max()),
-        signal=float(signal.mean()), pdf_edges=edges.tolist(),
+        diff_over_signal=diff / signal if signal > 0 else (0.0 if diff == 0 else math.inf),
+        max_abs_diff=float(absdiff.max()), max_rel_diff=float((absdiff / rho_r).max()),
+        signal=signal / rho_r.size, cells=n, levels=(ds.levelmin, ds.levelmax),
+        time_myr=float(ds.time * ds.units["time"] / MYR),
+        box_pc=float(ds.boxlen * ds.units["length"] / PC),
+        n=float(init.meta["n"]) if "n" in init.meta and np.ndim(init.meta["n"]) == 0 else None,
+        pdf_edges=edges.tolist(),
         pdf_ramses=_pdf(rho_r, rho0, edges).tolist(), pdf_turbsim=_pdf(rho_t, rho0, edges).tolist(),
-        k=k[1:].tolist(), power_ramses=p_r[1:].tolist(), power_turbsim=p_t[1:].tolist())
+        k=k[1:].tolist(), power_ramses=p_r[1:].tolist(), power_turbsim=p_t[1:].tolist(),
+        ic_mismatches=mismatches)
     if return_fields:
         return check, rho_r, rho_t
     return check
