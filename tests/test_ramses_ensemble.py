@@ -104,3 +104,53 @@ def test_broken_output_writes_nothing(tmp_path):
     with pytest.raises(tr.RamsesFormatError, match="hydro_00001.out00001"):
         import_runs(out, sources, level=5)
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["output_00001"]
+
+
+SIM_NAMES = ("mach", "temperature", "mu", "scheme", "limiter", "courant")
+
+
+def test_source_defaults_are_simconfig_defaults():
+    """The physical and scheme defaults exist once, in SimConfig: RamsesSource takes them
+    from its fields (no literal re-typed in the class body) and agrees with them."""
+    import ast
+    import dataclasses
+    import inspect
+
+    from turbsim.ramses.ensemble import RamsesSource
+
+    sim = {f.name: f.default for f in dataclasses.fields(SimConfig)}
+    src = {f.name: f.default for f in dataclasses.fields(RamsesSource)}
+    for name in SIM_NAMES:
+        assert src[name] == sim[name], name
+    body = ast.parse(inspect.getsource(RamsesSource)).body[0].body
+    literal = [s.target.id for s in body if isinstance(s, ast.AnnAssign) and s.target.id in SIM_NAMES
+               and isinstance(s.value, ast.Constant)]
+    assert literal == [], f"defaults re-typed instead of taken from SimConfig: {literal}"
+
+
+def test_source_from_ic_without_physics_keys_uses_simconfig_defaults(tmp_path):
+    with np.load(RAMSES / "amr" / "ic_amr.npz") as z:
+        d = {k: z[k] for k in z.files if k not in ("mach", "T_K", "mu")}
+    np.savez(tmp_path / "ic.npz", **d)
+    src = source_from_ic(RAMSES / "amr" / "output_00002", tmp_path / "ic.npz")
+    assert (src.mach, src.temperature, src.mu) == (SimConfig().mach, SimConfig().temperature, SimConfig().mu)
+
+
+@pytest.mark.parametrize("field,value", [("mach", -1.0), ("courant", 1.5), ("scheme", "third"),
+                                         ("seed", -2), ("n", float("nan"))])
+def test_source_fields_are_checked_as_simconfig_checks_them(field, value):
+    from turbsim.ramses.ensemble import RamsesSource
+
+    kw = dict(output=Path("runs/output_00002"), n=4.0, seed=1)
+    kw[field] = value
+    with pytest.raises(ValueError) as info:
+        RamsesSource(**kw)
+    msg = str(info.value)
+    assert "output_00002" in msg and field in msg and repr(value) in msg, msg
+
+
+def test_import_progress_is_plain_lines_when_redirected(tmp_path, capsys):
+    """Progress goes through turbsim.console.progress: no \\r frames in a redirected log."""
+    import_runs(tmp_path / "p.h5", [shared_source("amr")], level=5, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err and "RAMSES outputs: 1/1 output" in err, err

@@ -20,6 +20,7 @@ when one is given (momentum relative to ``sum(rho |v|) dV`` of the IC), NaN othe
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 import re
@@ -31,6 +32,7 @@ import numpy as np
 
 from .. import dataset
 from ..config import SimConfig
+from ..console import progress as progress_bar
 from ..ensemble_plan import BURGERS, KOLMOGOROV, default_class_names
 from ..units import MYR, PC
 from .reader import RamsesDataset
@@ -42,6 +44,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["RamsesSource", "source_from_ic", "sources_from_csv", "sim_record", "import_runs"]
 
 DEFAULT_CLASS_N = (KOLMOGOROV, BURGERS)
+_SIM = {f.name: f.default for f in dataclasses.fields(SimConfig)}
+"""SimConfig's defaults: a RAMSES source's physical and scheme parameters default to them."""
 _TIMER_TOTAL = re.compile(r"^\s*([0-9.Ee+-]+)\s+[0-9.]+\s+TOTAL\s*$", re.M)
 
 
@@ -67,7 +71,10 @@ class RamsesSource:
     scheme, limiter : str
         RAMSES scheme of the run, as :class:`~turbsim.SimConfig` names it.
     courant : float
-        Courant factor of the run.
+        Courant factor of the run, in (0, 1].
+
+    ``mach`` ... ``courant`` default to :class:`~turbsim.SimConfig`'s defaults and are
+    checked as it checks them.
     """
 
     output: Path
@@ -75,20 +82,26 @@ class RamsesSource:
     seed: int
     split: str = "test"
     ic: Path | None = None
-    mach: float = 1.41
-    temperature: float = 10.0
-    mu: float = 2.37
-    scheme: str = "muscl"
-    limiter: str = "minmod"
-    courant: float = 0.8
+    mach: float = _SIM["mach"]
+    temperature: float = _SIM["temperature"]
+    mu: float = _SIM["mu"]
+    scheme: str = _SIM["scheme"]
+    limiter: str = _SIM["limiter"]
+    courant: float = _SIM["courant"]
 
     def __post_init__(self):
         if self.split not in dataset.SPLITS:
             raise ValueError(f"RamsesSource {self.output}: split {self.split!r} is not one of {dataset.SPLITS}")
-        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
-            raise ValueError(f"RamsesSource {self.output}: seed {self.seed!r} must be an integer >= 0")
-        if not math.isfinite(self.n):
-            raise ValueError(f"RamsesSource {self.output}: n = {self.n!r} is not a number")
+        try:
+            self.sim_config()
+        except ValueError as exc:
+            raise ValueError(f"RamsesSource {self.output}: {exc}") from None
+
+    def sim_config(self, **fields) -> SimConfig:
+        """The :class:`~turbsim.SimConfig` of this source's labels and scheme, with ``fields``."""
+        return SimConfig(n=self.n, seed=self.seed, mach=self.mach, temperature=self.temperature,
+                         mu=self.mu, scheme=self.scheme, limiter=self.limiter, courant=self.courant,
+                         **fields)
 
 
 def source_from_ic(output, ic, split: str = "test", **overrides) -> RamsesSource:
@@ -113,8 +126,9 @@ def source_from_ic(output, ic, split: str = "test", **overrides) -> RamsesSource
     missing = [k for k in ("n", "seed") if k not in meta]
     if missing:
         raise ValueError(f"{ic}: IC file lacks the label(s) {', '.join(missing)}")
-    fields = dict(n=float(meta["n"]), seed=int(meta["seed"]), mach=float(meta.get("mach", 1.41)),
-                  temperature=float(meta.get("T_K", 10.0)), mu=float(meta.get("mu", 2.37)))
+    fields = dict(n=float(meta["n"]), seed=int(meta["seed"]), mach=float(meta.get("mach", _SIM["mach"])),
+                  temperature=float(meta.get("T_K", _SIM["temperature"])),
+                  mu=float(meta.get("mu", _SIM["mu"])))
     fields.update(overrides)
     return RamsesSource(output=Path(output), ic=Path(ic), split=split, **fields)
 
@@ -232,11 +246,9 @@ def sim_record(sim_id: int, source: RamsesSource, level: int | None = None,
     level = ds.levelmax if level is None else int(level)
     maps = np.stack([ds.column_density(a, level) for a in range(3)])
     box_cm = ds.boxlen * ds.units["length"]
-    config = SimConfig(
-        box=box_cm / PC, density=ds.mass() * ds.units["mass"] / box_cm**3,
-        temperature=source.temperature, mu=source.mu, mach=source.mach, n=source.n,
-        seed=int(source.seed), cells=ds.nx * 2**level, t_end=ds.time * ds.units["time"] / MYR,
-        scheme=source.scheme, limiter=source.limiter, courant=source.courant, ic="white_noise",
+    config = source.sim_config(
+        box=box_cm / PC, density=ds.mass() * ds.units["mass"] / box_cm**3, cells=ds.nx * 2**level,
+        t_end=ds.time * ds.units["time"] / MYR, ic="white_noise",
         gamma=min(max(ds.gamma, 1.0), 5.0 / 3.0), ramses_dt=True,
     )
     mass_error, momentum_error = _errors(ds, source.ic)
@@ -269,7 +281,8 @@ def import_runs(path, sources: Sequence[RamsesSource], *, level: int | None = No
     dataset_name : str
         Stored as the file's ``dataset_name``.
     progress : bool
-        Show a progress bar.
+        Show progress, one unit per snapshot (:func:`turbsim.console.progress`: a bar on a
+        terminal, plain lines when redirected).
 
     Returns
     -------
@@ -291,11 +304,10 @@ def import_runs(path, sources: Sequence[RamsesSource], *, level: int | None = No
         class_names=default_class_names(class_n) if class_n else ())
 
     def records() -> Iterator[dataset.SimRecord]:
-        items = enumerate(sources)
-        if progress:
-            from tqdm import tqdm
-            items = tqdm(items, total=len(sources), desc="RAMSES outputs")
-        for i, src in items:
-            yield sim_record(i, src, level=level, class_n=class_n)
+        with progress_bar(total=len(sources), desc="RAMSES outputs", unit="output",
+                          disable=not progress) as bar:
+            for i, src in enumerate(sources):
+                yield sim_record(i, src, level=level, class_n=class_n)
+                bar.update(1)
 
     return dataset.write_ensemble(path, records(), header, n_sims=len(sources))
