@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from turbsim import SimConfig, observe
 from turbsim import dataset as ds
+from turbsim import ensemble_plan as ep
 
 N = 8
 SPLIT_OF = [0, 0, 1, 2, 0, 1]  # six sims: 3 train, 2 test, 1 holdout
@@ -33,7 +35,7 @@ def make_records(n_sims=len(SPLIT_OF), cubes=False):
     return out
 
 
-HEADER = ds.EnsembleHeader("unit", "custom", 7, json.dumps({"sims": 6}), ("kolmogorov", "burgers"))
+HEADER = ds.EnsembleHeader("unit", "custom", 7, "{}", ("kolmogorov", "burgers"))  # no plan: imported
 
 
 @pytest.fixture
@@ -184,3 +186,81 @@ def test_importing_the_data_layer_does_not_load_the_solver():
             "assert callable(turbsim.simulate) and 'turbsim._solver._kernels' in sys.modules\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("name, what", [("t0_fields/column_density", "column density"),
+                                        ("cubes/density", "density cube")])
+def test_verify_catches_flipped_bytes_inside_a_chunk(tmp_path, name, what):
+    path = ds.write_ensemble(tmp_path / "c.h5", make_records(cubes=True), HEADER)
+    with h5py.File(path) as f:
+        dset = f[name]
+        assert dset.fletcher32
+        chunk = dset.id.get_chunk_info_by_coord((2,) + (0,) * (dset.ndim - 1))
+    raw = bytearray(path.read_bytes())
+    raw[chunk.byte_offset + 40] ^= 0x01  # lowest mantissa bit of one value: still finite, positive
+    path.write_bytes(bytes(raw))
+    problems = ds.verify(path)
+    assert problems and all(f"sim 2: {what} cannot be read" in p for p in problems), problems
+    assert problems[0].startswith(str(path))
+
+
+def planned_records(cfg):
+    """Records of the planned simulations of ``cfg`` (made-up maps, no solver)."""
+    rng = np.random.default_rng(0)
+    return [ds.SimRecord(sim_id=s.sim_id, seed=s.config.seed, n=s.config.n, klass=s.klass, split=s.split,
+                         config=s.config.to_json(), column_density=rng.lognormal(size=(3, N, N)),
+                         stats=dict.fromkeys(ds.STATS, 0)) for s in ep.plan(cfg)]
+
+
+def test_verify_checks_the_plan_of_the_stored_ensemble_configuration(tmp_path):
+    cfg = ep.EnsembleConfig(sims=6, seed=3, sim=SimConfig(cells=N, t_end=0.01))
+    header = ds.EnsembleHeader("planned", "custom", 3, cfg.to_json(), cfg.class_names)
+    path = ds.write_ensemble(tmp_path / "p.h5", planned_records(cfg), header)
+    assert ds.verify(path) == []
+    with h5py.File(path, "r+") as f:
+        f["labels/split"][4] = (f["labels/split"][4] + 1) % 3
+    assert any("sim 4 (config, class or split) differs from the plan" in p for p in ds.verify(path))
+    other = ds.EnsembleHeader("planned", "custom", 3, cfg.override(sims=7).to_json(), cfg.class_names)
+    with pytest.raises(ds.LayoutError, match="plans 7"):  # checked before the rename: no file
+        ds.write_ensemble(tmp_path / "q.h5", planned_records(cfg), other)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]
+
+
+def test_a_file_failing_verification_is_not_renamed_into_place(ens_file, monkeypatch):
+    path, recs = ens_file
+    before = path.read_bytes()
+    monkeypatch.setattr(ds, "_problems", lambda p: ["made-up problem"])
+    with pytest.raises(ds.LayoutError, match="failed verification.*made-up problem"):
+        ds.write_ensemble(path, recs, HEADER)
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_a_write_error_inside_hdf5_is_a_plain_oserror(tmp_path):
+    # A file-size limit makes the operating system refuse writes (EFBIG) inside HDF5, as a
+    # full disk does (ENOSPC): the error must come out as OSError, leave no file behind,
+    # and neither print h5py RuntimeErrors nor crash the interpreter at exit.
+    code = ("import errno, resource, sys, numpy as np\n"
+            "from turbsim import dataset as ds\n"
+            "sys.path.insert(0, sys.argv[2])\n"
+            "from test_dataset import make_records, HEADER\n"
+            "recs = make_records(cubes=True)\n"
+            "hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]\n"
+            "for name, call in [('part', lambda p: ds.write_part(p, recs[0])),\n"
+            "                   ('ensemble', lambda p: ds.write_ensemble(p, recs, HEADER))]:\n"
+            "    path = sys.argv[1] + '/' + name + '.h5'\n"
+            "    size = call(path).stat().st_size\n"
+            "    call(path).unlink()\n"
+            "    resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, hard))\n"
+            "    try:\n"
+            "        call(path)\n"
+            "    except OSError as exc:\n"
+            "        assert exc.errno == errno.EFBIG, exc\n"
+            "        print(name, 'OSError')\n"
+            "    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(Path(__file__).parent)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split("\n")[:2] == ["part OSError", "ensemble OSError"]
+    assert "Error" not in r.stderr, r.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []

@@ -26,9 +26,13 @@ Layout (format ``"turbsim-ensemble"``, version 1; ``S`` simulations of ``N^3`` c
     /dimensions/{x, y}          cell centres of the maps [pc]
     /boundary_conditions/{x,y}_periodic   attrs bc_type="PERIODIC", associated_dims
 
+The maps and cubes carry HDF5 Fletcher-32 checksums (one per chunk, i.e. per simulation),
+so :func:`verify` detects damaged bytes, not only impossible values.
+
 Rows are written one simulation at a time from small *part* files (see
 :func:`write_part`), so an interrupted generation loses nothing; :func:`write_ensemble`
-consolidates them into the final file under a temporary name and renames it.
+consolidates them into the final file under a temporary name, checks it with
+:func:`verify` and only then renames it.
 
 Reading is lazy: :func:`open_ensemble` keeps the file open and reads only the rows asked
 for. The ``holdout`` split is locked: reading its rows raises :class:`HoldoutError` unless
@@ -44,11 +48,14 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -57,6 +64,7 @@ from . import observe
 from ._version import __version__
 from .atomic import atomic_path
 from .config import SimConfig
+from .ensemble_plan import EnsembleConfig, plan
 
 FORMAT = "turbsim-ensemble"
 FORMAT_VERSION = 1
@@ -162,6 +170,93 @@ class EnsembleHeader:
 
 
 # --------------------------------------------------------------------------------------
+# writing HDF5 so that a full disk is an OSError, nothing worse
+# --------------------------------------------------------------------------------------
+class _FileSink(io.RawIOBase):
+    """The file under an HDF5 file being written; write errors never reach HDF5.
+
+    HDF5 does not recover from a failed write (disk full, quota, file size limit): the
+    file cannot be closed, h5py reports ``RuntimeError`` from object finalisers, and the
+    library crashes (segmentation fault) at interpreter exit when it tries to close the
+    file again. h5py writes through this object instead (its ``fileobj`` driver, no
+    slower for whole-chunk writes): the first ``OSError`` is kept in :attr:`error` and
+    every later write is discarded, so HDF5 closes the file cleanly; :meth:`check`
+    raises the error, and the caller deletes the half-written temporary file.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self._fh = open(path, "r+b", buffering=0)
+        self.error: OSError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._fh.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        start = self._fh.tell()
+        if self.error is None:
+            try:
+                done = 0
+                while done < len(view):
+                    done += self._fh.write(view[done:])
+                return len(view)
+            except OSError as exc:
+                self.error = exc
+        self._fh.seek(start + len(view))  # discarded: the file is abandoned
+        return len(view)
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is None:
+            try:
+                return self._fh.truncate(size)
+            except OSError as exc:
+                self.error = exc
+        return self._fh.tell() if size is None else size
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._fh.close()
+            except OSError as exc:
+                self.error = self.error or exc
+        super().close()
+
+    def check(self) -> None:
+        """Raise the first write error, if any (``OSError``, with its ``errno``)."""
+        if self.error is not None:
+            raise self.error
+
+
+@contextlib.contextmanager
+def _h5_create(path: Path) -> Iterator[tuple[h5py.File, _FileSink]]:
+    """A new HDF5 file at ``path`` (an existing, empty temporary file) whose write errors
+    are raised as ``OSError`` when it is closed (or earlier by ``sink.check()``)."""
+    sink = _FileSink(path)
+    try:
+        with h5py.File(sink, "w") as f:
+            yield f, sink
+    finally:
+        sink.close()
+    sink.check()
+
+
+# --------------------------------------------------------------------------------------
 # part files: one simulation each
 # --------------------------------------------------------------------------------------
 def write_part(path: str | os.PathLike, record: SimRecord, *, tag: str = "") -> Path:
@@ -180,10 +275,15 @@ def write_part(path: str | os.PathLike, record: SimRecord, *, tag: str = "") -> 
     -------
     pathlib.Path
         The part file.
+
+    Raises
+    ------
+    OSError
+        Writing failed (disk full, permissions); no file is left behind.
     """
     path = Path(path)
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with _h5_create(tmp) as (f, _):
             f.attrs.update(
                 format=FORMAT + "-part", format_version=FORMAT_VERSION, tag=tag,
                 sim_id=record.sim_id, seed=record.seed, n=record.n, klass=record.klass,
@@ -191,9 +291,9 @@ def write_part(path: str | os.PathLike, record: SimRecord, *, tag: str = "") -> 
             )
             for k, dtype in STATS.items():
                 f.attrs[f"stats_{k}"] = dtype(record.stats[k])
-            f.create_dataset(FIELD, data=record.column_density)
+            f.create_dataset(FIELD, data=record.column_density, fletcher32=True)
             if record.density is not None:
-                f.create_dataset("density", data=record.density)
+                f.create_dataset("density", data=record.density, fletcher32=True)
     return path
 
 
@@ -259,6 +359,7 @@ def write_ensemble(
     header: EnsembleHeader,
     *,
     n_sims: int | None = None,
+    check: bool = True,
 ) -> Path:
     """Write an ensemble file from its simulation records, atomically.
 
@@ -276,6 +377,9 @@ def write_ensemble(
         File-level attributes.
     n_sims : int, optional
         Number of simulations (default ``len(records)``).
+    check : bool, optional
+        Run :func:`verify` on the complete temporary file before renaming it (default
+        True): a file that fails is never renamed to ``path``.
 
     Returns
     -------
@@ -284,6 +388,9 @@ def write_ensemble(
 
     Raises
     ------
+    LayoutError
+        The written file failed verification (the problems are listed); ``path`` is
+        untouched.
     ValueError
         A record is missing, duplicated, out of range or of another map size.
     OSError
@@ -296,7 +403,7 @@ def write_ensemble(
         raise ValueError("an ensemble needs at least one simulation")
     it = iter(records)
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with _h5_create(tmp) as (f, sink):
             seen = np.zeros(n_sims, bool)
             configs: list[dict] = [None] * n_sims  # type: ignore[list-item]
             table: dict[str, np.ndarray] = {}  # per-simulation scalars, written at the end
@@ -312,6 +419,7 @@ def write_ensemble(
                     raise ValueError(f"record sim_id {i} given twice")
                 seen[i] = True
                 _write_row(f, i, rec, table)
+                sink.check()  # stop at the first failed write (HDF5 writes chunks when they leave its cache)
                 configs[i] = SimConfig.from_json(rec.config).to_dict()
             if not seen.all():
                 missing = np.flatnonzero(~seen)
@@ -319,6 +427,11 @@ def write_ensemble(
             for name, values in table.items():  # one write per dataset, not one per row
                 f[name][...] = values
             _write_scalars(f, configs)
+        if check:
+            problems = _problems(tmp)
+            if problems:
+                raise LayoutError(f"{path}: the written file failed verification, so it was not "
+                                  f"renamed into place: {'; '.join(problems[:3])}")
     return path
 
 
@@ -336,13 +449,13 @@ def _create_layout(f: h5py.File, header: EnsembleHeader, s: int, rec: SimRecord)
     )
     t0 = f.create_group("t0_fields")
     t0.attrs["field_names"] = [FIELD]
-    cd = t0.create_dataset(FIELD, (s, 3, n, n), np.float32, chunks=(1, 3, n, n))
+    cd = t0.create_dataset(FIELD, (s, 3, n, n), np.float32, chunks=(1, 3, n, n), fletcher32=True)
     cd.attrs.update(units="g/cm^2", dim_varying=[True, True], sample_varying=True,
                     time_varying=False, axes="sim, line_of_sight(x,y,z), row, col",
                     description="column density sum(rho dx) at t_end, see turbsim.observe")
     if rec.density is not None:
         cubes = f.create_group("cubes")
-        d = cubes.create_dataset("density", (s, n, n, n), np.float32, chunks=(1, n, n, n))
+        d = cubes.create_dataset("density", (s, n, n, n), np.float32, chunks=(1, n, n, n), fletcher32=True)
         d.attrs.update(units="g/cm^3", axes="sim, x, y, z")
     lab = f.create_group("labels")
     lab.create_dataset("n", (s,), np.float64)
@@ -406,11 +519,18 @@ def _write_scalars(f: h5py.File, configs: list[dict]) -> None:
 def verify(path: str | os.PathLike) -> list[str]:
     """Check an ensemble file; return the problems found (empty if it is valid).
 
+    The one check of an ensemble: ``python -m turbsim.generate --verify`` runs it, and
+    :func:`write_ensemble` runs it on every file before renaming it into place.
+
     Checks: the format attributes; every dataset present with ``S`` rows and the right
-    shape; every simulation exactly once (``sim_id`` is ``0 .. S-1``); column densities
-    finite and positive; classes and split codes in range; every config JSON parses into a
-    :class:`~turbsim.SimConfig` whose ``n``, ``seed`` and ``cells`` agree with the labels
-    and maps; the constant scalars agree with every config.
+    shape; every simulation exactly once (``sim_id`` is ``0 .. S-1``); every map and cube
+    readable with its checksum intact, finite and positive; classes and split codes in
+    range; every config JSON parses into a :class:`~turbsim.SimConfig` whose ``n``,
+    ``seed`` and ``cells`` agree with the labels and maps; the constant scalars agree with
+    every config; and, when the file stores the ensemble configuration it was generated
+    from (the ``ensemble_config`` attribute, ``"{}"`` for imported files), that every
+    simulation's config, class and split is the one its plan
+    (:func:`turbsim.ensemble_plan.plan`) gives.
 
     Parameters
     ----------
@@ -420,20 +540,56 @@ def verify(path: str | os.PathLike) -> list[str]:
     Returns
     -------
     list of str
-        One human-readable sentence per problem.
+        One human-readable sentence per problem, each starting with the file name.
     """
     path = Path(path)
+    return [f"{path}: {p}" for p in _problems(path)]
+
+
+def _problems(path: Path) -> list[str]:
+    """The problems of :func:`verify`, without the file name."""
     problems: list[str] = []
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        return [f"{path}: cannot be opened as HDF5 ({exc})"]
+        return [f"cannot be opened as HDF5 ({exc})"]
     with f:
         try:
             _verify_open(f, problems)
         except (KeyError, OSError, ValueError, TypeError) as exc:
             problems.append(f"layout broken: {exc}")
-    return [f"{path}: {p}" for p in problems]
+    return problems
+
+
+def _check_rows(dset: h5py.Dataset, what: str, problems: list[str]) -> None:
+    """Read ``dset`` row by row (bounded memory; checksums checked): finite and positive."""
+    for i in range(dset.shape[0]):
+        try:
+            m = dset[i]
+        except OSError as exc:  # e.g. "data error detected by Fletcher32 checksum"
+            problems.append(f"sim {i}: {what} cannot be read, the file is damaged ({exc})")
+            continue
+        if not np.all(np.isfinite(m)):
+            problems.append(f"sim {i}: {what} has non-finite values")
+        elif not np.all(m > 0):
+            problems.append(f"sim {i}: {what} has non-positive values")
+
+
+def _plan_of(f: h5py.File, s: int, problems: list[str]) -> list | None:
+    """The plan of the ensemble configuration stored in the file (None if none is)."""
+    text = f.attrs.get("ensemble_config", "{}")
+    try:
+        stored = json.loads(text)
+        if not stored:
+            return None  # an imported ensemble: no plan to check against
+        specs = plan(EnsembleConfig.from_dict(stored))
+    except (ValueError, TypeError) as exc:
+        problems.append(f"ensemble_config attribute unusable ({exc})")
+        return None
+    if len(specs) != s:
+        problems.append(f"holds {s} simulations, its ensemble_config plans {len(specs)}")
+        return None
+    return specs
 
 
 def _verify_open(f: h5py.File, problems: list[str]) -> None:
@@ -455,6 +611,9 @@ def _verify_open(f: h5py.File, problems: list[str]) -> None:
             problems.append(f"dataset /{name} is missing")
         elif f[name].shape != (s,):
             problems.append(f"dataset /{name} has shape {f[name].shape}, expected ({s},)")
+    if "cubes" in f and f["cubes/density"].shape != (s, n_cells, n_cells, n_cells):
+        problems.append(f"dataset /cubes/density has shape {f['cubes/density'].shape}, "
+                        f"expected ({s}, {n_cells}, {n_cells}, {n_cells})")
     if problems:
         return
     sim_id = f["labels/sim_id"][()]
@@ -462,12 +621,9 @@ def _verify_open(f: h5py.File, problems: list[str]) -> None:
         dup = np.unique(sim_id)[np.unique(sim_id, return_counts=True)[1] > 1]
         problems.append(f"sim_id is not 0..{s - 1} exactly once (duplicates {dup[:5].tolist()}, "
                         f"{s - np.unique(sim_id).size} missing)")
-    for i in range(s):  # row by row: bounded memory
-        m = cd[i]
-        if not np.all(np.isfinite(m)):
-            problems.append(f"sim {i}: column density has non-finite values")
-        elif not np.all(m > 0):
-            problems.append(f"sim {i}: column density has non-positive values")
+    _check_rows(cd, "column density", problems)
+    if "cubes" in f:
+        _check_rows(f["cubes/density"], "density cube", problems)
     split = f["labels/split"][()]
     if split.size and split.max() >= len(SPLITS):
         problems.append(f"split codes {sorted(set(split.tolist()) - set(range(len(SPLITS))))} unknown")
@@ -479,6 +635,7 @@ def _verify_open(f: h5py.File, problems: list[str]) -> None:
                         f"not among {allowed.tolist()}")
     n_lab, seeds = f["labels/n"][()], f["labels/seed"][()]
     scalars = {k: f["scalars"][k][()] for k in f["scalars"].attrs.get("field_names", [])} if "scalars" in f else {}
+    specs = _plan_of(f, s, problems)
     for i, text in enumerate(f["config"][()]):
         text = text.decode() if isinstance(text, bytes) else text
         try:
@@ -496,6 +653,9 @@ def _verify_open(f: h5py.File, problems: list[str]) -> None:
             if d.get(k) != v:
                 problems.append(f"sim {i}: config {k}={d.get(k)!r} disagrees with /scalars/{k}={v!r}")
                 break
+        if specs is not None and (cfg != specs[i].config or klass[i] != specs[i].klass
+                                  or split[i] != specs[i].split):
+            problems.append(f"sim {i} (config, class or split) differs from the plan of its ensemble_config")
 
 
 # --------------------------------------------------------------------------------------
