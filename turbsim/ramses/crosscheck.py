@@ -346,42 +346,56 @@ def cross_validate(output, ic, *, scheme=None, limiter=None, courant=None, threa
 
 
 def plot_cross_check(check: CrossCheck, rho_ramses, rho_turbsim, path):
-    """Figure: column density of RAMSES | turbsim | difference, the density PDFs and the
-    column-density power spectra. Written atomically to ``path`` (PNG)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Write the comparison figure as PNG, atomically.
 
-    from ..atomic import atomic_path
+    Panels: the column density along z (divided by its mean) of RAMSES and of turbsim and
+    their difference, with axes in pc and titles naming n, the axis and the time; the
+    density PDFs; the column-density power spectra.
 
-    col_r = rho_ramses.sum(axis=2) / rho_ramses.shape[2]
-    col_t = rho_turbsim.sum(axis=2) / rho_turbsim.shape[2]
-    fig, ax = plt.subplots(1, 5, figsize=(22, 4.2))
+    Parameters
+    ----------
+    check : CrossCheck
+        The result of :func:`cross_validate`.
+    rho_ramses, rho_turbsim : numpy.ndarray
+        ``(N, N, N)`` density cubes [code density] returned with it.
+    path : str or os.PathLike
+        Output PNG file.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    from ..figures import new_figure, plot_map, save_figure
+
+    col_r = rho_ramses.sum(axis=2) / rho_ramses.sum(axis=2).mean()
+    col_t = rho_turbsim.sum(axis=2) / rho_turbsim.sum(axis=2).mean()
+    fig, ax = new_figure(5, width=4.6, height=4.2, dpi=90)
+    where = dict(n=check.n, axis=2, time_myr=check.time_myr)
     vmin, vmax = min(col_r.min(), col_t.min()), max(col_r.max(), col_t.max())
-    for a, img, title in ((ax[0], col_r, "RAMSES"), (ax[1], col_t, "turbsim")):
-        im = a.imshow(img.T, origin="lower", vmin=vmin, vmax=vmax, cmap="magma")
-        a.set_title(f"{title}: column density / mean (z)")
-        fig.colorbar(im, ax=a, fraction=0.046)
-    d = (col_t - col_r).T
-    lim = np.abs(d).max() or 1.0
-    im = ax[2].imshow(d, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim)
-    ax[2].set_title(f"turbsim - RAMSES (diff/signal {check.diff_over_signal:.1e})")
-    fig.colorbar(im, ax=ax[2], fraction=0.046)
+    for a, img, who in ((ax[0], col_r, "RAMSES"), (ax[1], col_t, "turbsim")):
+        plot_map(a, img, check.box_pc, prefix=who, vmin=vmin, vmax=vmax,
+                 label=r"$\Sigma / \langle\Sigma\rangle$", **where)
+    d = col_t - col_r
+    lim = float(np.abs(d).max()) or 1.0
+    plot_map(ax[2], d, check.box_pc, cmap="RdBu_r", vmin=-lim, vmax=lim,
+             label=r"$\Delta\,\Sigma / \langle\Sigma\rangle$", axis=2, prefix="turbsim - RAMSES")
     centres = 0.5 * (np.array(check.pdf_edges[1:]) + np.array(check.pdf_edges[:-1]))
     ax[3].semilogy(centres, check.pdf_ramses, "k-", label="RAMSES")
     ax[3].semilogy(centres, check.pdf_turbsim, "r--", label="turbsim")
     ax[3].set_xlabel(r"$\ln(\rho/\rho_0)$")
     ax[3].set_title("density PDF")
     ax[3].legend()
-    ax[4].loglog(check.k, check.power_ramses, "k-", label="RAMSES")
-    ax[4].loglog(check.k, check.power_turbsim, "r--", label="turbsim")
-    ax[4].set_xlabel("k [2π/L]")
+    ax[4].plot(check.k, check.power_ramses, "k-", label="RAMSES")
+    ax[4].plot(check.k, check.power_turbsim, "r--", label="turbsim")
+    ax[4].set_xscale("log")
+    if max(check.power_ramses + check.power_turbsim, default=0.0) > 0:  # none at t = 0
+        ax[4].set_yscale("log")
+    ax[4].set_xlabel(r"k [2$\pi$/L]")
     ax[4].set_title("column-density power per mode")
     ax[4].legend()
-    fig.suptitle(f"{Path(check.output).parent.name}/{Path(check.output).name}: t = {check.time:.4f}, "
-                 f"{check.scheme} ({check.limiter}), Courant {check.courant}, {check.steps} steps")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
-    return Path(path)
+    out = Path(check.output)
+    fig.suptitle(f"{out.parent.name}/{out.name}: t = {check.time_myr:.4g} Myr, {check.scheme} "
+                 f"({check.limiter}), Courant {check.courant}, {check.steps} steps, {check.cells}^3: "
+                 f"difference/signal {check.diff_over_signal:.2g}")
+    return save_figure(fig, path)
