@@ -225,3 +225,24 @@ def test_load_ic_rejects_inconsistent_contents(tmp_path, changes, words):
     assert str(f) in msg, msg
     for w in words:
         assert w in msg, msg
+
+
+@pytest.mark.parametrize("changes,words", [
+    (dict(units_time=float("nan")), ["units_time", "nan"]),
+    (dict(mu=-2.37), ["mu", "-2.37"]),
+    (dict(courant=1.5), ["courant", "1.5", "(0, 1]"]),
+    (dict(slope_type=3), ["slope_type", "3"]),
+    (dict(levelmax=2), ["levelmax", "2", "[3, 30]"]),
+    (dict(tout=(0.0, float("nan"))), ["tout"]),
+])
+def test_run_fields_are_named_when_refused(changes, words):
+    with pytest.raises(ValueError) as info:
+        small_run(**changes)
+    for w in words:
+        assert w in str(info.value), str(info.value)
+
+
+def test_run_accepts_numpy_integers():
+    run = small_run(levelmin=np.int64(3), levelmax=np.int32(4), slope_type=np.int64(2))
+    assert (run.levelmin, run.levelmax, run.slope_type) == (3, 4, 2)
+    assert all(type(v) is int for v in (run.levelmin, run.levelmax, run.slope_type))

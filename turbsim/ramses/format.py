@@ -12,15 +12,12 @@ boundary regions (their lists are skipped), Hilbert or bisection ordering, reals
 """
 from __future__ import annotations
 
-import logging
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "RamsesFormatError",

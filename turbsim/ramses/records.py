@@ -11,15 +11,12 @@ byte offset.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from .format import RamsesFormatError
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["RecordFile", "write_record"]
 

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import validate
 from ..atomic import atomic_path
 from ..units import MYR
 from .records import write_record
@@ -107,26 +108,25 @@ class RamsesRun:
     initdir: str = "ic"
 
     def __post_init__(self):
-        if not isinstance(self.levelmin, (int, np.integer)) or not 1 <= self.levelmin <= 14:
-            raise ValueError(f"RamsesRun.levelmin = {self.levelmin!r} is not an integer in 1..14")
-        levelmax = self.levelmin if self.levelmax is None else self.levelmax
-        if not isinstance(levelmax, (int, np.integer)) or not self.levelmin <= levelmax <= 30:
-            raise ValueError(f"RamsesRun.levelmax = {self.levelmax!r} must be an integer in levelmin..30")
-        object.__setattr__(self, "levelmax", int(levelmax))
+        def set_(name, value):
+            object.__setattr__(self, name, value)
+
+        def plain(v):  # numpy integers count as integers
+            return int(v) if isinstance(v, np.integer) else v
+
+        set_("levelmin", validate.integer("RamsesRun", "levelmin", plain(self.levelmin), 1, 14))
+        levelmax = self.levelmin if self.levelmax is None else plain(self.levelmax)
+        set_("levelmax", validate.integer("RamsesRun", "levelmax", levelmax, self.levelmin, 30))
         for name in ("units_length", "units_density", "units_time", "temperature", "mu"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"RamsesRun.{name} = {v!r} must be a positive number")
-        if not 1.0 < self.gamma <= 5.0 / 3.0:
-            raise ValueError(f"RamsesRun.gamma = {self.gamma!r} must be in (1, 5/3] (RAMSES divides by gamma-1)")
-        if not 0 < self.courant <= 1:
-            raise ValueError(f"RamsesRun.courant = {self.courant!r} is outside (0, 1]")
-        if self.slope_type not in (0, 1, 2):
-            raise ValueError(f"RamsesRun.slope_type = {self.slope_type!r} is not 0, 1 or 2")
-        tout = tuple(float(t) for t in self.tout)
-        if not tout or any(t < 0 for t in tout) or any(b <= a for a, b in zip(tout, tout[1:])):
+            set_(name, validate.positive("RamsesRun", name, getattr(self, name), kind=float))
+        # RAMSES divides by gamma - 1
+        set_("gamma", validate.real("RamsesRun", "gamma", self.gamma, 1.0, 5.0 / 3.0, lo_open=True))
+        set_("courant", validate.real("RamsesRun", "courant", self.courant, 0.0, 1.0, lo_open=True))
+        set_("slope_type", validate.choice("RamsesRun", "slope_type", plain(self.slope_type), (0, 1, 2)))
+        tout = validate.sequence("RamsesRun", "tout", self.tout, float)
+        if not tout or any(not t >= 0 for t in tout) or any(b <= a for a, b in zip(tout, tout[1:])):
             raise ValueError(f"RamsesRun.tout = {self.tout!r} must be increasing times >= 0")
-        object.__setattr__(self, "tout", tout)
+        set_("tout", tout)
 
     @property
     def cells(self) -> int:
