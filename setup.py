@@ -1,9 +1,11 @@
 """Build the native kernels of turbsim.
 
-The hot loops live in ``turbsim/_solver/kernels.c`` (plain C99, no Python objects) and are
-wrapped by the Cython module ``turbsim/_solver/_kernels.pyx``. They are compiled with
+The hot loops live in ``turbsim/_solver/kernels.c`` and the headers it includes (plain C99,
+no Python objects; ``kernels.h`` maps them) and are wrapped by the Cython module
+``turbsim/_solver/_kernels.pyx``. They are compiled with
 ``-O3`` and OpenMP when the compiler supports it; without OpenMP the same code builds serial.
 """
+import glob
 import os
 import sys
 import tempfile
@@ -50,6 +52,7 @@ extensions = [
         sources=["turbsim/_solver/_kernels.pyx", "turbsim/_solver/kernels.c",
                  "turbsim/_solver/modes.c"],
         include_dirs=[np.get_include(), "turbsim/_solver"],
+        depends=sorted(glob.glob("turbsim/_solver/*.h")),  # rebuild when a header changes
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         define_macros=macros,

@@ -1,16 +1,37 @@
 # cython: language_level=3
-"""Thin Cython bridge to the C kernels (private: use :mod:`turbsim.solver`)."""
+"""Thin Cython bridge to the C kernels (private: use :mod:`turbsim.solver`).
+
+The option and status codes are the C enums of ``codes.h``, exported as IntEnum classes:
+:class:`Scheme`, :class:`Limiter` and :class:`Status`.
+"""
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 
 cnp.import_array()
 
+cdef extern from "codes.h":
+    cpdef enum Scheme "ts_scheme":
+        FIRST "TS_SCHEME_FIRST"
+        MUSCL "TS_SCHEME_MUSCL"
+    cpdef enum Limiter "ts_limiter":
+        MINMOD "TS_LIMITER_MINMOD"
+        MONCEN "TS_LIMITER_MONCEN"
+    cpdef enum Status "ts_status":
+        OK "TS_OK"
+        BAD_STATE "TS_BAD_STATE"
+        MAX_STEPS "TS_MAX_STEPS"
+        BAD_DT "TS_BAD_DT"
+        NO_MEMORY "TS_NO_MEMORY"
+        BAD_OPTION "TS_BAD_OPTION"
+
 cdef extern from "kernels.h" nogil:
     ctypedef struct ts_params:
         int64_t nx, ny, nz
         double dx, cs, gamma, courant
-        int scheme, limiter, ramses_dt, threads
+        Scheme scheme
+        Limiter limiter
+        int ramses_dt, threads
         double density_floor
         int land
         int64_t max_steps
@@ -19,12 +40,12 @@ cdef extern from "kernels.h" nogil:
         int64_t steps
         double last_dt
         int64_t bad_index
-    int ts_run_f64(const ts_params *p, double *rho, double *mx, double *my, double *mz,
-                   double *rho2, double *mx2, double *my2, double *mz2,
-                   double t0, double t_end, ts_report *rep)
-    int ts_run_f32(const ts_params *p, float *rho, float *mx, float *my, float *mz,
-                   float *rho2, float *mx2, float *my2, float *mz2,
-                   double t0, double t_end, ts_report *rep)
+    Status ts_run_f64(const ts_params *p, double *rho, double *mx, double *my, double *mz,
+                      double *rho2, double *mx2, double *my2, double *mz2,
+                      double t0, double t_end, ts_report *rep)
+    Status ts_run_f32(const ts_params *p, float *rho, float *mx, float *my, float *mz,
+                      float *rho2, float *mx2, float *my2, float *mz2,
+                      double t0, double t_end, ts_report *rep)
     double ts_max_speed_f64(const ts_params *p, const double *rho, const double *mx,
                             const double *my, const double *mz)
     double ts_max_speed_f32(const ts_params *p, const float *rho, const float *mx,
@@ -41,8 +62,6 @@ cdef extern from "modes.h" nogil:
         int64_t table_size
     int ts_fourier_block(const ts_mode_block *b, const double *solenoidal,
                          const double *compressive, double *modes)
-
-STATUS = {0: "ok", 1: "bad_state", 2: "max_steps", 3: "bad_dt", 4: "no_memory"}
 
 
 def openmp_available():
@@ -61,7 +80,8 @@ cdef ts_params _params(tuple shape, double dx, double cs, double gamma, double c
     cdef ts_params p
     p.nx = shape[0]; p.ny = shape[1]; p.nz = shape[2]
     p.dx = dx; p.cs = cs; p.gamma = gamma; p.courant = courant
-    p.scheme = scheme; p.limiter = limiter; p.ramses_dt = ramses_dt; p.threads = threads
+    p.scheme = <Scheme>scheme; p.limiter = <Limiter>limiter
+    p.ramses_dt = ramses_dt; p.threads = threads
     p.density_floor = density_floor; p.max_steps = max_steps; p.land = land
     return p
 
@@ -72,8 +92,9 @@ def run(cnp.ndarray U not None, cnp.ndarray work not None, double dx, double cs,
     """Advance the conserved state ``U`` (4, nx, ny, nz), C-contiguous, in place.
 
     ``work`` is a buffer of the same shape and dtype. ``land=1`` shortens the last step
-    to end exactly at ``t_end``; ``land=0`` takes full steps until ``t >= t_end``. Returns
-    ``(status, time, steps, last_dt, bad_index)``.
+    to end exactly at ``t_end``; ``land=0`` takes full steps until ``t >= t_end``.
+    ``scheme`` and ``limiter`` are :class:`Scheme` and :class:`Limiter` codes. Returns
+    ``(status, time, steps, last_dt, bad_index)``, ``status`` a :class:`Status`.
     """
     if U.ndim != 4 or U.shape[0] != 4 or not U.flags.c_contiguous:
         raise ValueError("U must be a C-contiguous (4, nx, ny, nz) array")
@@ -84,8 +105,7 @@ def run(cnp.ndarray U not None, cnp.ndarray work not None, double dx, double cs,
     cdef ts_params p = _params(shape, dx, cs, gamma, courant, scheme, limiter, ramses_dt,
                                threads, density_floor, max_steps, land)
     cdef ts_report rep
-    cdef int status
-    cdef int64_t n = shape[0] * shape[1] * shape[2]
+    cdef Status status
     cdef double[:, :, :, ::1] u64, w64
     cdef float[:, :, :, ::1] u32, w32
     if U.dtype == np.float64:
@@ -102,13 +122,13 @@ def run(cnp.ndarray U not None, cnp.ndarray work not None, double dx, double cs,
                                 &w32[2, 0, 0, 0], &w32[3, 0, 0, 0], t0, t_end, &rep)
     else:
         raise ValueError(f"unsupported dtype {U.dtype}; use float64 or float32")
-    return status, rep.time, rep.steps, rep.last_dt, rep.bad_index
+    return Status(status), rep.time, rep.steps, rep.last_dt, rep.bad_index
 
 
 def max_signal_speed(cnp.ndarray U not None, double cs, double gamma):
     """max over cells of sum_d |v_d| + ndim sqrt(gamma) cs (active axes only)."""
     cdef tuple shape = (U.shape[1], U.shape[2], U.shape[3])
-    cdef ts_params p = _params(shape, 1.0, cs, gamma, 1.0, 0, 1, 0, 1, 0.0, 0)
+    cdef ts_params p = _params(shape, 1.0, cs, gamma, 1.0, FIRST, MINMOD, 0, 1, 0.0, 0)
     cdef double[:, :, :, ::1] u64
     cdef float[:, :, :, ::1] u32
     if U.dtype == np.float64:

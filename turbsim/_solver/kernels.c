@@ -1,11 +1,12 @@
 /*
- * turbsim native kernels: the time loop and its OpenMP parallelisation.
- * See kernels.h for the interface and kernels_impl.h for the scheme.
+ * turbsim native kernels: the solver instantiated for double and float (solver_impl.h).
+ * See kernels.h for the interface and the map of the *_impl.h files.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels.h"
+#include "layout.h"
 #ifdef TURBSIM_OPENMP
 #include <omp.h>
 #endif
@@ -44,13 +45,7 @@ int ts_max_threads(void)
 #define FABS fabs
 #define SQRT sqrt
 #define REAL_BIG 1e300
-#include "kernels_impl.h"
-#include "timeloop_impl.h"
-#undef REAL
-#undef FN
-#undef FABS
-#undef SQRT
-#undef REAL_BIG
+#include "solver_impl.h"
 
 /* ---- single precision ---- */
 #define REAL float
@@ -58,10 +53,4 @@ int ts_max_threads(void)
 #define FABS fabsf
 #define SQRT sqrtf
 #define REAL_BIG 1e37f
-#include "kernels_impl.h"
-#include "timeloop_impl.h"
-#undef REAL
-#undef FN
-#undef FABS
-#undef SQRT
-#undef REAL_BIG
+#include "solver_impl.h"

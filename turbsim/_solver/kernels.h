@@ -5,27 +5,35 @@
  * of shape (nx, ny, nz); z is the contiguous axis. The kernels know nothing of Python:
  * plain arrays and scalars in, status code out.
  *
- * Schemes
- *   - first order Godunov with local Lax-Friedrichs (Rusanov) fluxes, Toro (2009) eq. 10.56;
- *   - unsplit MUSCL-Hancock as in RAMSES (Teyssier 2002, A&A 385, 337; Toro ch. 14.4):
- *     limited slopes of the primitive variables, a half-step predictor that includes the
- *     transverse derivatives, then LLF fluxes at the six faces of every cell.
+ * Schemes (codes.h): a reconstruction of the face states followed by local Lax-Friedrichs
+ * (Rusanov) fluxes, Toro (2009) eq. 10.56, at the six faces of every cell:
+ *   - first order Godunov: piecewise-constant states (reconstruct_impl.h);
+ *   - unsplit MUSCL-Hancock as in RAMSES (Teyssier 2002, A&A 385, 337; Toro 2009,
+ *     ch. 13-14): limited slopes of the primitive variables, a half-step predictor that
+ *     includes the transverse derivatives (muscl_impl.h).
  *
  * Isothermal gas, pressure p = cs^2 rho. RAMSES runs isothermal gas as an adiabatic step
  * with index gamma followed by a temperature reset; with gamma != 1 the kernel reproduces
  * the predicted face pressure and the wave speed sqrt(gamma p / rho) of that scheme.
+ *
+ * Where the parts live (kernels.c includes solver_impl.h, and so every *_impl.h, once per
+ * floating-point type):
+ *   codes.h             scheme, limiter and status codes (shared with the Cython bridge)
+ *   layout.h            variable and axis names
+ *   state_impl.h        the face-state interface, run constants, work buffers, primitive
+ *                       planes, signal speed
+ *   llf_impl.h          the Riemann solver (LLF / Rusanov flux)
+ *   reconstruct_impl.h  piecewise-constant face states (first order)
+ *   muscl_impl.h        MUSCL-Hancock face states
+ *   sweep_impl.h        one time step over a block of x slabs
+ *   timeloop_impl.h     CFL time step and the loop to the end time
  */
 #ifndef TURBSIM_KERNELS_H
 #define TURBSIM_KERNELS_H
 
 #include <stdint.h>
 
-/* Status codes returned by ts_run_*. */
-#define TS_OK 0
-#define TS_BAD_STATE 1    /* density below the floor, or a non-finite value */
-#define TS_MAX_STEPS 2    /* step limit reached before the target time */
-#define TS_BAD_DT 3       /* time step non-positive or not finite */
-#define TS_NO_MEMORY 4
+#include "codes.h"
 
 typedef struct {
     int64_t nx, ny, nz;     /* grid shape (any axis may be 1) */
@@ -33,8 +41,8 @@ typedef struct {
     double cs;              /* isothermal sound speed */
     double gamma;           /* adiabatic index inside a step (1 = exactly isothermal) */
     double courant;         /* Courant number */
-    int scheme;             /* 0 first order, 1 MUSCL-Hancock */
-    int limiter;            /* 1 minmod, 2 moncen (RAMSES slope_type) */
+    ts_scheme scheme;       /* reconstruction of the face states */
+    ts_limiter limiter;     /* slope limiter (MUSCL-Hancock only) */
     int ramses_dt;          /* 1: RAMSES's cmpdt rule with its gravity-free correction */
     int threads;            /* OpenMP threads (<= 0: all available) */
     double density_floor;   /* a density at or below this is an error */
@@ -51,19 +59,17 @@ typedef struct {
 } ts_report;
 
 /* Advance (rho, mx, my, mz) in place from time t0 to t_end. Work buffers of the same shape
- * (rho2..mz2) are used for double buffering; on return the state is in the first set.
- * Returns a TS_* status code. */
-int ts_run_f64(const ts_params *p, double *rho, double *mx, double *my, double *mz,
-               double *rho2, double *mx2, double *my2, double *mz2,
-               double t0, double t_end, ts_report *rep);
-int ts_run_f32(const ts_params *p, float *rho, float *mx, float *my, float *mz,
-               float *rho2, float *mx2, float *my2, float *mz2,
-               double t0, double t_end, ts_report *rep);
+ * (rho2..mz2) are used for double buffering; on return the state is in the first set. */
+ts_status ts_run_f64(const ts_params *p, double *rho, double *mx, double *my, double *mz,
+                     double *rho2, double *mx2, double *my2, double *mz2,
+                     double t0, double t_end, ts_report *rep);
+ts_status ts_run_f32(const ts_params *p, float *rho, float *mx, float *my, float *mz,
+                     float *rho2, float *mx2, float *my2, float *mz2,
+                     double t0, double t_end, ts_report *rep);
 
 /* Largest signal speed sum_d |v_d| + ndim * c over the grid (for tests and diagnostics). */
 double ts_max_speed_f64(const ts_params *p, const double *rho, const double *mx,
                         const double *my, const double *mz);
-
 double ts_max_speed_f32(const ts_params *p, const float *rho, const float *mx,
                         const float *my, const float *mz);
 

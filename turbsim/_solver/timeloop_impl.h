@@ -1,6 +1,6 @@
 /*
  * The time loop: CFL time step, one parallel step over x-slab blocks, landing exactly on
- * the requested end time (or, with land = 0, stopping at the first step that reaches it). Included by kernels.c once per floating-point type.
+ * the requested end time (or, with land = 0, stopping at the first step that reaches it).
  */
 
 /* Time step from the largest signal speed smax = max over cells of sum_d |v_d|
@@ -16,21 +16,34 @@ static double FN(cfl_dt)(const ts_params *p, int ndim, double c_dt, double smax)
     return p->courant * p->dx / S;
 }
 
-static void FN(make_kcon)(const ts_params *p, FN(kcon) *k)
+/* The run's constants, and its methods: the reconstruction named by the scheme code and
+ * the closure of the Riemann solver (pressure corrected only when the face states carry
+ * h, i.e. MUSCL-Hancock with gamma != 1; piecewise-constant states have h = 0, and so
+ * does MUSCL-Hancock with gamma = 1). */
+static ts_status FN(make_kcon)(const ts_params *p, FN(kcon) *k)
 {
+    switch (p->scheme) {
+    case TS_SCHEME_FIRST: k->rec = &FN(piecewise_constant); break;
+    case TS_SCHEME_MUSCL: k->rec = &FN(muscl_hancock); break;
+    default: return TS_BAD_OPTION;
+    }
+    if (p->limiter != TS_LIMITER_MINMOD && p->limiter != TS_LIMITER_MONCEN)
+        return TS_BAD_OPTION;
+    const int has_h = p->scheme == TS_SCHEME_MUSCL && p->gamma != 1.0;
+    k->riemann = has_h ? FN(llf_corrected) : FN(llf_isothermal);
     k->nx = p->nx; k->ny = p->ny; k->nz = p->nz;
-    k->nzp = p->nz + 2; k->plane = p->ny * (p->nz + 2);
+    k->nzp = p->nz + 2;
     k->cs2 = (REAL)(p->cs * p->cs);
     k->gamma = (REAL)p->gamma;
     k->gm1 = (REAL)(p->gamma - 1.0);
     k->c0 = (REAL)(sqrt(p->gamma) * p->cs);
-    k->st = (REAL)(p->limiter == 2 ? 2 : 1);
+    k->st = (REAL)p->limiter;                   /* RAMSES's slope_type */
     k->rfloor = (REAL)p->density_floor;
-    k->muscl = p->scheme == 1;
-    k->has_h = k->muscl && p->gamma != 1.0;
+    k->dtdx = k->hdtdx = 0;
     k->skip_x = p->nx == 1; k->skip_y = p->ny == 1; k->skip_z = p->nz == 1;
     k->ndim = (p->nx > 1) + (p->ny > 1) + (p->nz > 1);
     if (k->ndim == 0) k->ndim = 1;
+    return TS_OK;
 }
 
 static int FN(nthreads)(const ts_params *p)
@@ -44,12 +57,15 @@ static int FN(nthreads)(const ts_params *p)
     return nt;
 }
 
-int FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz,
-               REAL *rho2, REAL *mx2, REAL *my2, REAL *mz2,
-               double t0, double t_end, ts_report *rep)
+ts_status FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz,
+                     REAL *rho2, REAL *mx2, REAL *my2, REAL *mz2,
+                     double t0, double t_end, ts_report *rep)
 {
     FN(kcon) k;
-    FN(make_kcon)(p, &k);
+    rep->time = t0; rep->steps = 0; rep->last_dt = 0; rep->bad_index = -1;
+    ts_status status = FN(make_kcon)(p, &k);
+    if (status != TS_OK)
+        return status;
     const int nt = FN(nthreads)(p);
     const double c_dt = sqrt(p->gamma) * p->cs;
     REAL *A[NV] = {rho, mx, my, mz}, *B[NV] = {rho2, mx2, my2, mz2};
@@ -57,8 +73,7 @@ int FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz,
     FN(work) *works = (FN(work) *)calloc((size_t)nt, sizeof(FN(work)));
     REAL *smax_t = (REAL *)calloc((size_t)nt, sizeof(REAL));
     int64_t *bad_t = (int64_t *)malloc((size_t)nt * sizeof(int64_t));
-    int status = TS_OK, alloc_fail = 0;
-    rep->time = t0; rep->steps = 0; rep->last_dt = 0; rep->bad_index = -1;
+    int alloc_fail = 0;
     if (!works || !smax_t || !bad_t) { status = TS_NO_MEMORY; goto done; }
 
 #ifdef TURBSIM_OPENMP
@@ -67,7 +82,7 @@ int FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz,
     {
         const int tid = ts_thread_id();
         /* allocated by the thread that uses it (first touch) */
-        alloc_fail |= FN(work_alloc)(&works[tid], p->ny, p->nz, k.muscl) != TS_OK;
+        alloc_fail |= FN(work_alloc)(&works[tid], k.rec, p->ny, p->nz) != TS_OK;
     }
     if (alloc_fail) { status = TS_NO_MEMORY; goto done; }
 
@@ -99,7 +114,7 @@ int FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz,
             const int tid = ts_thread_id();
             const int64_t a = p->nx * tid / nt, b = p->nx * (tid + 1) / nt;
             bad_t[tid] = -1;
-            FN(step_block)(&k, &works[tid], U, Un, a, b, &smax_t[tid], &bad_t[tid]);
+            FN(sweep_block)(&k, &works[tid], U, Un, a, b, &smax_t[tid], &bad_t[tid]);
         }
         smax = 0;
         for (int i = 0; i < nt; i++) {
@@ -130,7 +145,8 @@ double FN(ts_max_speed)(const ts_params *p, const REAL *rho, const REAL *mx,
                         const REAL *my, const REAL *mz)
 {
     FN(kcon) k;
-    FN(make_kcon)(p, &k);
+    if (FN(make_kcon)(p, &k) != TS_OK)
+        return NAN;
     REAL *U[NV] = {(REAL *)rho, (REAL *)mx, (REAL *)my, (REAL *)mz};
     double smax = 0;
     int64_t bad = -1;
