@@ -1,11 +1,14 @@
 """Solver tests against analytic solutions and conservation laws."""
+import io
+
 import numpy as np
 import pytest
 
-from turbsim import SimConfig
+from turbsim import SimConfig, config, console
+from turbsim._solver import _kernels
 from turbsim.exact import riemann, sound_wave
 from turbsim.ic import initial_conditions
-from turbsim.solver import SolverError, evolve, max_signal_speed
+from turbsim.solver import LIMITER_CODES, SCHEME_CODES, SolverError, evolve, max_signal_speed
 
 
 def measured_order(ns, errors):
@@ -197,6 +200,8 @@ def test_density_floor_reported_not_nan():
     (dict(limiter="superbee"), "limiter"),
     (dict(courant=1.5), "courant"),
     (dict(outputs=[2.0]), "output times"),
+    (dict(progress=("Myr", -1.0)), "progress"),
+    (dict(progress="Myr"), "progress"),
 ])
 def test_bad_input_raises_clear_error(bad, match):
     kw = dict(rho=np.ones((4, 4, 4)), velocity=np.zeros((3, 4, 4, 4)), dx=0.25, cs=1.0, t_end=1.0)
@@ -241,3 +246,61 @@ def test_simulate_records_the_time_reached_with_stop_after():
     res = simulate(cfg, threads=1)
     assert res.time > cfg.t_end
     assert simulate(cfg.replace(stop="exact"), threads=1).time == cfg.t_end
+
+
+def test_option_codes_are_the_kernel_enums():
+    # the names evolve accepts are the C enums' members, and the ones SimConfig accepts
+    assert set(SCHEME_CODES) == set(config.SCHEMES)
+    assert set(LIMITER_CODES) == set(config.LIMITERS)
+    assert all(isinstance(c, _kernels.Scheme) for c in SCHEME_CODES.values())
+    assert all(isinstance(c, _kernels.Limiter) for c in LIMITER_CODES.values())
+    # the kernel refuses a code outside its enums instead of running some scheme
+    U = np.ones((4, 4, 4, 4))
+    U[1:] = 0.0
+    args = (1 / 4, 1.0, 1.0, 0.8)
+    for scheme, limiter in ((7, _kernels.Limiter.MINMOD), (_kernels.Scheme.MUSCL, 0)):
+        status, time, steps, _, _ = _kernels.run(U, np.empty_like(U), *args, scheme, limiter, 0, 1,
+                                                 0.0, 10, 0.0, 0.1)
+        assert status == _kernels.Status.BAD_OPTION and steps == 0 and time == 0.0
+
+
+def spy_on_progress(monkeypatch):
+    """Bars made through console.progress from now on, writing plain lines to a StringIO."""
+    bars, real = [], console.progress
+
+    def spy(*args, **kw):
+        bars.append(real(*args, file=io.StringIO(), **kw))
+        return bars[-1]
+
+    monkeypatch.setattr(console, "progress", spy)
+    return bars
+
+
+@pytest.mark.parametrize("progress,unit,per_time", [(True, "t", 1.0), (("kyr", 250.0), "kyr", 250.0)])
+def test_progress_bar_counts_simulated_time_in_its_unit(monkeypatch, progress, unit, per_time):
+    bars = spy_on_progress(monkeypatch)
+    rho, vel = turbulent_state(16)
+    t_end = 0.02
+    res = evolve(rho, vel, dx=1 / 16, cs=1.0, t_end=t_end, outputs=[0.01], scheme="first",
+                 progress=progress)
+    (bar,) = bars
+    assert isinstance(bar, console.LineProgress)   # a file, not a terminal: plain lines
+    assert bar.unit == unit
+    assert bar.total == pytest.approx(t_end * per_time, rel=1e-12)
+    assert bar.n == pytest.approx(res.time * per_time, rel=1e-9)
+    assert f" {unit} (100%)" in bar.file.getvalue()   # the closing line
+
+
+def test_simulate_progress_bar_counts_myr(monkeypatch):
+    from turbsim import simulate, units
+
+    bars = spy_on_progress(monkeypatch)
+    cfg = SimConfig(cells=16, seed=2, t_end=0.05)
+    simulate(cfg, threads=1, progress=True)
+    (bar,) = bars
+    assert bar.unit == "Myr"
+    assert bar.total == pytest.approx(cfg.t_end, rel=1e-12)
+    assert bar.n == pytest.approx(cfg.t_end, rel=1e-9)
+    # not the solver's code time
+    assert not np.isclose(cfg.t_end_code, cfg.t_end, rtol=1e-3)
+    assert cfg.code_units["time"] / units.MYR == pytest.approx(cfg.t_end / cfg.t_end_code)

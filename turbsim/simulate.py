@@ -103,7 +103,7 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
     threads : int, optional
         OpenMP threads for the solver (default: all available).
     progress : bool
-        Show a progress bar.
+        Show a progress bar of the simulated time, in Myr.
 
     Returns
     -------
@@ -116,12 +116,13 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
     ic_time = _time.perf_counter() - t_start
     cu = config.code_units
     myr_to_code = units.MYR / cu["time"]
+    to_myr = 1.0 / myr_to_code
     out_code = [float(t) * myr_to_code for t in (outputs or [])]
     res = solver.evolve(rho0, vel0, dx=1.0 / config.cells, cs=1.0, t_end=config.t_end_code,
                         outputs=out_code, scheme=config.scheme, limiter=config.limiter,
                         courant=config.courant, gamma=config.gamma, ramses_dt=config.ramses_dt,
                         threads=threads, dtype=np.dtype(config.dtype), stop=config.stop,
-                        progress=progress)
+                        progress=solver.ProgressUnit("Myr", to_myr) if progress else False)
     del rho0, vel0  # the solver works on its own copy: free the IC before the next step
     final = res.snapshots[-1]
     m0 = res.initial_mass
@@ -129,7 +130,6 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
     # momentum relative to (total mass) x (rms IC speed = mach c_s, exact by construction)
     scale = m0 * config.mach or 1.0
     momentum_error = float(np.abs(final.momentum - res.initial_momentum).max() / scale)
-    to_myr = 1.0 / myr_to_code
     snaps = [(s.time * to_myr, s.rho * cu["density"], s.velocity * cu["velocity"])
              for s in res.snapshots[:-1]]
     density, velocity = final.rho, final.velocity

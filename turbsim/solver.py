@@ -41,22 +41,44 @@ from __future__ import annotations
 import logging
 import time as _time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
+from . import console
 from ._solver import _kernels
 
 log = logging.getLogger(__name__)
 
-SCHEME_CODES = {"first": 0, "muscl": 1}
-STOPS = ("exact", "after")
-"""How a run ends at an output time: shortened last step, or the first full step past it."""
-LIMITER_CODES = {"minmod": 1, "moncen": 2}
+SCHEME_CODES = {code.name.lower(): code for code in _kernels.Scheme}
+"""Scheme names and their kernel codes (``ts_scheme`` of the kernels' ``codes.h``)."""
+from .config import STOPS  # noqa: E402 (one list of the ways a run ends, owned by config)
+LIMITER_CODES = {code.name.lower(): code for code in _kernels.Limiter}
+"""Limiter names and their kernel codes (``ts_limiter``, RAMSES's ``slope_type``)."""
 _PROGRESS_CHUNK = 8  # steps per native call when a progress bar is shown
 
 
 class SolverError(RuntimeError):
     """The solver could not continue: bad state, time step or step limit."""
+
+
+class ProgressUnit(NamedTuple):
+    """The unit in which the progress bar of :func:`evolve` counts simulated time.
+
+    Attributes
+    ----------
+    name : str
+        Name shown by the bar, e.g. ``"Myr"``.
+    per_time_unit : float
+        One unit of the solver's time (the units of ``t_end``) expressed in this unit, e.g.
+        the code time unit in Myr.
+    """
+
+    name: str
+    per_time_unit: float
+
+
+_CALLER_UNITS = ProgressUnit("t", 1.0)  # progress=True: the units of t_end
 
 
 @dataclass(frozen=True)
@@ -210,7 +232,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
            scheme: str = "muscl", limiter: str = "minmod", courant: float = 0.8,
            gamma: float = 1.0, ramses_dt: bool = False, threads: int | None = None,
            dtype=np.float64, density_floor: float = 0.0, max_steps: int = 10_000_000,
-           stop: str = "exact", progress: bool = False) -> EvolveResult:
+           stop: str = "exact", progress: bool | ProgressUnit | tuple = False) -> EvolveResult:
     """Evolve an isothermal periodic flow from time 0 to ``t_end``.
 
     Parameters
@@ -250,8 +272,11 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
         ``"exact"``: shorten the step before each output time to land on it. ``"after"``:
         full CFL steps only; each snapshot is taken after the first step that reaches its
         output time and carries the time actually reached (RAMSES's output rule).
-    progress : bool
-        Show a progress bar (tqdm) over simulated time.
+    progress : bool or ProgressUnit or (str, float)
+        Show a progress bar over simulated time (:func:`turbsim.console.progress`: tqdm on a
+        terminal, plain lines when standard error is redirected). ``True`` counts in the
+        units of ``t_end``; a :class:`ProgressUnit` or a ``(name, per_time_unit)`` pair
+        counts in another unit, e.g. ``("Myr", code time unit in Myr)``.
 
     Returns
     -------
@@ -279,10 +304,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
     if times and times[-1] == t_end:
         times = times[:-1]
     targets = times + [float(t_end)]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=float(t_end), unit="t", desc="evolve", leave=False)
+    bar, per_unit = _progress_bar(progress, float(t_end))
     snapshots, t, steps, wall, last_dt = [], 0.0, 0, 0.0, 0.0
     try:
         for i_target, target in enumerate(targets):
@@ -298,12 +320,12 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
                 steps += n
                 last_dt = dt if n else last_dt
                 if bar is not None:
-                    bar.update(t_new - t)
+                    bar.update((t_new - t) * per_unit)
                 t = t_new
-                if status == 2 and bar is not None and steps < max_steps:
+                if status == _kernels.Status.MAX_STEPS and bar is not None and steps < max_steps:
                     continue
                 break
-            if status != 0:
+            if status != _kernels.Status.OK:
                 _raise(status, U, bad, t, steps, density_floor, max_steps)
             if stop == "exact":
                 t = float(target)
@@ -315,19 +337,37 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
     return EvolveResult(snapshots, steps, wall, last_dt, float(initial[0]), initial[1:])
 
 
+def _progress_bar(progress, t_end):
+    """The bar of :func:`evolve` and the factor from solver time to its unit, or ``(None, 1)``."""
+    if progress is False or progress is None:
+        return None, 1.0
+    try:
+        name, per_unit = _CALLER_UNITS if progress is True else progress
+        per_unit = float(per_unit)
+    except (TypeError, ValueError):
+        name, per_unit = None, float("nan")
+    if not (isinstance(name, str) and np.isfinite(per_unit) and per_unit > 0):
+        raise ValueError("progress must be a bool or a (unit name, positive per_time_unit) pair, "
+                         f"got {progress!r}")
+    bar = console.progress(total=t_end * per_unit, desc="evolve", unit=name, leave=False,
+                           fmt="{:.4g}")
+    return bar, per_unit
+
+
 def _raise(status, U, bad, t, steps, density_floor, max_steps):
-    if status == 1:
+    Status = _kernels.Status
+    if status == Status.BAD_STATE:
         idx = np.unravel_index(int(bad), U.shape[1:]) if bad >= 0 else None
         val = U[0][idx] if idx is not None else float("nan")
         raise SolverError(
             f"invalid state at t={t:.6g} after {steps} steps: cell {tuple(int(i) for i in idx)} "
             f"has density {val!r} (floor {density_floor!r}) or a non-finite velocity; "
             "reduce the Courant number or the Mach number, or use the first-order scheme")
-    if status == 2:
+    if status == Status.MAX_STEPS:
         raise SolverError(f"step limit max_steps={max_steps} reached at t={t:.6g}")
-    if status == 3:
+    if status == Status.BAD_DT:
         raise SolverError(f"time step became zero or non-finite at t={t:.6g} after {steps} steps")
-    if status == 4:
+    if status == Status.NO_MEMORY:
         raise MemoryError("the solver could not allocate its work buffers")
     raise SolverError(f"solver failed with status {status}")
 
