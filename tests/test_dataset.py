@@ -1,7 +1,6 @@
 """Tests of turbsim.dataset: layout round trip, lazy reads, holdout lock, verify, parts."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path

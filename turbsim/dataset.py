@@ -64,12 +64,11 @@ from . import observe
 from ._version import __version__
 from .atomic import atomic_path
 from .config import SimConfig
-from .ensemble_plan import EnsembleConfig, plan
+from .ensemble_plan import SPLITS, EnsembleConfig, plan
 
 FORMAT = "turbsim-ensemble"
 FORMAT_VERSION = 1
-SPLITS = ("train", "test", "holdout")
-"""Split names; the code stored in ``/labels/split`` is the position in this tuple."""
+# SPLITS: split names; the code stored in ``/labels/split`` is the position in this tuple
 HOLDOUT = SPLITS.index("holdout")
 NO_CLASS = -1
 STATS = {

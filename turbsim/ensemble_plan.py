@@ -45,6 +45,8 @@ from .config import SimConfig
 from .validate import choice, flag, integer, real, sequence
 
 LABEL_MODES = ("classes", "sweep")
+SPLITS = ("train", "test", "holdout")
+"""Split names; a simulation's split code is the position of its split in this tuple."""
 KOLMOGOROV, BURGERS = 11.0 / 3.0, 4.0
 SIM_KEY, SPLIT_KEY = 0, 1
 """First element of the SeedSequence spawn keys of simulations and of the split draw."""
@@ -78,8 +80,8 @@ class EnsembleConfig:
     class_n : tuple of float
         Spectral index of each class (default Kolmogorov 11/3 and Burgers 4).
     class_names : tuple of str
-        Name of each class (same length as ``class_n``); default from
-        :func:`default_class_names`.
+        Name of each class, one per ``class_n`` (default ``kolmogorov`` for 11/3,
+        ``burgers`` for 4, ``n=<value>`` otherwise: :func:`default_class_names`).
     n_range : (float, float)
         Sweep interval ``[lo, hi)`` of ``n``, within [0, 10].
     splits : (float, float, float)
@@ -279,7 +281,7 @@ class SimSpec:
     klass : int
         Class index, -1 in a sweep.
     split : int
-        Split code (0 train, 1 test, 2 holdout).
+        Split code, the position in :data:`SPLITS` (0 train, 1 test, 2 holdout).
     """
 
     sim_id: int
@@ -363,6 +365,10 @@ def stratified_splits(strata: np.ndarray, fractions: tuple[float, ...], seed: in
     return out
 
 
+def _sweep_block(fractions: tuple[float, ...]) -> int:
+    return max(2, round(1.0 / min(f for f in fractions if f > 0)))
+
+
 def sweep_strata(n: np.ndarray, fractions: tuple[float, ...]) -> np.ndarray:
     """Bands of consecutive ``n`` for stratifying a sweep.
 
@@ -370,7 +376,7 @@ def sweep_strata(n: np.ndarray, fractions: tuple[float, ...]) -> np.ndarray:
     positive fraction)`` (10 for 80/10/10), so every split covers the whole range of ``n``
     and 1000 simulations split exactly 800/100/100.
     """
-    block = max(2, round(1.0 / min(f for f in fractions if f > 0)))
+    block = _sweep_block(fractions)
     rank = np.empty(len(n), np.int64)
     rank[np.argsort(n, kind="stable")] = np.arange(len(n))
     return rank // block
@@ -397,3 +403,71 @@ def plan(cfg: EnsembleConfig) -> list[SimSpec]:
         strata = sweep_strata(np.array([c.n for c, _ in sims]), cfg.splits)
     splits = stratified_splits(strata, cfg.splits, cfg.seed)
     return [SimSpec(i, c, k, int(s)) for i, ((c, k), s) in enumerate(zip(sims, splits))]
+
+
+def split_sizes(cfg: EnsembleConfig, sims: int | None = None) -> np.ndarray:
+    """Simulations in each split of the plan of ``cfg``, without drawing the plan.
+
+    The stratified split sizes depend only on the sizes of the strata (classes, or bands
+    of ``n`` in a sweep), not on the seed.
+
+    Parameters
+    ----------
+    cfg : EnsembleConfig
+        The ensemble.
+    sims : int, optional
+        Size of the ensemble (default ``cfg.sims``).
+
+    Returns
+    -------
+    ndarray of int, shape (3,)
+        Train, test, holdout counts, as :func:`plan` assigns them.
+
+    Examples
+    --------
+    >>> demo = EnsembleConfig(sims=24)
+    >>> split_sizes(demo).tolist(), split_sizes(demo, 3).tolist()
+    ([20, 2, 2], [3, 0, 0])
+    """
+    s = cfg.sims if sims is None else sims
+    if cfg.labels == "classes":
+        c = len(cfg.class_n)
+        size, bigger = divmod(s, c)  # `bigger` classes hold one simulation more
+        sizes = {size + 1: bigger, size: c - bigger}
+    else:
+        block = _sweep_block(cfg.splits)
+        sizes = {block: s // block, s % block: 1}
+    total = np.zeros(len(SPLITS), np.int64)
+    for m, count in sizes.items():
+        if m and count:
+            total += count * split_counts(m, cfg.splits)
+    return total
+
+
+def empty_splits(cfg: EnsembleConfig, sims: int | None = None) -> list[str]:
+    """Names of the splits that get a positive fraction but no simulation.
+
+    Examples
+    --------
+    >>> empty_splits(EnsembleConfig(sims=3))
+    ['test', 'holdout']
+    >>> empty_splits(EnsembleConfig(sims=3, splits=(1.0, 0.0, 0.0)))
+    []
+    """
+    sizes = split_sizes(cfg, sims)
+    return [name for name, f, k in zip(SPLITS, cfg.splits, sizes) if f > 0 and k == 0]
+
+
+def sims_filling_splits(cfg: EnsembleConfig, limit: int = 10_000_000) -> int | None:
+    """The smallest ensemble size ``>= cfg.sims`` that leaves no split of positive
+    fraction empty (None if there is none up to ``limit``).
+
+    Examples
+    --------
+    >>> sims_filling_splits(EnsembleConfig(sims=3))
+    13
+    """
+    for s in range(cfg.sims, limit + 1):
+        if not empty_splits(cfg, s):
+            return s
+    return None

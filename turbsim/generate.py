@@ -1,18 +1,23 @@
 """``python -m turbsim.generate``: labelled ensembles of simulations to HDF5.
 
 Runs every simulation of an :class:`~turbsim.ensemble_plan.EnsembleConfig` (a preset, a
-TOML file, command-line overrides), projects it, and writes the ensemble file described in
-:mod:`turbsim.dataset`. In parallel on a local process pool (all cores by default) or on a
-Dask cluster (``--scheduler ADDRESS``); every simulation has its own seed from one
-``SeedSequence``, so the file does not depend on the number of workers.
+TOML file, command-line overrides), projects it (:func:`turbsim.stream.simulate_one`),
+and writes the ensemble file described in :mod:`turbsim.dataset`. In parallel on a local
+process pool (all cores by default) or on a Dask cluster (``--scheduler ADDRESS``), see
+:mod:`turbsim.parallel`; every simulation has its own seed from one ``SeedSequence``, so
+the file does not depend on the number of workers.
 
 Resumable and never corrupt: each finished simulation is written atomically to its own
-part file in ``OUTPUT.parts/``; rerunning the same command skips finished parts; the final
-file is consolidated from the parts under a temporary name and renamed, then the parts are
-removed. ``--verify FILE`` checks an existing file.
+part file in ``OUTPUT.parts/``; rerunning the same command skips finished parts. The final
+file is written from the parts under a temporary name, verified
+(:func:`turbsim.dataset.verify`), and only then renamed; the parts are removed last (a
+rerun that finds the complete file removes parts left by a run killed before it could).
+``--verify FILE`` checks an existing file.
 
-:func:`stream` yields freshly simulated labelled projections from worker processes,
-endlessly, for training on never-repeated data.
+The live stream of simulations for training lives in :mod:`turbsim.stream`; the pools in
+:mod:`turbsim.parallel`. Their names (``stream``, ``simulate_one``, ``default_workers``,
+``keep_freed_memory``, ``GenerateError``, ``verify_ensemble``) are still importable from
+here for one release.
 
 Examples
 --------
@@ -26,9 +31,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import collections
-import ctypes
-import concurrent.futures as cf
 import contextlib
 import dataclasses
 import errno
@@ -37,175 +39,44 @@ import functools
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from . import config as _config
-from . import dataset, observe
-from .config import SimConfig
-from .simulate import simulate
-from .ensemble_plan import (KOLMOGOROV, BURGERS, PER_SIM_FIELDS, PRESETS, EnsembleConfig, SimSpec,
-                            load_toml, plan, simulation)
+from . import dataset
+from .atomic import atomic_path
+from .config import SimConfig, field_docs
+from .console import ArgumentParser, progress as progress_bar
+from .ensemble_plan import (LABEL_MODES, PER_SIM_FIELDS, PRESETS, EnsembleConfig, SimSpec, empty_splits, load_toml, plan,
+                            sims_filling_splits, split_sizes)
+from .parallel import RunError, WorkerDied, as_completed
+# Moved to turbsim.stream and turbsim.parallel; importable from here for one release.
+from .parallel import default_workers, keep_freed_memory
+from .stream import simulate_one, stream
+
+__all__ = [
+    "run_ensemble", "RunSummary", "main", "build_parser", "config_from_args", "header", "parts_dir",
+    "part_path", "empty_split_message", "human_bytes", "GenerateError",
+    # moved, importable from here for one release
+    "stream", "simulate_one", "default_workers", "keep_freed_memory", "verify_ensemble",
+]
 
 log = logging.getLogger(__name__)
+
+GenerateError = RunError
+"""A problem the user can act on (the message says what and how); the output stays valid.
+The same class as :class:`turbsim.parallel.RunError`."""
+
+verify_ensemble = dataset.verify
+"""Deprecated name of :func:`turbsim.dataset.verify` (the one check of an ensemble file)."""
 
 PART_GLOB = "[0-9]*.h5"
 LOCK_NAME = ".lock"
 PLAN_NAME = "ensemble.json"
-
-
-class GenerateError(RuntimeError):
-    """A problem the user can act on (message says what and how); the output stays valid."""
-
-
-# --------------------------------------------------------------------------------------
-# one simulation (runs in a worker)
-# --------------------------------------------------------------------------------------
-def simulate_one(spec: SimSpec, save_cubes: bool = False) -> dataset.SimRecord:
-    """Run one planned simulation and project it.
-
-    Parameters
-    ----------
-    spec : SimSpec
-        The simulation (config, class, split).
-    save_cubes : bool, optional
-        Keep the final density cube (float32) in the record.
-
-    Returns
-    -------
-    dataset.SimRecord
-        Column density along x, y, z [g/cm^2] (float32) and solver statistics:
-        ``wall_time`` [s] is the whole job in its worker (IC, solver, projections),
-        ``solver_time`` and ``ic_time`` [s] come from :class:`turbsim.SimResult`.
-    """
-    t0 = time.perf_counter()
-    cfg = spec.config
-    res = simulate(cfg, threads=1)
-    column = observe.projections(res.density, cfg.dx_cm)
-    stats = {
-        "steps": res.steps, "wall_time": time.perf_counter() - t0, "solver_time": res.solver_time,
-        "ic_time": res.ic_time, "mass_error": res.mass_error, "momentum_error": res.momentum_error,
-        "time_myr": res.time,
-    }
-    return dataset.SimRecord(
-        sim_id=spec.sim_id, seed=cfg.seed, n=cfg.n, klass=spec.klass, split=spec.split,
-        config=cfg.to_json(), column_density=column, stats=stats,
-        density=res.density if save_cubes else None,
-    )
-
-
-# --------------------------------------------------------------------------------------
-# executors: results as they finish
-# --------------------------------------------------------------------------------------
-def default_workers() -> int:
-    """All cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
-    """Worker initializer: end this worker when its parent dies (e.g. killed with SIGKILL),
-    instead of finishing a simulation nobody will collect."""
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(poll_s)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="turbsim-parent-watch").start()
-
-
-def keep_freed_memory() -> bool:
-    """Make this process's C allocator keep freed memory for reuse (glibc only).
-
-    A simulation allocates and frees the same few large arrays (about 0.3 GB at 128^3).
-    By default glibc hands blocks over 32 MB back to the OS when they are freed, and the
-    next simulation faults them in again, zeroed (with transparent huge pages, after memory
-    compaction): 0.05-0.2 s per 128^3 simulation on a 2-core VM, a sixth of the solver's
-    time. With ``mmap`` off and trimming above 1 GiB only, a worker keeps its pages from one
-    simulation to the next. Called in every local worker; harmless to call elsewhere.
-
-    Returns
-    -------
-    bool
-        True when the settings took effect (False where the C library is not glibc).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4  # glibc's <malloc.h> parameter numbers
-    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
-
-
-def _init_worker(parent: int) -> None:
-    """Initializer of the local workers."""
-    _exit_with_parent(parent)
-    keep_freed_memory()
-
-
-def _pool(workers: int) -> cf.ProcessPoolExecutor:
-    # "spawn": safe with OpenMP in the solver and with JAX threads in a training parent.
-    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_init_worker, initargs=(os.getpid(),))
-
-
-def _as_completed_local(fn, items: list, workers: int) -> Iterator[tuple[Any, Any]]:
-    if not items:
-        return
-    if workers == 0:  # in this process, in order: for debugging and profiling
-        for item in items:
-            try:
-                yield item, fn(item)
-            except Exception as exc:  # noqa: BLE001 (reported per simulation)
-                yield item, exc
-        return
-    ex = _pool(workers)
-    try:
-        futures = {ex.submit(fn, item): item for item in items}
-        for fut in cf.as_completed(futures):
-            exc = fut.exception()
-            yield futures[fut], exc if exc is not None else fut.result()
-    finally:
-        ex.shutdown(wait=False, cancel_futures=True)
-
-
-def _as_completed_dask(fn, items: list, scheduler, tag: str) -> Iterator[tuple[Any, Any]]:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise GenerateError("--scheduler needs Dask: pip install 'dask[distributed]'") from None
-    own = not isinstance(scheduler, Client)
-    try:
-        client = Client(scheduler, timeout="30s") if own else scheduler
-    except (OSError, TimeoutError) as exc:
-        raise GenerateError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    try:
-        keys = [f"turbsim-{tag}-{item.sim_id}" for item in items]
-        by_key = dict(zip(keys, items))
-        futures = client.map(fn, items, key=keys)
-        try:
-            for fut in as_completed(futures):
-                exc = fut.exception()
-                yield by_key[fut.key], exc if exc is not None else fut.result()
-        finally:
-            client.cancel(futures)
-    finally:
-        if own:
-            client.close()
-
-
-def _as_completed(fn, items: list, *, workers: int | None, scheduler, tag: str):
-    if scheduler is not None:
-        return _as_completed_dask(fn, items, scheduler, tag)
-    return _as_completed_local(fn, items, default_workers() if workers is None else workers)
 
 
 # --------------------------------------------------------------------------------------
@@ -225,6 +96,8 @@ def part_path(parts: Path, sim_id: int) -> Path:
 def _io_error(exc: OSError, what: Path, parts: Path) -> GenerateError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         reason = "the disk is full"
+    elif exc.errno == errno.EFBIG:
+        reason = "the file size limit was reached (File too large)"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         reason = "permission denied"
     else:
@@ -235,15 +108,22 @@ def _io_error(exc: OSError, what: Path, parts: Path) -> GenerateError:
 
 
 @contextlib.contextmanager
-def _run_lock(parts: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``parts`` (one run per output at a time)."""
+def _run_lock(parts: Path, busy_ok: bool = False) -> Iterator[bool]:
+    """Hold an exclusive lock on ``parts`` (one run per output at a time).
+
+    Yields True when the lock is held. A lock held by another run raises
+    :class:`GenerateError`, or yields False with ``busy_ok``.
+    """
     with open(parts / LOCK_NAME, "a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if busy_ok:
+                yield False
+                return
             raise GenerateError(f"another generate run is writing {parts}/; wait for it or stop it") from None
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -255,24 +135,29 @@ def _remove_temporaries(parts: Path, output: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _stored_plan(parts: Path) -> EnsembleConfig | None:
+    """The configuration recorded in ``parts`` (None if there is none)."""
+    path = parts / PLAN_NAME
+    if not path.exists():
+        return None
+    try:
+        return EnsembleConfig.from_json(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise GenerateError(f"{path} is unreadable ({exc}); remove {parts}/ to start afresh") from None
+
+
 def _check_plan_file(parts: Path, cfg: EnsembleConfig) -> None:
     """Record the configuration in the parts directory, or check it is the same one."""
-    path = parts / PLAN_NAME
-    if path.exists():
-        try:
-            old = EnsembleConfig.from_json(path.read_text())
-        except (ValueError, OSError) as exc:
-            raise GenerateError(f"{path} is unreadable ({exc}); remove {parts}/ to start afresh") from None
-        if old != cfg:
-            a, b = old.to_dict(), cfg.to_dict()
-            diff = sorted(k for k in a if a[k] != b[k])
-            raise GenerateError(
-                f"{parts}/ holds simulations of a different configuration (differs in: {', '.join(diff)}); "
-                "rerun with the same options to resume, or remove it / choose another --output")
-        return
-    from .atomic import atomic_path
-    with atomic_path(path) as tmp:
-        tmp.write_text(cfg.to_json())
+    old = _stored_plan(parts)
+    if old is None:
+        with atomic_path(parts / PLAN_NAME) as tmp:
+            tmp.write_text(cfg.to_json())
+    elif old != cfg:
+        a, b = old.to_dict(), cfg.to_dict()
+        diff = sorted(k for k in a if a[k] != b[k])
+        raise GenerateError(
+            f"{parts}/ holds simulations of a different configuration (differs in: {', '.join(diff)}); "
+            "rerun with the same options to resume, or remove it / choose another --output")
 
 
 def _finished(parts: Path, specs: list[SimSpec], tag: str) -> set[int]:
@@ -296,14 +181,31 @@ def _finished(parts: Path, specs: list[SimSpec], tag: str) -> set[int]:
     return done
 
 
+def human_bytes(n: float) -> str:
+    """A size in bytes in the unit that suits it (decimal: kB, MB, GB, TB).
+
+    Examples
+    --------
+    >>> human_bytes(512), human_bytes(49_152), human_bytes(2.75e6), human_bytes(1.2e12)
+    ('512 B', '49.2 kB', '2.75 MB', '1.20 TB')
+    """
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000.0
+        if n < 999.5 or unit == "TB":
+            break
+    return f"{n:.{2 if n < 9.995 else 1 if n < 99.95 else 0}f} {unit}"
+
+
 def _check_space(directory: Path, cfg: EnsembleConfig, n_todo: int) -> None:
     n = cfg.sim.cells
     per_sim = 3 * n * n * 4 + (n**3 * 4 if cfg.save_cubes else 0) + 8192
     need = per_sim * (n_todo + cfg.sims)  # remaining parts + final file
     free = shutil.disk_usage(directory).free
     if free < need:
-        raise GenerateError(f"not enough disk space in {directory}: need about {need / 1e9:.2f} GB "
-                            f"(parts + final file), {free / 1e9:.2f} GB free")
+        raise GenerateError(f"not enough disk space in {directory}: need about {human_bytes(need)} "
+                            f"(parts + final file), {human_bytes(free)} free")
 
 
 def header(cfg: EnsembleConfig) -> dataset.EnsembleHeader:
@@ -311,6 +213,35 @@ def header(cfg: EnsembleConfig) -> dataset.EnsembleHeader:
     return dataset.EnsembleHeader(
         dataset_name=cfg.name, preset=cfg.preset, ensemble_seed=cfg.seed,
         ensemble_config=cfg.to_json(), class_names=cfg.class_names if cfg.n_classes else ())
+
+
+def empty_split_message(cfg: EnsembleConfig, fix: str = "") -> str | None:
+    """Why ``cfg`` would make an ensemble that learning refuses (a split with a positive
+    fraction but no simulation), or None if every such split gets simulations.
+
+    Parameters
+    ----------
+    cfg : EnsembleConfig
+        The ensemble.
+    fix : str, optional
+        How the user turns the refusal off, appended to the advice (the command line:
+        ``"pass --allow-empty-splits"``).
+
+    Examples
+    --------
+    >>> print(empty_split_message(PRESETS["demo"].override(sims=3)))
+    3 simulation(s) leave the test and holdout splits empty (train 3, test 0, holdout 0 with splits 0.8/0.1/0.1), and learning needs every split: use 13 or more simulations or other splits
+    """
+    empty = empty_splits(cfg)
+    if not empty:
+        return None
+    sizes = ", ".join(f"{name} {k}" for name, k in zip(dataset.SPLITS, split_sizes(cfg)))
+    need = sims_filling_splits(cfg)
+    advice = [f"{need} or more simulations"] if need is not None else []
+    advice += ["other splits"] + ([fix] if fix else [])
+    return (f"{cfg.sims} simulation(s) leave the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} "
+            f"empty ({sizes} with splits {'/'.join(f'{f:g}' for f in cfg.splits)}), and learning needs "
+            f"every split: use {', '.join(advice[:-1])}{',' if len(advice) > 2 else ''} or {advice[-1]}")
 
 
 # --------------------------------------------------------------------------------------
@@ -361,6 +292,7 @@ def run_ensemble(
     scheduler: Any = None,
     progress: bool = True,
     keep_parts: bool = False,
+    allow_empty_splits: bool = False,
 ) -> RunSummary:
     """Generate (or finish) an ensemble file.
 
@@ -376,9 +308,14 @@ def run_ensemble(
     scheduler : str or distributed.Client, optional
         Dask scheduler address (or a client): run on that cluster instead.
     progress : bool, optional
-        Show a progress bar with rate and ETA (default True).
+        Show progress (default True): a bar on a terminal, plain lines when standard
+        error is redirected (:func:`turbsim.console.progress`).
     keep_parts : bool, optional
         Keep the part files after consolidation (default: remove them).
+    allow_empty_splits : bool, optional
+        Say nothing of a split that gets no simulation. By default such an ensemble is
+        made with a warning (:func:`empty_split_message`), since learning refuses it; the
+        command line refuses it unless ``--allow-empty-splits``.
 
     Returns
     -------
@@ -388,74 +325,104 @@ def run_ensemble(
     ------
     GenerateError
         A problem the user can fix (disk full, permissions, a different configuration in
-        the way, failed simulations); everything finished so far is kept.
+        the way, failed simulations, a dead worker); everything finished so far is kept.
     """
-    from tqdm.auto import tqdm
-
     t_start = time.perf_counter()
     output = Path(output)
-    specs = plan(cfg)
-    tag = cfg.fingerprint()
-    if output.exists():
-        _check_existing(output, cfg)
-        log.info("%s is already complete", output)
-        return RunSummary(str(output), cfg.sims, 0, cfg.sims, 0.0, 0.0, float("nan"))
     parts = parts_dir(output)
     try:
+        if output.exists():
+            _check_existing(output, cfg)
+            if not keep_parts:
+                _remove_leftover_parts(parts, cfg)
+            log.info("%s is already complete", output)
+            return RunSummary(str(output), cfg.sims, 0, cfg.sims, 0.0, 0.0, float("nan"))
+        message = None if allow_empty_splits else empty_split_message(cfg)
+        if message:
+            log.warning("%s: %s", output, message)
         parts.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise _io_error(exc, parts, parts) from None
-    with _run_lock(parts):
-        _remove_temporaries(parts, output)
-        _check_plan_file(parts, cfg)
-        done = _finished(parts, specs, tag)
-        todo = [s for s in specs if s.sim_id not in done]
-        _check_space(parts, cfg, len(todo))
-        log.info("%s: %d simulations, %d already finished, %d to run", output, cfg.sims, len(done), len(todo))
-        times = {"wall": 0.0, "solver": 0.0}
-        fn = functools.partial(simulate_one, save_cubes=cfg.save_cubes)
-        with tqdm(total=cfg.sims, initial=len(done), unit="sim", desc=output.name,
-                  disable=not progress, smoothing=0.05) as bar:
-
-            def records() -> Iterator[dataset.SimRecord]:
-                """Every simulation's record: the new ones as they finish (each saved to
-                its part file first), then those of earlier runs from their parts."""
-                failures: dict[int, str] = {}
-                for spec, outcome in _as_completed(fn, todo, workers=workers, scheduler=scheduler, tag=tag):
-                    if isinstance(outcome, BaseException):
-                        failures[spec.sim_id] = f"{type(outcome).__name__}: {outcome}"
-                        log.error("simulation %d failed: %s", spec.sim_id, failures[spec.sim_id])
-                        continue
-                    path = part_path(parts, spec.sim_id)
-                    try:
-                        dataset.write_part(path, outcome, tag=tag)
-                    except OSError as exc:
-                        raise _io_error(exc, path, parts) from None
-                    times["wall"] += outcome.stats["wall_time"]
-                    times["solver"] += outcome.stats["solver_time"]
-                    bar.update(1)
-                    yield outcome
-                if failures:
-                    first = next(iter(sorted(failures.items())))
-                    raise GenerateError(
-                        f"{len(failures)} simulation(s) failed (e.g. sim {first[0]}: {first[1]}); "
-                        f"the {cfg.sims - len(failures)} others are kept in {parts}/; rerun to retry the failed ones")
-                for i in sorted(done):
-                    yield dataset.read_part(part_path(parts, i), tag=tag)
-
-            # the final file is written while the simulations run (under a temporary name,
-            # renamed once complete and verified): no pass over all the parts at the end
-            _consolidate(cfg, output, parts, records())
+        with _run_lock(parts):
+            simulated, resumed, times = _run_locked(cfg, output, parts, workers, scheduler, progress)
+    except OSError as exc:  # anything not caught closer to its file
+        raise _io_error(exc, Path(exc.filename) if exc.filename else output, parts) from None
     if not keep_parts:
         shutil.rmtree(parts, ignore_errors=True)
     elapsed = time.perf_counter() - t_start
-    return RunSummary(str(output), cfg.sims, len(todo), len(done), elapsed,
-                      3600.0 * len(todo) / elapsed if todo else 0.0,
+    return RunSummary(str(output), cfg.sims, simulated, resumed, elapsed,
+                      3600.0 * simulated / elapsed if simulated else 0.0,
                       times["solver"] / times["wall"] if times["wall"] > 0 else float("nan"))
 
 
+def _run_locked(cfg: EnsembleConfig, output: Path, parts: Path, workers: int | None, scheduler: Any,
+                progress: bool) -> tuple[int, int, dict]:
+    """The run, while holding the lock of ``parts``: (simulated, resumed, job times)."""
+    specs = plan(cfg)
+    tag = cfg.fingerprint()
+    _remove_temporaries(parts, output)
+    _check_plan_file(parts, cfg)
+    done = _finished(parts, specs, tag)
+    todo = [s for s in specs if s.sim_id not in done]
+    _check_space(parts, cfg, len(todo))
+    log.info("%s: %d simulations, %d already finished, %d to run", output, cfg.sims, len(done), len(todo))
+    times = {"wall": 0.0, "solver": 0.0}
+    fn = functools.partial(simulate_one, save_cubes=cfg.save_cubes)
+    with progress_bar(total=cfg.sims, initial=len(done), unit="sim", desc=output.name,
+                      disable=not progress) as bar:
+
+        def records() -> Iterator[dataset.SimRecord]:
+            """Every simulation's record: the new ones as they finish (each saved to its
+            part file first), then those of earlier runs from their parts."""
+            failures: dict[int, str] = {}
+            lost: WorkerDied | None = None
+            results = as_completed(fn, todo, workers=workers, scheduler=scheduler,
+                                   key=lambda spec: f"turbsim-{tag}-{spec.sim_id}")
+            with contextlib.closing(results):
+                try:
+                    for spec, outcome in results:
+                        if isinstance(outcome, BaseException):
+                            failures[spec.sim_id] = f"{type(outcome).__name__}: {outcome}"
+                            # the first failure in full; the count comes at the end
+                            (log.error if len(failures) == 1 else log.info)(
+                                "simulation %d failed: %s", spec.sim_id, failures[spec.sim_id])
+                            continue
+                        path = part_path(parts, spec.sim_id)
+                        try:
+                            dataset.write_part(path, outcome, tag=tag)
+                        except OSError as exc:
+                            raise _io_error(exc, path, parts) from None
+                        times["wall"] += outcome.stats["wall_time"]
+                        times["solver"] += outcome.stats["solver_time"]
+                        bar.update(1)
+                        yield outcome
+                except WorkerDied as exc:
+                    lost = exc
+            if failures or lost:
+                raise GenerateError(_failure_message(cfg, parts, failures, lost))
+            for i in sorted(done):
+                yield dataset.read_part(part_path(parts, i), tag=tag)
+
+        # the final file is written while the simulations run (under a temporary name,
+        # verified, then renamed): no pass over all the parts at the end
+        _consolidate(cfg, output, parts, records())
+    return len(todo), len(done), times
+
+
+def _failure_message(cfg: EnsembleConfig, parts: Path, failures: dict[int, str], lost: WorkerDied | None) -> str:
+    """One message for every simulation that did not finish."""
+    kept = len(list(parts.glob(PART_GLOB)))
+    what = []
+    if lost is not None:
+        what.append(f"{len(lost.lost)} simulation(s) did not run: a worker process died ({lost.cause})")
+    if failures:
+        first = min(failures)
+        what.append(f"{len(failures)} simulation(s) failed (e.g. sim {first}: {failures[first]})")
+    hint = " (with fewer --workers if memory ran out)" if lost is not None else ""
+    return (f"{'; '.join(what)}. The {kept} finished simulation(s) of {cfg.sims} are kept in {parts}/; "
+            f"rerun the same command to run the others{hint}")
+
+
 def _check_existing(output: Path, cfg: EnsembleConfig) -> None:
-    problems = verify_ensemble(output)
+    problems = dataset.verify(output)
     if problems:
         raise GenerateError(f"{output} exists but is not a valid ensemble ({problems[0]}); "
                             "remove it to generate it again")
@@ -466,184 +433,118 @@ def _check_existing(output: Path, cfg: EnsembleConfig) -> None:
                             "choose another --output or remove it")
 
 
-def _consolidate(cfg: EnsembleConfig, output: Path, parts: Path, records: Iterable[dataset.SimRecord]) -> None:
-    """Write the final file from every simulation's record (temporary name, then rename)
-    and verify it; an exception from ``records`` leaves no file behind."""
+def _remove_leftover_parts(parts: Path, cfg: EnsembleConfig) -> None:
+    """Remove the parts of a run killed between the rename of its complete, valid output
+    and the removal of its parts (only parts of the same configuration, not in use)."""
+    if not parts.is_dir():
+        return
     try:
-        dataset.write_ensemble(output, records, header(cfg), n_sims=cfg.sims)
+        same = _stored_plan(parts) == cfg
+    except GenerateError:
+        same = False
+    if not same:
+        log.warning("%s/ does not hold parts of %s's configuration; left alone", parts, parts.name[:-6])
+        return
+    with _run_lock(parts, busy_ok=True) as held:
+        if not held:  # another run uses it: not ours to remove
+            return
+        log.info("removing %s/, left by a run interrupted after its output was complete", parts)
+        shutil.rmtree(parts, ignore_errors=True)
+
+
+def _consolidate(cfg: EnsembleConfig, output: Path, parts: Path, records: Iterable[dataset.SimRecord]) -> None:
+    """Write the final file from every simulation's record (temporary name, verified, then
+    renamed); an exception from ``records`` or a failed verification leaves no file."""
+    try:
+        dataset.write_ensemble(output, records, header(cfg), n_sims=cfg.sims, check=True)
     except OSError as exc:
         raise _io_error(exc, output, parts) from None
     except dataset.LayoutError as exc:
-        raise GenerateError(f"cannot consolidate: {exc}; remove that part and rerun") from None
-    problems = verify_ensemble(output)
-    if problems:  # should not happen: keep the parts to investigate
-        raise GenerateError(f"{output} failed verification after writing: {'; '.join(problems[:3])}")
+        raise GenerateError(f"cannot consolidate {output}: {exc}. The finished simulations are kept in "
+                            f"{parts}/; remove a damaged part named above and rerun") from None
     log.info("wrote %s", output)
-
-
-def verify_ensemble(path: str | os.PathLike) -> list[str]:
-    """Check an ensemble file: its layout (:func:`turbsim.dataset.verify`) and that every
-    simulation, label, seed and split is the one its stored ensemble configuration plans.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file.
-
-    Returns
-    -------
-    list of str
-        Problems found (empty if the file is valid).
-    """
-    problems = dataset.verify(path)
-    if problems:
-        return problems
-    with dataset.open_ensemble(path, allow_holdout=True) as ens:
-        try:
-            cfg = EnsembleConfig.from_json(ens.attrs["ensemble_config"])
-        except (KeyError, ValueError) as exc:
-            return [f"{path}: ensemble_config attribute unusable ({exc})"]
-        specs = plan(cfg)
-        if len(specs) != ens.n_sims:
-            return [f"{path}: holds {ens.n_sims} simulations, its configuration plans {len(specs)}"]
-        lab = ens.labels()
-        for spec in specs:
-            i = spec.sim_id
-            if (ens.config(i) != spec.config or lab["klass"][i] != spec.klass
-                    or lab["split"][i] != spec.split):
-                problems.append(f"{path}: sim {i} (config, class or split) differs from the plan "
-                                f"of its ensemble_config")
-    return problems
-
-
-# --------------------------------------------------------------------------------------
-# live source
-# --------------------------------------------------------------------------------------
-def stream(
-    config_template: SimConfig,
-    *,
-    n_values: Iterable[float] = (KOLMOGOROV, BURGERS),
-    n_range: tuple[float, float] | None = None,
-    seed: int = 0,
-    workers: int | None = None,
-    prefetch: int | None = None,
-    start: int = 0,
-) -> Iterator[dict]:
-    """Freshly simulated, labelled projections, endlessly.
-
-    Simulation ``i`` is simulation ``i`` of the ensemble
-    ``EnsembleConfig(seed=seed, class_n=n_values or n_range, sim=config_template)``
-    (see :func:`turbsim.ensemble_plan.simulation`), so the stream is reproducible; use a
-    seed that no stored ensemble uses to never see its simulations.
-
-    Parameters
-    ----------
-    config_template : SimConfig
-        Configuration of every simulation; ``n`` and ``seed`` are set per simulation.
-    n_values : iterable of float, optional
-        Classes: simulation ``i`` gets class ``i % len(n_values)``, ``n = n_values[class]``
-        (default Kolmogorov 11/3 and Burgers 4).
-    n_range : (float, float), optional
-        If given, draw ``n`` uniformly in ``[lo, hi)`` instead (class -1).
-    seed : int, optional
-        Seed of the stream (default 0).
-    workers : int, optional
-        Worker processes (default: all cores but one, at least 1; 0: in this process).
-    prefetch : int, optional
-        Simulations in flight (default ``2 * workers``).
-    start : int, optional
-        Index of the first simulation (to continue a stream).
-
-    Yields
-    ------
-    dict
-        ``projections`` float32 (3, N, N) column density [g/cm^2]; ``n`` float;
-        ``klass`` int; ``seed`` int; ``index`` int; ``config`` SimConfig. In index order.
-    """
-    cfg = EnsembleConfig(preset="live", sims=1, seed=seed, sim=config_template,
-                         labels="sweep" if n_range is not None else "classes",
-                         class_n=tuple(n_values), **({"n_range": n_range} if n_range is not None else {}))
-    if workers is None:
-        workers = max(1, default_workers() - 1)
-    specs = (SimSpec(i, *simulation(cfg, i)) for i in itertools.count(start))
-    for rec in _ordered(simulate_one, specs, workers, prefetch or 2 * max(workers, 1)):
-        yield {"projections": rec.column_density, "n": rec.n, "klass": rec.klass, "seed": rec.seed,
-               "index": rec.sim_id, "config": SimConfig.from_json(rec.config)}
-
-
-def _ordered(fn, items: Iterator, workers: int, prefetch: int) -> Iterator:
-    """``map(fn, items)`` on a process pool, ``prefetch`` in flight, results in order."""
-    if workers == 0:
-        yield from map(fn, items)
-        return
-    ex = _pool(workers)
-    try:
-        queue: collections.deque = collections.deque(ex.submit(fn, x) for x in itertools.islice(items, prefetch))
-        while queue:
-            result = queue.popleft().result()
-            queue.extend(ex.submit(fn, x) for x in itertools.islice(items, 1))
-            yield result
-    finally:
-        ex.shutdown(wait=False, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------------------
 # command line
 # --------------------------------------------------------------------------------------
 _CHOICES = {"scheme": _config.SCHEMES, "limiter": _config.LIMITERS, "dtype": _config.DTYPES,
-            "ic": _config.IC_METHODS, "stop": _config.STOPS}
-_UNITS = {"box": "pc", "density": "g/cm^3", "temperature": "K", "t_end": "Myr"}
+            "ic": _config.IC_METHODS, "stop": _config.STOPS, "labels": LABEL_MODES}
+_METAVARS = {"class_n": "N", "class_names": "NAME", "n_range": ("LO", "HI"),
+             "splits": ("TRAIN", "TEST", "HOLDOUT")}
+_ENSEMBLE_OPTIONS = ("sims", "seed", "labels", "class_n", "class_names", "n_range", "splits", "save_cubes", "name")
+
+
+def _help(text: str) -> str:
+    """Option help from a field's docstring sentence (argparse formats ``%``)."""
+    return text.replace("%", "%%")
+
+
+def _add_field(group: argparse._ArgumentGroup, f: dataclasses.Field, text: str) -> None:
+    """An option for one dataclass field, its help from the field's docstring."""
+    flag = "--" + f.name.replace("_", "-")
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    if isinstance(default, bool):
+        group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                           help=_help(text))
+    elif isinstance(default, tuple):
+        kind = type(default[0]) if default else str
+        nargs = "+" if f.name in ("class_n", "class_names") else len(default)
+        group.add_argument(flag, dest=f.name, type=kind, nargs=nargs, metavar=_METAVARS.get(f.name),
+                           help=_help(text))
+    else:
+        group.add_argument(flag, dest=f.name, type=type(default), choices=_CHOICES.get(f.name),
+                           help=_help(text))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser (every preset field is an option)."""
-    p = argparse.ArgumentParser(
+    """The command-line parser (every preset field is an option, its help text taken from
+    the field's docstring: :func:`turbsim.config.field_docs`)."""
+    p = ArgumentParser(
         prog="python -m turbsim.generate",
+        short_usage="[PRESET] [-o OUTPUT] [options]",
         description="Generate a labelled ensemble of turbulence simulations into one HDF5 file "
                     "(parallel, resumable: rerun the same command after an interruption).",
         epilog="Presets: " + "; ".join(
             f"{k}: {c.sims} sims at {c.sim.cells}^3, {c.labels}" for k, c in PRESETS.items())
-        + ". Precedence: preset < --config TOML < options.")
-    p.add_argument("preset", nargs="?", choices=sorted(PRESETS), help="starting preset (default demo)")
-    p.add_argument("-o", "--output", type=Path, help="HDF5 file to write (default PRESET.h5)")
-    p.add_argument("--config", type=Path, metavar="TOML", help="ensemble configuration file")
-    p.add_argument("--verify", type=Path, metavar="FILE", help="check an existing file and exit")
+        + ". Precedence: preset < --config TOML < options. Exit status: 0 done (or valid), "
+          "1 failed (or problems found), 2 bad arguments.")
+    p.add_argument("preset", nargs="?", choices=sorted(PRESETS),
+                   help="starting preset (default demo); see the list below")
+    p.add_argument("-o", "--output", type=Path, help="HDF5 file to write (default PRESET.h5); "
+                   "parts go to OUTPUT.parts/ next to it until the file is complete")
+    p.add_argument("--config", type=Path, metavar="TOML",
+                   help="ensemble configuration file (ensemble fields, and SimConfig fields in [sim])")
+    p.add_argument("--verify", type=Path, metavar="FILE",
+                   help="check an existing ensemble file (layout, checksums, plan) and exit")
     run = p.add_argument_group("execution")
-    run.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
-    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="local worker processes, >= 0 (default: all cores; 0: in this process)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786 "
+                     "(run on that cluster instead of local workers)")
     run.add_argument("--keep-parts", action="store_true", help="keep OUTPUT.parts/ after consolidation")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--allow-empty-splits", action="store_true",
+                     help="generate even if a split with a positive fraction gets no simulation "
+                          "(refused by default: learning needs every split)")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress output (default: a bar on a terminal, a line every 10 s otherwise)")
     run.add_argument("--json", action="store_true", help="print a JSON summary line on stdout")
     run.add_argument("-v", "--verbose", action="store_true", help="log every step")
-    ens = p.add_argument_group("ensemble (override the preset)")
-    ens.add_argument("--sims", type=int, help="number of simulations")
-    ens.add_argument("--seed", type=int, help="ensemble seed (every simulation seed derives from it)")
-    ens.add_argument("--labels", choices=("classes", "sweep"), help="classes of n, or n uniform in --n-range")
-    ens.add_argument("--class-n", type=float, nargs="+", metavar="N", help="n of each class")
-    ens.add_argument("--class-names", nargs="+", metavar="NAME", help="name of each class")
-    ens.add_argument("--n-range", type=float, nargs=2, metavar=("LO", "HI"), help="sweep range of n")
-    ens.add_argument("--splits", type=float, nargs=3, metavar=("TRAIN", "TEST", "HOLDOUT"),
-                     help="split fractions (sum 1)")
-    ens.add_argument("--save-cubes", action=argparse.BooleanOptionalAction, default=None,
-                     help="also store the 3D density cubes (large)")
-    ens.add_argument("--name", help="data-set name stored in the file")
-    sim = p.add_argument_group("every simulation (SimConfig fields)")
+    ens = p.add_argument_group("ensemble (override the preset; EnsembleConfig fields)")
+    ens_docs = field_docs(EnsembleConfig)
+    ens_fields = {f.name: f for f in dataclasses.fields(EnsembleConfig)}
+    for name in _ENSEMBLE_OPTIONS:
+        _add_field(ens, ens_fields[name], ens_docs[name])
+    sim = p.add_argument_group("every simulation (override the preset; SimConfig fields)")
+    sim_docs = field_docs(SimConfig)
     for f in dataclasses.fields(SimConfig):
-        if f.name in PER_SIM_FIELDS:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        unit = f" [{_UNITS[f.name]}]" if f.name in _UNITS else ""
-        if isinstance(f.default, bool):
-            sim.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                             help=f"SimConfig.{f.name}")
-        else:
-            sim.add_argument(flag, dest=f.name, type=type(f.default), choices=_CHOICES.get(f.name),
-                             help=f"SimConfig.{f.name}{unit}")
+        if f.name not in PER_SIM_FIELDS:
+            _add_field(sim, f, sim_docs[f.name])
     return p
 
 
 _RUN_OPTIONS = {"preset", "output", "config", "verify", "workers", "scheduler", "keep_parts",
-                "no_progress", "json", "verbose"}
+                "allow_empty_splits", "no_progress", "json", "verbose"}
 
 
 def config_from_args(args: argparse.Namespace) -> EnsembleConfig:
@@ -672,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verify is not None:
         if not args.verify.exists():
             parser.error(f"--verify: {args.verify} does not exist")
-        problems = verify_ensemble(args.verify)
+        problems = dataset.verify(args.verify)
         if args.json:
             print(json.dumps({"file": str(args.verify), "valid": not problems, "problems": problems}))
         for line in problems:
@@ -689,13 +590,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     output = args.output or Path(f"{cfg.name}.h5")
+    empty = empty_split_message(cfg, fix="pass --allow-empty-splits")
+    if empty and not args.allow_empty_splits and not output.exists():
+        parser.error(empty)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         parser.error(f"--output: cannot create directory {output.parent}: {exc.strerror}")
     try:
         summary = run_ensemble(cfg, output, workers=args.workers, scheduler=args.scheduler,
-                               progress=not args.no_progress, keep_parts=args.keep_parts)
+                               progress=not args.no_progress, keep_parts=args.keep_parts,
+                               allow_empty_splits=args.allow_empty_splits)
     except GenerateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -709,8 +614,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the imported module's main, so that worker processes find simulate_one under
-    # its importable name turbsim.generate (not __main__).
+    # Run the imported module's main, so that worker processes find what they run under
+    # importable names (turbsim.stream.simulate_one, not __main__'s).
     from turbsim.generate import main as _main
 
     sys.exit(_main())
