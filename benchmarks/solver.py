@@ -5,6 +5,15 @@ One cell update = one cell advanced by one time step; the figure is
 implementation of the same first-order LLF scheme, timed in the same process, so the
 ratios are meaningful on any machine.
 
+``--against`` compares with another build of the kernels (an older commit, another
+compiler), timed in the same process and interleaved with this one (ABAB, the order
+swapped every repetition) on the same state; it reports the median ratio of each pair and
+its spread, and checks that both builds give the same state bit for bit. Build the other
+commit in a scratch directory first, e.g.::
+
+    git worktree add OLD COMMIT && (cd OLD && python setup.py build_ext --inplace)
+    python benchmarks/solver.py --against OLD/turbsim/_solver/_kernels*.so
+
 Usage::
 
     python benchmarks/solver.py            # table
@@ -13,14 +22,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import statistics
 import time
 
 import numpy as np
 
 from turbsim import SimConfig
+from turbsim._solver import _kernels
 from turbsim.ic import initial_conditions
-from turbsim.solver import evolve, max_signal_speed, openmp_threads
+from turbsim.solver import LIMITER_CODES, SCHEME_CODES, openmp_threads, to_conserved
 
 
 def numpy_first_order(rho, mom, dx, cs, courant, steps):
@@ -47,48 +60,107 @@ def numpy_first_order(rho, mom, dx, cs, courant, steps):
     return time.perf_counter() - t0
 
 
-def native_rate(rho, vel, scheme, threads, steps, dtype):
-    n = rho.shape[0]
-    t_end = steps * 0.8 / n / max_signal_speed(rho, vel, 1.0)
-    res = evolve(rho, vel, dx=1 / n, cs=1.0, t_end=t_end, scheme=scheme, threads=threads,
-                 dtype=dtype)
-    return n**3 * res.steps / res.wall_time
+def load_kernels(path):
+    """Import another build of the ``_kernels`` extension from the file ``path``."""
+    name = os.path.basename(path).split(".")[0]   # the name its init function carries
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def native_run(kernels, U0, scheme, threads, steps):
+    """Take ``steps`` MUSCL or first-order steps from ``U0`` (4, n, n, n) with ``kernels``.
+
+    Returns the final state and the rate in cell-updates per second of the stepping loop.
+    """
+    n = U0.shape[1]
+    U, work = U0.copy(), np.empty_like(U0)
+    t0 = time.perf_counter()
+    status, _, taken, _, _ = kernels.run(U, work, 1.0 / n, 1.0, 1.0, 0.8, int(SCHEME_CODES[scheme]),
+                                         int(LIMITER_CODES["minmod"]), 0, threads, 0.0, steps,
+                                         0.0, float("inf"), 1)
+    seconds = time.perf_counter() - t0
+    if taken != steps:
+        raise RuntimeError(f"{scheme}: {taken} of {steps} steps (status {status})")
+    return U, n**3 * steps / seconds
+
+
+def compare(other, U0, scheme, threads, steps, repeat):
+    """Interleaved timing of this build against ``other``: rates, paired ratios, identity."""
+    mine, theirs = native_run(_kernels, U0, scheme, threads, 1)[0], native_run(other, U0, scheme, threads, 1)[0]
+    rates = {"new": [], "old": []}
+    for r in range(repeat):
+        for who in (("new", "old") if r % 2 == 0 else ("old", "new")):
+            rates[who].append(native_run(_kernels if who == "new" else other, U0, scheme, threads,
+                                         steps)[1])
+    ratios = [a / b for a, b in zip(rates["new"], rates["old"])]
+    return dict(cell_updates_per_s=statistics.median(rates["new"]),
+                other_cell_updates_per_s=statistics.median(rates["old"]),
+                ratio_median=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios),
+                bit_identical=bool(np.array_equal(mine, theirs)))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object per line")
     ap.add_argument("--cells", type=int, nargs="+", default=[64, 128], help="grid sizes")
-    ap.add_argument("--steps", type=int, default=20, help="steps per native measurement")
-    ap.add_argument("--repeat", type=int, default=3, help="best of this many measurements")
+    ap.add_argument("--steps", type=int, default=20, help="steps per native measurement at 64^3 "
+                    "(scaled by (64/cells)^3, at least 2)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="measurements per case: the best is reported (with --against: the median)")
+    ap.add_argument("--against", metavar="SO", help="another build of turbsim/_solver/_kernels "
+                    "(the compiled extension file) to time interleaved with this one")
+    ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     args = ap.parse_args(argv)
+    other = load_kernels(args.against) if args.against else None
     rows = []
     threads_list = sorted({1, min(2, openmp_threads())})
     for n in args.cells:
         rho, vel = initial_conditions(SimConfig(cells=n, seed=1))
-        base_steps = max(2, 4 * (64 // n) ** 3)
-        base = n**3 * base_steps / min(numpy_first_order(rho, rho * vel, 1 / n, 1.0, 0.8, base_steps)
-                                      for _ in range(args.repeat))
-        rows.append(dict(scheme="numpy-first", cells=n, threads=1, dtype="float64",
-                         cell_updates_per_s=base, numpy_ratio=1.0))
-        for dtype in ("float64", "float32"):
+        steps = max(2, round(args.steps * (64 / n) ** 3))
+        if other is None:
+            base_steps = max(2, 4 * (64 // n) ** 3)
+            base = n**3 * base_steps / min(numpy_first_order(rho, rho * vel, 1 / n, 1.0, 0.8, base_steps)
+                                          for _ in range(args.repeat))
+            rows.append(dict(scheme="numpy-first", cells=n, threads=1, dtype="float64",
+                             cell_updates_per_s=base, numpy_ratio=1.0))
+        for dtype in args.dtypes:
+            U0 = to_conserved(rho, vel, np.dtype(dtype))
             for scheme in ("first", "muscl"):
                 for th in threads_list:
-                    rate = max(native_rate(rho, vel, scheme, th, args.steps, dtype)
-                               for _ in range(args.repeat))
-                    rows.append(dict(scheme=scheme, cells=n, threads=th, dtype=dtype,
-                                     cell_updates_per_s=rate, numpy_ratio=rate / base))
+                    row = dict(scheme=scheme, cells=n, threads=th, dtype=dtype)
+                    if other is None:
+                        rate = max(native_run(_kernels, U0, scheme, th, steps)[1] for _ in range(args.repeat))
+                        row.update(cell_updates_per_s=rate, numpy_ratio=rate / base)
+                    else:
+                        row.update(compare(other, U0, scheme, th, steps, args.repeat))
+                    rows.append(row)
+                    if other is not None and not args.json:
+                        print_comparison(row)
     if args.json:
         for r in rows:
             print(json.dumps(r))
-        return
+    elif other is None:
+        print_table(rows, args.cells)
+
+
+def print_comparison(r):
+    per_core = r["threads"]
+    print(f"{r['scheme']:6s} {r['cells']:4d}^3 {r['dtype']:>8s} {r['threads']} thr  per core: this "
+          f"{r['cell_updates_per_s'] / per_core:.3e}  other {r['other_cell_updates_per_s'] / per_core:.3e}  "
+          f"this/other median {r['ratio_median']:.3f} (range {r['ratio_min']:.3f}-{r['ratio_max']:.3f})  "
+          f"bit-identical {r['bit_identical']}", flush=True)
+
+
+def print_table(rows, cells):
     print(f"{'scheme':12s} {'cells':>6s} {'dtype':>8s} {'threads':>7s} {'cell-upd/s':>12s} "
           f"{'per core':>10s} {'x numpy':>8s}")
     for r in rows:
         print(f"{r['scheme']:12s} {r['cells']:5d}^3 {r['dtype']:>8s} {r['threads']:7d} "
               f"{r['cell_updates_per_s']:12.3e} {r['cell_updates_per_s'] / r['threads']:10.3e} "
               f"{r['numpy_ratio']:8.1f}")
-    for n in args.cells:
+    for n in cells:
         for scheme in ("first", "muscl"):
             sel = {r["threads"]: r["cell_updates_per_s"] for r in rows
                    if r["cells"] == n and r["scheme"] == scheme and r["dtype"] == "float64"}
