@@ -26,7 +26,7 @@ static inline REAL FN(slope)(REAL qm, REAL q0, REAL qp, REAL st)
     return dc < 0 ? -m : m;
 }
 
-static void FN(muscl_row)(const FN(kcon) *k, const FN(work) *wk, REAL *const W[3][NV],
+static void FN(muscl_row)(const FN(kcon) *k, const FN(work) *wk, REAL *W[3][NV],
                           int64_t s, int64_t j, FN(row_faces) *f)
 {
     const int64_t ny = k->ny, nz = k->nz, nzp = k->nzp;

@@ -5,7 +5,7 @@
  * plane of slab s stays in the ring while slab s + 1 is swept, as the interface asks of xp.
  */
 
-static void FN(constant_row)(const FN(kcon) *k, const FN(work) *w, REAL *const W[3][NV],
+static void FN(constant_row)(const FN(kcon) *k, const FN(work) *w, REAL *W[3][NV],
                              int64_t s, int64_t j, FN(row_faces) *f)
 {
     (void)w; (void)s;

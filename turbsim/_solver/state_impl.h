@@ -39,7 +39,7 @@ typedef struct {
     int width;              /* slabs of stencil on either side of the cell along x */
     int planes, rows;       /* face-state buffers it needs: planes, rows (NF variables) */
     /* face states of row j of slab s from the primitive planes W[0..2] = slabs s-1, s, s+1 */
-    void (*row)(const FN(kcon) *k, const FN(work) *w, REAL *const W[3][NV], int64_t s,
+    void (*row)(const FN(kcon) *k, const FN(work) *w, REAL *W[3][NV], int64_t s,
                 int64_t j, FN(row_faces) *f);
 } FN(reconstruction);
 

@@ -90,7 +90,7 @@ static void FN(sweep_block)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV],
     const int64_t hi = k->skip_x ? b - 1 : b;            /* last one */
     REAL *W[3][NV];
     FN(face) *xp_prev = w->xp_prev;                      /* x+ states of slab s - 1, by row */
-    FN(face) yp_prev, ym0;                               /* y+ of row j - 1, y- of row 0 */
+    FN(face) yp_prev, ym_row0;                           /* y+ of row j - 1, y- of row 0 */
     FN(row_faces) f;
     REAL smax = 0;
 #define WRAP(s) ((((s) % nx) + nx) % nx)
@@ -132,7 +132,7 @@ static void FN(sweep_block)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV],
                 /* 5. y face j - 1/2 (left: y+ of row j - 1, right: y- of row j); each row
                  * gets F(j - 1/2) - F(j + 1/2) once both are known, row 0 at the end */
                 if (j == 0) {
-                    ym0 = f.ym;
+                    ym_row0 = f.ym;
                 } else {
                     k->riemann(k, nz, &yp_prev, 1, &f.ym, 1, AXIS_Y, w->fy, 0);
                     if (j == 1)
@@ -147,7 +147,7 @@ static void FN(sweep_block)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV],
         if (own && !k->skip_y) {
             /* 5. the periodic y face between the last row and row 0 */
             const int64_t b0 = sw * nyz;
-            k->riemann(k, nz, &yp_prev, 1, &ym0, 1, AXIS_Y, w->fy, 0);
+            k->riemann(k, nz, &yp_prev, 1, &ym_row0, 1, AXIS_Y, w->fy, 0);
             FN(add_flux_diff)(k, w->fy_lo, w->fy, Un, b0 + (ny - 1) * nz);
             FN(add_flux_diff)(k, w->fy, w->fy1, Un, b0);
         }
