@@ -92,7 +92,8 @@ def integer(owner: str, name: str, value: Any, lo: float = -INF, hi: float = INF
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{owner}.{name} must be an integer, got {_show(value)}")
     if not lo <= value <= hi:
-        bounds = f"[{lo:g}, {hi:g}]" if max(abs(lo), abs(hi)) < 1e15 else f"[{lo:.0f}, {hi:.0f}]"
+        show = lambda b: str(b) if isinstance(b, int) else f"{b:g}"  # noqa: E731 (exact integer bounds)
+        bounds = f"[{show(lo)}, {show(hi)}]"
         raise ValueError(f"{owner}.{name} = {_show(value)} is outside the allowed range {bounds}")
     return int(value)
 
