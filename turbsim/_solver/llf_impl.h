@@ -7,7 +7,7 @@
  * with U = (rho, rho u_n, rho u_t1, rho u_t2) in the frame of the face (normal velocity
  * u_n first) and F(U) = u_n U + (0, p, 0, 0).
  *
- * Two closures, selected once per run (timeloop_impl.h):
+ * Two closures; each sweep is made for one of them (sweep_impl.h), chosen once per run:
  *   isothermal           p = cs^2 rho, and c = sqrt(gamma) cs at every face;
  *   pressure corrected   the states carry RAMSES's h (muscl_impl.h): p = cs^2 (rho - h)
  *                        and c = sqrt(gamma p / rho) per state.
@@ -61,16 +61,18 @@ FN(llf)(const FN(kcon) *k, int64_t n, const FN(face) *L, int64_t off_l, const FN
     }
 }
 
-static void FN(llf_isothermal)(const FN(kcon) *k, int64_t n, const FN(face) *L, int64_t off_l,
-                               const FN(face) *R, int64_t off_r, ts_axis axis,
-                               REAL *const F[NV], int64_t off_f)
+static inline __attribute__((always_inline)) void
+FN(llf_isothermal)(const FN(kcon) *k, int64_t n, const FN(face) *L, int64_t off_l,
+                   const FN(face) *R, int64_t off_r, ts_axis axis, REAL *const F[NV],
+                   int64_t off_f)
 {
     FN(llf)(k, n, L, off_l, R, off_r, axis, F, off_f, 0);
 }
 
-static void FN(llf_corrected)(const FN(kcon) *k, int64_t n, const FN(face) *L, int64_t off_l,
-                              const FN(face) *R, int64_t off_r, ts_axis axis,
-                              REAL *const F[NV], int64_t off_f)
+static inline __attribute__((always_inline)) void
+FN(llf_corrected)(const FN(kcon) *k, int64_t n, const FN(face) *L, int64_t off_l,
+                  const FN(face) *R, int64_t off_r, ts_axis axis, REAL *const F[NV],
+                  int64_t off_f)
 {
     FN(llf)(k, n, L, off_l, R, off_r, axis, F, off_f, 1);
 }

@@ -34,7 +34,7 @@ typedef struct {
 typedef struct FN(kcon_s) FN(kcon);
 typedef struct FN(work_s) FN(work);
 
-/* A reconstruction: selected once per run (timeloop_impl.h), called once per row. */
+/* A reconstruction: chosen once per run (timeloop_impl.h), called once per row. */
 typedef struct {
     int width;              /* slabs of stencil on either side of the cell along x */
     int planes, rows;       /* face-state buffers it needs: planes, rows (NF variables) */
@@ -54,8 +54,11 @@ struct FN(kcon_s) {
     int64_t nx, ny, nz, nzp;
     REAL dtdx, hdtdx, cs2, c0, gm1, gamma, st, rfloor;
     int skip_x, skip_y, skip_z, ndim;
-    const FN(reconstruction) *rec;
-    FN(riemann_fn) riemann;
+    const FN(reconstruction) *rec;     /* the face states (and the buffers they need) */
+    /* one step for the x slabs [a, b) of a thread, made for rec and a closure of the
+     * Riemann solver (sweep_impl.h) */
+    void (*sweep)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV], REAL *const Un[NV],
+                  int64_t a, int64_t b, REAL *smax_out, int64_t *bad);
 };
 
 /* ---------------------------------------------------------------------------------- */

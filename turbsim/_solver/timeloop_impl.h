@@ -16,21 +16,26 @@ static double FN(cfl_dt)(const ts_params *p, int ndim, double c_dt, double smax)
     return p->courant * p->dx / S;
 }
 
-/* The run's constants, and its methods: the reconstruction named by the scheme code and
- * the closure of the Riemann solver (pressure corrected only when the face states carry
- * h, i.e. MUSCL-Hancock with gamma != 1; piecewise-constant states have h = 0, and so
- * does MUSCL-Hancock with gamma = 1). */
+/* The run's constants, and its methods, chosen here once: the reconstruction named by the
+ * scheme code and the sweep made for it and for the closure of the Riemann solver, which
+ * is pressure corrected only when the face states carry h (MUSCL-Hancock with gamma != 1;
+ * piecewise-constant states have none, and MUSCL-Hancock's h vanishes for gamma = 1). */
 static ts_status FN(make_kcon)(const ts_params *p, FN(kcon) *k)
 {
     switch (p->scheme) {
-    case TS_SCHEME_FIRST: k->rec = &FN(piecewise_constant); break;
-    case TS_SCHEME_MUSCL: k->rec = &FN(muscl_hancock); break;
-    default: return TS_BAD_OPTION;
+    case TS_SCHEME_FIRST:
+        k->rec = &FN(piecewise_constant);
+        k->sweep = FN(sweep_first);
+        break;
+    case TS_SCHEME_MUSCL:
+        k->rec = &FN(muscl_hancock);
+        k->sweep = p->gamma != 1.0 ? FN(sweep_muscl_corrected) : FN(sweep_muscl);
+        break;
+    default:
+        return TS_BAD_OPTION;
     }
     if (p->limiter != TS_LIMITER_MINMOD && p->limiter != TS_LIMITER_MONCEN)
         return TS_BAD_OPTION;
-    const int has_h = p->scheme == TS_SCHEME_MUSCL && p->gamma != 1.0;
-    k->riemann = has_h ? FN(llf_corrected) : FN(llf_isothermal);
     k->nx = p->nx; k->ny = p->ny; k->nz = p->nz;
     k->nzp = p->nz + 2;
     k->cs2 = (REAL)(p->cs * p->cs);
@@ -114,7 +119,7 @@ ts_status FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz
             const int tid = ts_thread_id();
             const int64_t a = p->nx * tid / nt, b = p->nx * (tid + 1) / nt;
             bad_t[tid] = -1;
-            FN(sweep_block)(&k, &works[tid], U, Un, a, b, &smax_t[tid], &bad_t[tid]);
+            k.sweep(&k, &works[tid], U, Un, a, b, &smax_t[tid], &bad_t[tid]);
         }
         smax = 0;
         for (int i = 0; i < nt; i++) {
