@@ -1,11 +1,11 @@
-"""learn.evaluate: metrics equal scikit-learn's on the same predictions."""
+"""learn.metrics: metrics equal scikit-learn's on the same predictions."""
 import numpy as np
 import pytest
 from scipy.stats import norm
 
 sk = pytest.importorskip("sklearn.metrics")
 
-from learn import evaluate as lev  # noqa: E402
+from learn import metrics as lev  # noqa: E402
 
 
 @pytest.fixture
