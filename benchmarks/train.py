@@ -11,14 +11,14 @@ reports images per second after the first (compiling) call, for a ladder of vari
 ``steps4_xla``   ``split_xla`` with 4 steps per jitted call (unrolled);
 ``steps4_gemm``  ``split_gemm`` with 4 steps per jitted call;
 ``steps4_data``  ``steps4_gemm`` fed by the real input pipeline (augmentation and
-                 normalisation in a background thread, :func:`learn.data.prefetch`);
+                 normalisation in a background thread, :func:`learn.sources.prefetch`);
 ``split_wino``   ``split_gemm`` with Winograd F(2x2, 3x3) convolutions where they apply;
 ``steps4_wino``  ``steps4_gemm`` likewise.
 
 Measured on a 2-core AMD EPYC (Zen 4, AVX-512; quiet machine), study_cnn, images/s at
 64 / 128 px: ``steps4_gemm`` 246-267 / 61-62, ``steps4_wino`` 274 / 59, ``split_wino``
 182 / 41; on a 2-core Intel Xeon (AVX-512, no AMX), after the one-select max-pooling
-gradient (:func:`learn.models.max_pool2`, 1.17-1.20x): ``steps4_gemm`` 364 / 89,
+gradient (:func:`learn.layers.max_pool2`, 1.17-1.20x): ``steps4_gemm`` 364 / 89,
 ``steps4_wino`` 289 / 78, ``steps4_xla`` 200 / 41. Tried and dropped: bfloat16 products with
 float32 accumulation (the CPU multiplies bf16 at 2x the float32 rate, but the casts and im2col
 traffic made the step 0.8x slower). ``--ceiling``: 295 MFLOP per training image at 64 px
@@ -53,7 +53,6 @@ Examples
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -64,12 +63,16 @@ VARIANTS = ("nnx_jit", "split_xla", "split_gemm", "steps4_xla", "steps4_gemm", "
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(description="Training images/s of learn's models (after compilation).")
+    # turbsim.console needs no JAX: the flags are parsed before JAX starts (learn.models would start it)
+    from turbsim.console import ArgumentParser
+
+    p = ArgumentParser(description="Training images/s of learn's models (after compilation).")
     p.add_argument("--models", nargs="+", default=["study_cnn", "resnet"],
-                   choices=("study_cnn", "resnet", "pyramid"))
+                   choices=("study_cnn", "resnet", "pyramid"), help="models (learn.models.MODELS)")
     p.add_argument("--sizes", nargs="+", type=int, default=[64, 128], help="image sides [pixels]")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
+                   help="variants of the training step (see the module docstring)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per training step")
     p.add_argument("--images", type=int, default=1536, help="images timed per measurement (after warm-up)")
     p.add_argument("--xla-flags", default=None, help="XLA_FLAGS for this process (set before JAX starts)")
     p.add_argument("--ceiling", action="store_true",
@@ -85,16 +88,17 @@ def main(argv=None) -> int:
     import jax
     import jax.numpy as jnp
     import numpy as np
-    import optax
     from flax import nnx
-    from tqdm.auto import tqdm
 
-    from learn import data as ldata
-    from learn import models, train
+    from turbsim.console import progress
+
+    from learn import models, sources, train
+    from learn.config import TrainConfig, model_and_optimizer
+    from learn.transforms import STUDY_AUGMENT, Normaliser
 
     def build(name, size, impl):
-        cfg = train.TrainConfig(data="-", model=name, conv_impl=impl, batch_size=args.batch_size)
-        return train._fresh(cfg, size, 1000)
+        cfg = TrainConfig(data="-", model=name, conv_impl=impl, batch_size=args.batch_size)
+        return model_and_optimizer(cfg, size, 1000)
 
     def bench_nnx_jit(name, size):
         model, opt = build(name, size, "xla")
@@ -129,10 +133,10 @@ def main(argv=None) -> int:
         if with_data:
             n_sims = -(-(n_calls + 1) * args.batch_size * k // 48)
             maps = rng.normal(size=(n_sims, 3, 2 * size, 2 * size)).astype(np.float32)
-            src = ldata.InMemorySource(maps, rng.integers(0, 2, n_sims).astype(np.int32))
-            batches = ldata.prefetch(ldata.epoch_batches(
-                src, 0, seed=0, batch_size=args.batch_size, steps_per_call=k, augment=ldata.STUDY_AUGMENT,
-                normaliser=ldata.Normaliser("per_image")))
+            src = sources.InMemorySource(maps, rng.integers(0, 2, n_sims).astype(np.int32))
+            batches = sources.prefetch(sources.epoch_batches(
+                src, 0, seed=0, batch_size=args.batch_size, steps_per_call=k, augment=STUDY_AUGMENT,
+                normaliser=Normaliser("per_image")))
         else:
             xs = rng.normal(size=(k, args.batch_size, size, size)).astype(np.float32)
             ys = np.zeros((k, args.batch_size), np.int32)
@@ -183,7 +187,7 @@ def main(argv=None) -> int:
         return 2.0 * n**3 * reps / (time.perf_counter() - t) / 1e9
     results = []
     todo = [(m, s, v) for m in args.models for s in args.sizes for v in args.variants]
-    for m, s, v in tqdm(todo, desc="benchmark", disable=args.json):
+    for m, s, v in progress(todo, desc="benchmark", unit="run", disable=args.json):
         ips = runners[v](m, s)
         n_params = models.count_params(build(m, s, "gemm")[0])
         results.append({"model": m, "size": s, "variant": v, "images_per_s": round(ips, 1), "n_params": n_params})

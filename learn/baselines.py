@@ -19,20 +19,21 @@
 
 Features are built from exactly the images the networks see (the study's 48 per
 simulation, same normalisation), trained on the train split and scored with the same
-per-image and per-simulation metrics (:mod:`learn.evaluate`).
+per-image and per-simulation metrics (:mod:`learn.metrics`).
 """
 from __future__ import annotations
 
 import logging
-
 from pathlib import Path
 
 import numpy as np
 
 from turbsim import observe, spectra
+from turbsim.console import progress as progress_bar
 
-from . import data as ldata
-from . import evaluate as lev
+from .data import MapSet, load_split
+from .metrics import classification_scores, headline, per_simulation, regression_scores
+from .transforms import Normaliser, eval_set, fit_normaliser, targets
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ N_BANDS = 6
 TINY = 1e-150
 QUANTILES = (1, 5, 25, 50, 75, 95, 99)
 """Quantiles [%] of the one-point distribution in the ``"stats"`` baseline."""
+FEATURE_BLOCK = 512
+"""Images whose features are computed at once (a multiple of the ``"stats"`` filter chunk)."""
 
 
 def spectrum_features(images: np.ndarray, n_bins: int = 10) -> np.ndarray:
@@ -151,15 +154,44 @@ def hog_features(images: np.ndarray, pixels_per_cell: int | None = None) -> np.n
                          feature_vector=True) for img in np.asarray(images, np.float64)])
 
 
-def features(kind: str, images: np.ndarray, n_bins: int = 10) -> np.ndarray:
-    """Features of a baseline kind (:data:`KINDS`)."""
+def features(kind: str, images: np.ndarray, n_bins: int = 10, *, progress: bool = False,
+             desc: str = "features") -> np.ndarray:
+    """Features of a baseline kind (:data:`KINDS`).
+
+    Parameters
+    ----------
+    kind : {"spectrum", "stats", "hog"}
+    images : ndarray, shape (M, S, S)
+        Normalised images.
+    n_bins : int
+        Spectrum bins.
+    progress : bool
+        Show a progress bar in images (:func:`turbsim.console.progress`).
+    desc : str
+        Label of the bar.
+
+    Returns
+    -------
+    ndarray, float64, shape (M, F)
+        One row per image, computed :data:`FEATURE_BLOCK` images at a time.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"baseline kind = {kind!r} is not one of {', '.join(KINDS)}")
+    images = np.asarray(images)
+    with progress_bar(total=len(images), desc=desc, unit="img", disable=not progress, leave=False) as bar:
+        blocks = []
+        for a in range(0, len(images), FEATURE_BLOCK):
+            blocks.append(_features(kind, images[a:a + FEATURE_BLOCK], n_bins))
+            bar.update(len(blocks[-1]))
+    return np.concatenate(blocks) if blocks else np.zeros((0, 0))
+
+
+def _features(kind: str, images: np.ndarray, n_bins: int) -> np.ndarray:
     if kind == "spectrum":
         return spectrum_features(images, n_bins)
     if kind == "stats":
         return statistics_features(images, n_bins)
-    if kind == "hog":
-        return hog_features(images)
-    raise ValueError(f"baseline kind = {kind!r} is not one of {', '.join(KINDS)}")
+    return hog_features(images)
 
 
 def make_estimator(kind: str, task: str):
@@ -178,18 +210,14 @@ def make_estimator(kind: str, task: str):
     return make_pipeline(StandardScaler(), est)
 
 
-def _images(mapset: ldata.MapSet, normaliser: ldata.Normaliser, image_size: int, full_maps: bool):
-    return ldata.eval_set(mapset.maps, normaliser, image_size, full_maps=full_maps)
-
-
 def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "global", splits=("test",),
                  allow_holdout: bool = False, max_train_images: int | None = 20000, seed: int = 0,
-                 n_bins: int = 10, others=(), full_maps: bool = False) -> dict:
+                 n_bins: int = 10, others=(), full_maps: bool = False, progress: bool = False) -> dict:
     """Train a baseline on the train split of an ensemble and score it on other splits.
 
     Parameters
     ----------
-    kind : {"spectrum", "hog"}
+    kind : {"spectrum", "stats", "hog"}
     data_path : path-like
         Ensemble ``.h5`` file.
     task : {"classify", "regress"}
@@ -208,7 +236,7 @@ def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "globa
     others : sequence of path-like
         Other data to score the same fitted baseline on: ensembles (their test split) or
         RAMSES ``.npz`` map files; maps of another size are resampled to the training maps'
-        scale first (:func:`learn.data.resample_maps`), as for the networks.
+        scale first (:func:`learn.transforms.resample_maps`), as for the networks.
 
     Returns
     -------
@@ -218,42 +246,45 @@ def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "globa
     full_maps : bool
         Use the whole maps (periodic, one image per map) instead of the study's quadrant
         images, as a network trained without quadrants or crops sees them.
+    progress : bool
+        Show progress bars of the feature computation.
     """
-    train = ldata.load_split(data_path, "train")
-    y_sim = ldata.targets(train.labels, task, train.source)
+    train = load_split(data_path, "train")
+    y_sim = targets(train.labels, task, train.source)
     size = train.maps.shape[-1] if full_maps else train.maps.shape[-1] // 2
-    norm = (ldata.fit_normaliser("global", observe.log_column(train.maps)) if normalisation == "global"
-            else ldata.Normaliser("per_image"))
-    x, idx = _images(train, norm, size, full_maps)
+    norm = (fit_normaliser("global", observe.log_column(train.maps)) if normalisation == "global"
+            else Normaliser("per_image"))
+    x, idx = eval_set(train.maps, norm, size, full_maps=full_maps)
     if max_train_images and len(x) > max_train_images:
         pick = np.sort(np.random.default_rng(seed).choice(len(x), max_train_images, replace=False))
         x, idx = x[pick], idx[pick]
-    est = make_estimator(kind, task).fit(features(kind, x, n_bins), y_sim[idx])
+    est = make_estimator(kind, task).fit(features(kind, x, n_bins, progress=progress, desc=f"baseline {kind}"),
+                                         y_sim[idx])
     out = {"kind": kind, "normalisation": normalisation, "n_train_images": int(len(x)),
            "images": "full maps" if full_maps else "quadrants", "n_bins": n_bins}
     for split in splits:
-        out[split] = _score(est, kind, task, ldata.load_split(data_path, split, allow_holdout=allow_holdout),
-                            norm, size, n_bins, full_maps)
-        log.info("baseline %s on %s: %s", kind, split, lev.headline(out[split]))
+        out[split] = _score(est, kind, task, load_split(data_path, split, allow_holdout=allow_holdout),
+                            norm, size, n_bins, full_maps, progress)
+        log.info("baseline %s on %s: %s", kind, split, headline(out[split]))
     for other in others:
         name = Path(other).name
-        out[name] = _score(est, kind, task, ldata.load_split(other, "test"), norm, size, n_bins, full_maps)
-        log.info("baseline %s on %s: %s", kind, name, lev.headline(out[name]))
+        out[name] = _score(est, kind, task, load_split(other, "test"), norm, size, n_bins, full_maps, progress)
+        log.info("baseline %s on %s: %s", kind, name, headline(out[name]))
     return out
 
 
-def _score(est, kind: str, task: str, ms: ldata.MapSet, norm: ldata.Normaliser, size: int, n_bins: int,
-           full_maps: bool) -> dict:
+def _score(est, kind: str, task: str, ms: MapSet, norm: Normaliser, size: int, n_bins: int,
+           full_maps: bool, progress: bool = False) -> dict:
     """Per-image and per-simulation scores of a fitted baseline on a set of maps."""
-    xs, sidx = _images(ms, norm, size, full_maps)
-    f = features(kind, xs, n_bins)
+    xs, sidx = eval_set(ms.maps, norm, size, full_maps=full_maps)
+    f = features(kind, xs, n_bins, progress=progress, desc=f"baseline {kind}")
     n_true, klass = np.asarray(ms.labels["n"], np.float64), np.asarray(ms.labels["klass"])
     if task == "classify":
         model = est[-1]
         score = (est.predict_proba(f)[:, 1] if hasattr(model, "predict_proba") and kind != "hog"
                  else 1.0 / (1.0 + np.exp(-est.decision_function(f))))
-        return {"mode": "classify", "per_image": lev.classification_scores(klass[sidx], score),
-                "per_sim": lev.classification_scores(klass, lev.per_simulation(score, sidx))}
+        return {"mode": "classify", "per_image": classification_scores(klass[sidx], score),
+                "per_sim": classification_scores(klass, per_simulation(score, sidx))}
     pred = est.predict(f)
-    return {"mode": "regress", "per_image": lev.regression_scores(n_true[sidx], pred),
-            "per_sim": lev.regression_scores(n_true, lev.per_simulation(pred, sidx))}
+    return {"mode": "regress", "per_image": regression_scores(n_true[sidx], pred),
+            "per_sim": regression_scores(n_true, per_simulation(pred, sidx))}

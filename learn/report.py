@@ -8,8 +8,8 @@ from pathlib import Path
 
 from turbsim.atomic import atomic_path
 
-from . import evaluate as lev
-from . import train as ltrain
+from .evaluate import EVAL_DIR, METRICS_FILE
+from .rundir import CURVES_FILE, RUN_FILE, SUMMARY_FILE
 
 REPORT_FILE = "report.html"
 
@@ -49,15 +49,15 @@ def write_report(run_dir, *, baselines: dict | None = None) -> Path:
         The report file.
     """
     run_dir = Path(run_dir)
-    info = json.loads((run_dir / ltrain.RUN_FILE).read_text())
-    summ_p = run_dir / ltrain.SUMMARY_FILE
+    info = json.loads((run_dir / RUN_FILE).read_text())
+    summ_p = run_dir / SUMMARY_FILE
     summary = json.loads(summ_p.read_text()) if summ_p.is_file() else {}
     parts = [f"<h1>Run {html.escape(run_dir.name)}</h1>",
              f"<p>{html.escape(info['config']['model'])}, task {html.escape(info['config']['task'])}, "
              f"{info.get('n_params', '?')} parameters, input {info['image_size']} px.</p>",
              "<h2>Training</h2><pre>" + html.escape(json.dumps(summary, indent=1)) + "</pre>"]
     rows = []
-    evals = sorted((run_dir / lev.EVAL_DIR).glob("*/" + lev.METRICS_FILE))
+    evals = sorted((run_dir / EVAL_DIR).glob("*/" + METRICS_FILE))
     for p in evals:
         rows += _metrics_rows(p.parent.name, json.loads(p.read_text()))
     for kind, res in (baselines or {}).items():
@@ -71,7 +71,7 @@ def write_report(run_dir, *, baselines: dict | None = None) -> Path:
         if "table" in m.get("per_image", {}):
             parts.append(f"<h3>{html.escape(p.parent.name)}: confusion matrix per image</h3><pre>"
                          + html.escape(m["per_image"]["table"]) + "</pre>")
-    figs = [run_dir / ltrain.CURVES_FILE] + [q for p in evals for q in sorted(p.parent.glob("*.png"))]
+    figs = [run_dir / CURVES_FILE] + [q for p in evals for q in sorted(p.parent.glob("*.png"))]
     parts.append("<h2>Figures</h2>" + "".join(_img(f) for f in figs if f.is_file()))
     parts.append("<h2>Configuration</h2><pre>" + html.escape(json.dumps(info, indent=1)) + "</pre>")
     doc = ("<!doctype html><html><head><meta charset='utf-8'><title>turbsim learn report</title>"

@@ -5,13 +5,11 @@ Small real ensembles made by turbsim in module fixtures (16^3 and 32^3, first or
 image size throughout, so JAX compiles its programs once for the whole module.
 """
 import csv
-import itertools
 import json
 import logging
 import os
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -21,12 +19,13 @@ pytest.importorskip("flax")
 pytest.importorskip("orbax.checkpoint")
 
 from turbsim import SimConfig  # noqa: E402
-from turbsim import generate  # noqa: E402
+from turbsim import stream as turbsim_stream  # noqa: E402
 from turbsim.ensemble_plan import EnsembleConfig  # noqa: E402
 from turbsim.generate import run_ensemble  # noqa: E402
 
 from learn import data as ldata  # noqa: E402
-from learn import evaluate, fit, train  # noqa: E402
+from learn import evaluate, fit, rundir, sources, train, transforms  # noqa: E402
+from learn.config import TrainConfig  # noqa: E402
 
 SIM16 = SimConfig(cells=16, scheme="first", t_end=0.1)  # 16^3, first order: ~0.02 s per simulation
 SPLITS = (0.75, 0.125, 0.125)
@@ -62,7 +61,7 @@ def runs(many16, tmp_path_factory):
     from maps in memory (``mem``) and streamed from the file (``disk``); ``mem`` is then
     scored on its own test and holdout splits."""
     base = tmp_path_factory.mktemp("runs")
-    cfg = train.TrainConfig(data=os.fspath(many16), optimizer="adamw", learning_rate=3e-3, epochs=2, batch_size=64,
+    cfg = TrainConfig(data=os.fspath(many16), optimizer="adamw", learning_rate=3e-3, epochs=2, batch_size=64,
                             patience=0, seed=4, schedule="cosine", warmup_epochs=0.5, **SMALL_RESNET)
     out = {"mem": base / "mem", "disk": base / "disk"}
     train.train_and_evaluate(cfg, out["mem"], progress=False)
@@ -76,19 +75,19 @@ def runs(many16, tmp_path_factory):
 # 1. streaming from HDF5 equals the in-memory path
 # --------------------------------------------------------------------------------------
 def test_streamed_batches_equal_in_memory_batches(many16):
-    kw = dict(task="classify", augment=ldata.STUDY_AUGMENT, normalisation="global")
+    kw = dict(task="classify", augment=transforms.STUDY_AUGMENT, normalisation="global")
     mem = ldata.open_train_data(many16, memory_budget_mb=1024, **kw)
     disk = ldata.open_train_data(many16, memory_budget_mb=0, **kw)
-    assert isinstance(mem.source, ldata.InMemorySource) and isinstance(disk.source, ldata.HDF5Source)
+    assert isinstance(mem.source, sources.InMemorySource) and isinstance(disk.source, sources.HDF5Source)
     assert mem.n_train == disk.n_train == 132 > disk.source.chunk_sims
     assert mem.normaliser == disk.normaliser
-    calls = ldata.calls_per_epoch(132, ldata.STUDY_AUGMENT, 64, 2)  # 132 * 48 images = 49.5 calls of 128
-    for augment in (ldata.STUDY_AUGMENT, ("flip", "crop", "rot90")):  # fixed and random cuts
+    calls = sources.calls_per_epoch(132, transforms.STUDY_AUGMENT, 64, 2)  # 132 * 48 images = 49.5 calls of 128
+    for augment in (transforms.STUDY_AUGMENT, ("flip", "crop", "rot90")):  # fixed and random cuts
         bk = dict(seed=7, batch_size=64, steps_per_call=2, augment=augment, normaliser=mem.normaliser)
         firsts = []
         for epoch in (0, 1):
-            a = list(ldata.epoch_batches(mem.source, epoch, **bk))
-            b = list(ldata.prefetch(ldata.epoch_batches(disk.source, epoch, **bk)))  # background thread
+            a = list(sources.epoch_batches(mem.source, epoch, **bk))
+            b = list(sources.prefetch(sources.epoch_batches(disk.source, epoch, **bk)))  # background thread
             assert len(a) == len(b) == calls == 49
             for (xa, ya), (xb, yb) in zip(a, b):
                 np.testing.assert_array_equal(xa, xb)
@@ -103,12 +102,12 @@ def test_streamed_batches_equal_in_memory_batches(many16):
 def test_streamed_training_equals_in_memory_training(runs):
     hist = {}
     for name, path in runs.items():
-        info = json.loads((path / train.RUN_FILE).read_text())
+        info = json.loads((path / rundir.RUN_FILE).read_text())
         assert info["data"]["in_memory"] is (name == "mem")
-        with open(path / train.HISTORY_FILE) as fh:
+        with open(path / rundir.HISTORY_FILE) as fh:
             hist[name] = list(csv.DictReader(fh))
-    assert info["normaliser"] == json.loads((runs["mem"] / train.RUN_FILE).read_text())["normaliser"]
-    for a, b in zip(train.final_state(runs["mem"]), train.final_state(runs["disk"])):
+    assert info["normaliser"] == json.loads((runs["mem"] / rundir.RUN_FILE).read_text())["normaliser"]
+    for a, b in zip(rundir.final_state(runs["mem"]), rundir.final_state(runs["disk"])):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert len(hist["mem"]) == len(hist["disk"]) == 2
     for rm, rd in zip(hist["mem"], hist["disk"]):
@@ -127,10 +126,10 @@ def _cosine_with_warmup(t, peak, warm, total):
 
 
 def test_history_records_the_learning_rate_used_in_each_epoch(runs):
-    info = json.loads((runs["mem"] / train.RUN_FILE).read_text())
+    info = json.loads((runs["mem"] / rundir.RUN_FILE).read_text())
     spe, cfg = info["steps_per_epoch"], info["config"]
     warm, total = round(cfg["warmup_epochs"] * spe), cfg["epochs"] * spe
-    with open(runs["mem"] / train.HISTORY_FILE) as fh:
+    with open(runs["mem"] / rundir.HISTORY_FILE) as fh:
         lrs = [float(r["learning_rate"]) for r in csv.DictReader(fh)]
     expect = [_cosine_with_warmup(np.arange(e * spe, (e + 1) * spe), cfg["learning_rate"], warm, total).mean()
               for e in range(cfg["epochs"])]
@@ -145,7 +144,7 @@ def test_holdout_is_refused_by_the_library_unless_allowed(many16, runs):
     with pytest.raises(ldata.DataError, match="holdout split is locked"):
         ldata.load_split(many16, "holdout")
     with pytest.raises(ldata.DataError, match="holdout"):
-        ldata.open_train_data(many16, task="classify", augment=ldata.STUDY_AUGMENT, normalisation="global",
+        ldata.open_train_data(many16, task="classify", augment=transforms.STUDY_AUGMENT, normalisation="global",
                               memory_budget_mb=64, val_split="holdout")
     with pytest.raises(ldata.DataError, match="holdout split is locked"):
         evaluate.evaluate_run(runs["mem"], split="holdout")
@@ -165,11 +164,11 @@ def test_fit_cli_refuses_the_holdout_without_flag(many16, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------------------
-# 3. live training from turbsim.generate.stream
+# 3. live training from turbsim.stream
 # --------------------------------------------------------------------------------------
 def test_live_training_writes_its_run_and_never_repeats_a_simulation(many16, tmp_path, monkeypatch):
     calls = []  # per stream opened: (start, [(index, seed, projections) consumed])
-    real_stream = generate.stream
+    real_stream = turbsim_stream.stream
 
     def recording_stream(*args, start=0, **kw):
         got = []
@@ -178,21 +177,21 @@ def test_live_training_writes_its_run_and_never_repeats_a_simulation(many16, tmp
             got.append((rec["index"], rec["seed"], rec["projections"]))
             yield rec
 
-    monkeypatch.setattr(generate, "stream", recording_stream)
+    monkeypatch.setattr(turbsim_stream, "stream", recording_stream)
     out, per_epoch, epochs = tmp_path / "live", 4, 2
     live_sim = (("cells", 16), ("t_end", 0.1), ("scheme", "first"))
-    cfg = train.TrainConfig(data=os.fspath(many16), live=True, live_sim=live_sim,
+    cfg = TrainConfig(data=os.fspath(many16), live=True, live_sim=live_sim,
                             live_sims_per_epoch=per_epoch, live_workers=1, live_seed=2024, epochs=epochs,
                             batch_size=64, patience=0, **SMALL_RESNET)
     summary = train.train_and_evaluate(cfg, out, progress=False)
     evaluate.evaluate_run(out, split="test")  # validates on the ensemble's test split
     assert summary["epochs_run"] == epochs
-    for f in (train.RUN_FILE, train.SUMMARY_FILE, train.HISTORY_FILE, train.CURVES_FILE, evaluate.METRICS_FILE):
+    for f in (rundir.RUN_FILE, rundir.SUMMARY_FILE, rundir.HISTORY_FILE, rundir.CURVES_FILE, evaluate.METRICS_FILE):
         assert (out / f).is_file(), f
-    assert any((out / train.CKPT_DIR / "latest").iterdir())
-    info = json.loads((out / train.RUN_FILE).read_text())
+    assert any((out / rundir.CKPT_DIR / "latest").iterdir())
+    info = json.loads((out / rundir.RUN_FILE).read_text())
     assert info["data"]["data"] == "live" and info["data"]["sims_per_epoch"] == per_epoch
-    assert len((out / train.HISTORY_FILE).read_text().splitlines()) == 1 + epochs
+    assert len((out / rundir.HISTORY_FILE).read_text().splitlines()) == 1 + epochs
     assert json.loads((out / evaluate.METRICS_FILE).read_text())["test"]["n_sims"] == 22
 
     # every simulation is run once: epoch 0's were simulated for the normaliser's sample and
@@ -214,7 +213,7 @@ def test_scoring_at_another_resolution_resamples_and_states_the_drop(runs, other
     assert evaluate.main([str(run_dir), "--data", str(other32)]) == 0  # python -m learn.evaluate
     printed = capsys.readouterr().out
     m = json.loads((run_dir / evaluate.EVAL_DIR / "other32_test" / evaluate.METRICS_FILE).read_text())
-    assert m["map_size"] == 32 and m["image_size"] == 8 and m["n_images"] == 6 * ldata.IMAGES_PER_SIM
+    assert m["map_size"] == 32 and m["image_size"] == 8 and m["n_images"] == 6 * transforms.IMAGES_PER_SIM
     # the reference is the run's own holdout score (it was scored on the holdout), the drop is against it
     own = json.loads((run_dir / evaluate.METRICS_FILE).read_text())["holdout"]
     assert m["reference"]["split"] == "holdout"
@@ -225,7 +224,7 @@ def test_scoring_at_another_resolution_resamples_and_states_the_drop(runs, other
         assert f"{key} {m['drop'][key]:+.4f} (was {own[lvl]['accuracy']:.4f})" in printed
 
     # the 32^3 maps are scored as their 2x2 block means (the column density of a 16^3 grid)
-    run = train.load_run(run_dir)
+    run = rundir.load_run(run_dir)
     maps = ldata.load_split(other32, "test").maps
     coarse = maps.astype(np.float64).reshape(6, 3, 16, 2, 16, 2).mean(axis=(3, 5))
     with caplog.at_level(logging.WARNING), jax.log_compiles():
@@ -233,7 +232,7 @@ def test_scoring_at_another_resolution_resamples_and_states_the_drop(runs, other
         p_coarse = evaluate.predictions(run, coarse)["p_burgers"]
     # the prediction program compiled for validation (8x8 images, batches of 256) is reused
     assert not [r.message for r in caplog.records if "XLA compilation" in r.message]
-    assert len(p_fine) == 6 * ldata.IMAGES_PER_SIM
+    assert len(p_fine) == 6 * transforms.IMAGES_PER_SIM
     np.testing.assert_allclose(p_fine, p_coarse, rtol=1e-5, atol=1e-6)
     called_burgers = np.asarray(m["per_image"]["confusion"])[:, 1].sum()
     assert np.sum(p_fine >= 0.5) == called_burgers
@@ -247,24 +246,3 @@ def test_scoring_without_an_own_score_says_so(runs, other32, capsys, tmp_path):
     assert "no change against the model's own score" in capsys.readouterr().out
     m = json.loads((run_dir / evaluate.EVAL_DIR / "other32_test" / evaluate.METRICS_FILE).read_text())
     assert m["reference"] is None and m["drop"] is None
-
-
-def test_live_source_replays_the_normaliser_sample_in_epoch_zero():
-    # a stream of fake simulations: the maps carry the simulation index
-    opened = []
-
-    def fake_stream(start):
-        opened.append(start)
-        for i in itertools.count(start):
-            yield {"klass": i % 2, "n": 3.5, "projections": np.full((3, 4, 4), 10.0 ** (i + 1))}
-
-    src = ldata.LiveSource(SimpleNamespace(cells=4), "classify", sims_per_epoch=6, seed=0, chunk_sims=2)
-    src._stream = fake_stream
-    sample = src.sample(3)  # two chunks of 2 simulations are simulated
-    assert sample.shape == (3, 3, 4, 4) and opened == [0]
-    index = lambda chunks: [int(round(m[0, 0, 0])) - 1 for c in chunks for m in c.maps]  # noqa: E731
-    assert index(src.chunks(0, np.random.default_rng(0))) == list(range(6))
-    assert opened == [0, 4]  # epoch 0 streams only what the sample did not simulate
-    assert index(src.chunks(1, np.random.default_rng(0))) == list(range(6, 12))
-    assert index(src.chunks(0, np.random.default_rng(0))) == list(range(6))  # replayed once only
-    assert opened == [0, 4, 6, 0]

@@ -16,8 +16,10 @@ from turbsim import SimConfig  # noqa: E402
 from turbsim.ensemble_plan import EnsembleConfig  # noqa: E402
 from turbsim.generate import run_ensemble  # noqa: E402
 
-from learn import baselines, evaluate, fit, readout, train  # noqa: E402
+from learn import baselines, evaluate, fit, readout, rundir, train, transforms  # noqa: E402
 from learn import data as ldata  # noqa: E402
+from learn.config import TrainConfig  # noqa: E402
+from learn.predict import predict  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SIM = SimConfig(cells=32, scheme="first", t_end=0.25)  # 32^3, first order: about 0.1 s per simulation
@@ -43,16 +45,16 @@ def sweep(tmp_path_factory):
 
 
 def _params(workdir):
-    return train.final_state(workdir)
+    return rundir.final_state(workdir)
 
 
 def test_loss_falls_and_separable_classes_are_learned(separable, tmp_path):
-    cfg = train.TrainConfig(data=os.fspath(separable), model="resnet", optimizer="adamw", epochs=3, batch_size=32,
+    cfg = TrainConfig(data=os.fspath(separable), model="resnet", optimizer="adamw", epochs=3, batch_size=32,
                             patience=0, seed=1)
     summary = train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
-    hist = json.loads((tmp_path / "run" / train.SUMMARY_FILE).read_text())
+    hist = json.loads((tmp_path / "run" / rundir.SUMMARY_FILE).read_text())
     assert summary == hist
-    rows = (tmp_path / "run" / train.HISTORY_FILE).read_text().splitlines()
+    rows = (tmp_path / "run" / rundir.HISTORY_FILE).read_text().splitlines()
     losses = [float(r.split(",")[1]) for r in rows[1:]]
     assert len(losses) == 3 and losses[-1] < 0.7 * losses[0]
     m = evaluate.evaluate_run(tmp_path / "run", split="test")
@@ -62,7 +64,7 @@ def test_loss_falls_and_separable_classes_are_learned(separable, tmp_path):
 
 def test_resume_after_interruption_equals_uninterrupted_run(separable, tmp_path):
     # study_cnn: dropout randomness; 2 steps per call; cosine schedule over 3 epochs
-    cfg = train.TrainConfig(data=os.fspath(separable), model="study_cnn", epochs=3, batch_size=32, patience=0,
+    cfg = TrainConfig(data=os.fspath(separable), model="study_cnn", epochs=3, batch_size=32, patience=0,
                             steps_per_call=2, seed=5)
     train.train_and_evaluate(cfg, tmp_path / "a", progress=False)
 
@@ -75,27 +77,28 @@ def test_resume_after_interruption_equals_uninterrupted_run(separable, tmp_path)
 
     with pytest.raises(Kill):
         train.train_and_evaluate(cfg, tmp_path / "b", progress=False, on_epoch_end=kill_after_first)
-    assert len((tmp_path / "b" / train.HISTORY_FILE).read_text().splitlines()) == 2  # header + epoch 1
+    assert len((tmp_path / "b" / rundir.HISTORY_FILE).read_text().splitlines()) == 2  # header + epoch 1
     train.train_and_evaluate(cfg, tmp_path / "b", progress=False)
     for a, b in zip(_params(tmp_path / "a"), _params(tmp_path / "b")):
         np.testing.assert_array_equal(a, b)
     # another configuration in the same directory is refused
-    with pytest.raises(train.RunError, match="different configuration"):
+    with pytest.raises(rundir.RunError, match="different configuration"):
         train.train_and_evaluate(cfg.replace(seed=6), tmp_path / "b", progress=False)
 
 
 DEVICE_SCRIPT = """
 import sys, numpy as np, jax
-from learn import train
+from learn import rundir, train
+from learn.config import TrainConfig
 assert jax.device_count() == 2, jax.devices()
-cfg = train.TrainConfig.from_dict(__import__("json").loads(sys.argv[1]))
+cfg = TrainConfig.from_dict(__import__("json").loads(sys.argv[1]))
 train.train_and_evaluate(cfg, sys.argv[2], progress=False)
-np.savez(sys.argv[3], *train.final_state(sys.argv[2]))
+np.savez(sys.argv[3], *rundir.final_state(sys.argv[2]))
 """
 
 
 def test_one_and_two_devices_agree(separable, tmp_path):
-    cfg = train.TrainConfig(data=os.fspath(separable), model="resnet", epochs=2, batch_size=32, patience=0, seed=2)
+    cfg = TrainConfig(data=os.fspath(separable), model="resnet", epochs=2, batch_size=32, patience=0, seed=2)
     train.train_and_evaluate(cfg, tmp_path / "one", progress=False)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     subprocess.run([sys.executable, "-c", DEVICE_SCRIPT, json.dumps(cfg.to_dict()), str(tmp_path / "two"),
@@ -108,12 +111,12 @@ def test_one_and_two_devices_agree(separable, tmp_path):
 
 
 def test_regression_with_uncertainty_on_a_sweep(sweep, tmp_path):
-    cfg = train.TrainConfig(data=os.fspath(sweep), task="regress", uncertainty=True, model="resnet",
+    cfg = TrainConfig(data=os.fspath(sweep), task="regress", uncertainty=True, model="resnet",
                             optimizer="adamw", epochs=2, batch_size=32, patience=0, normalisation="per_image")
     train.train_and_evaluate(cfg, tmp_path / "reg", progress=False)
     m = evaluate.evaluate_run(tmp_path / "reg", split="test")
     assert m["mode"] == "regress" and set(m["per_image"]["coverage"]) == {"0.68", "0.95"}
-    run = train.load_run(tmp_path / "reg")
+    run = rundir.load_run(tmp_path / "reg")
     assert run.scaler is not None and run.config.uncertainty
     assert np.isfinite(m["per_sim"]["rmse"])
 
@@ -163,61 +166,34 @@ def test_cli_errors_exit_2_with_clear_messages(separable, sweep, tmp_path):
     assert r.returncode == 2 and "--holdout" in r.stderr
 
 
-def test_circular_padding_needs_whole_maps():
-    with pytest.raises(ValueError, match="circular.*whole"):
-        train.TrainConfig(data="x.h5", padding="circular", augment=("flip", "quadrant"))
-    cfg = train.TrainConfig(data="x.h5", padding="circular", augment=("flip", "rot90"), model="pyramid")
-    assert train.TrainConfig.from_dict(cfg.to_dict()) == cfg
-
-
-def test_pyramid_skip_needs_the_pyramid():
-    with pytest.raises(ValueError, match="pyramid_skip needs model='pyramid'"):
-        train.TrainConfig(data="x.h5", model="resnet", pyramid_skip=True)
-    cfg = train.TrainConfig(data="x.h5", model="pyramid", pyramid_skip=True)
-    assert train.TrainConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="pyramid_skip needs pyramid_hidden > 0"):
-        train.TrainConfig(data="x.h5", model="pyramid", pyramid_hidden=0, pyramid_skip=True)
-    with pytest.raises(ValueError, match="pyramid_hidden = -3"):
-        train.TrainConfig(data="x.h5", model="pyramid", pyramid_hidden=-3)
-    cfg = train.TrainConfig(data="x.h5", model="pyramid", pyramid_hidden=0)
-    assert train.TrainConfig.from_dict(cfg.to_dict()) == cfg
-
-
-def test_refit_readout_needs_a_pyramid_and_a_fixed_split():
-    with pytest.raises(ValueError, match="refit_readout needs model='pyramid'"):
-        train.TrainConfig(data="x.h5", model="study_cnn", refit_readout=True)
-    with pytest.raises(ValueError, match="refit_readout needs a fixed training split"):
-        train.TrainConfig(model="pyramid", refit_readout=True, live=True)
-
-
 def test_refitted_readout_is_installed_and_resumable(sweep, tmp_path):
     # a pyramid with a closed-form readout: the run's model predicts with the readout
     # (features @ W + b), evaluation scores that readout (its test-split per-simulation RMSE is
     # the one the penalty was chosen by), and a missing readout file is named, then refitted
-    cfg = train.TrainConfig(data=os.fspath(sweep), task="regress", model="pyramid", pyramid_widths=(8, 16, 16),
+    cfg = TrainConfig(data=os.fspath(sweep), task="regress", model="pyramid", pyramid_widths=(8, 16, 16),
                             padding="circular", augment=("flip", "rot90"), optimizer="adamw", learning_rate=3e-3,
                             epochs=3, batch_size=16, patience=0, seed=2, refit_readout=True)
     summary = train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
     r = summary["readout"]
     assert r["val_per_sim_rmse"] > 0 and r["head_val_per_sim_rmse"] > 0
-    run = train.load_run(tmp_path / "run")
-    fitted = readout.Readout.load(tmp_path / "run" / train.READOUT_FILE)
+    run = rundir.load_run(tmp_path / "run")
+    fitted = readout.Readout.load(tmp_path / "run" / rundir.READOUT_FILE)
     test = ldata.load_split(sweep, "test")
-    x, _ = ldata.eval_set(test.maps, run.normaliser, run.image_size, run.full_maps)
-    f = train.predict(run.model, x, features=True)
+    x, _ = transforms.eval_set(test.maps, run.normaliser, run.image_size, run.full_maps)
+    f = predict(run.model, x, features=True)
     np.testing.assert_allclose(run.predict(x), fitted(f), rtol=1e-4, atol=1e-4)
-    head = train.load_run(tmp_path / "run", readout=False)
+    head = rundir.load_run(tmp_path / "run", readout=False)
     assert not np.allclose(head.predict(x), run.predict(x))
     m = evaluate.evaluate_run(tmp_path / "run", split="test")
     assert m["per_sim"]["rmse"] == pytest.approx(r["val_per_sim_rmse"], rel=1e-3)
-    (tmp_path / "run" / train.READOUT_FILE).unlink()
-    with pytest.raises(train.RunError, match="readout is not refitted yet"):
-        train.load_run(tmp_path / "run")
+    (tmp_path / "run" / rundir.READOUT_FILE).unlink()
+    with pytest.raises(rundir.RunError, match="readout is not refitted yet"):
+        rundir.load_run(tmp_path / "run")
     again = train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
     assert again["readout"] == pytest.approx(r)
     # training maps streamed from the file instead of held in memory: the same readout
     train.train_and_evaluate(cfg.replace(memory_budget_mb=0.0), tmp_path / "disk", progress=False)
-    disk = readout.Readout.load(tmp_path / "disk" / train.READOUT_FILE)
+    disk = readout.Readout.load(tmp_path / "disk" / rundir.READOUT_FILE)
     np.testing.assert_allclose(disk.weights, fitted.weights, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(disk.bias, fitted.bias, rtol=1e-4, atol=1e-5)
 
@@ -229,34 +205,34 @@ def test_symmetrized_predictions_are_the_mean_over_rotations_and_reflections():
     x = np.random.default_rng(0).normal(size=(3, 16, 16)).astype(np.float32)
     views = [np.rot90(v, k, axes=(1, 2)) for v in (x, x[:, :, ::-1]) for k in range(4)]
     for features in (False, True):
-        plain = train.predict(model, x, features=features)
-        sym = train.predict(model, x, features=features, symmetrize=True)
-        mean = np.mean([train.predict(model, np.ascontiguousarray(v), features=features) for v in views], axis=0)
+        plain = predict(model, x, features=features)
+        sym = predict(model, x, features=features, symmetrize=True)
+        mean = np.mean([predict(model, np.ascontiguousarray(v), features=features) for v in views], axis=0)
         np.testing.assert_allclose(sym, mean, rtol=1e-5, atol=1e-6)
         # the network alone is not invariant; its group mean is, for every element of the group
         turned = np.ascontiguousarray(np.rot90(x, 1, axes=(1, 2)))
-        assert not np.allclose(train.predict(model, turned, features=features), plain, rtol=1e-4, atol=1e-5)
+        assert not np.allclose(predict(model, turned, features=features), plain, rtol=1e-4, atol=1e-5)
         for v in views[1:]:
-            np.testing.assert_allclose(train.predict(model, np.ascontiguousarray(v), features=features,
+            np.testing.assert_allclose(predict(model, np.ascontiguousarray(v), features=features,
                                                      symmetrize=True), sym, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="square images, got 16x12"):
-        train.predict(model, x[:, :, :12], symmetrize=True)
+        predict(model, x[:, :, :12], symmetrize=True)
 
 
 def test_symmetrized_run_refits_its_readout_on_symmetrized_features(sweep, tmp_path):
-    cfg = train.TrainConfig(data=os.fspath(sweep), task="regress", model="pyramid", pyramid_widths=(8, 16),
+    cfg = TrainConfig(data=os.fspath(sweep), task="regress", model="pyramid", pyramid_widths=(8, 16),
                             padding="circular", augment=("flip", "rot90"), optimizer="adamw", learning_rate=3e-3,
                             epochs=2, batch_size=16, patience=0, seed=2, refit_readout=True, symmetrize=True)
     train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
-    run = train.load_run(tmp_path / "run", readout=False)
+    run = rundir.load_run(tmp_path / "run", readout=False)
     sets = {}
     for split in ("train", "test"):
         ms = ldata.load_split(sweep, split)
-        x, idx = ldata.eval_set(ms.maps, run.normaliser, run.image_size, run.full_maps)
-        f = train.predict(run.model, x, features=True, symmetrize=True)
+        x, idx = transforms.eval_set(ms.maps, run.normaliser, run.image_size, run.full_maps)
+        f = predict(run.model, x, features=True, symmetrize=True)
         sets[split] = (f, run.scaler.encode(ms.labels["n"][idx]), idx)
     want = readout.fit_readout("regress", *sets["train"][:2], *sets["test"])
-    got = readout.Readout.load(tmp_path / "run" / train.READOUT_FILE)
+    got = readout.Readout.load(tmp_path / "run" / rundir.READOUT_FILE)
     np.testing.assert_allclose(got.weights, want.weights, rtol=1e-3, atol=1e-5)
     assert got.penalty == want.penalty
     # scoring the same run without the group mean: its own metrics stay the symmetrized ones
@@ -271,7 +247,7 @@ def test_symmetrized_run_refits_its_readout_on_symmetrized_features(sweep, tmp_p
 def test_pyramid_learns_n_from_whole_periodic_maps(sweep, tmp_path):
     # the multi-scale log-energy CNN on whole maps with circular padding: beats predicting the
     # mean n of the training split by a wide margin on the held-out test simulations
-    cfg = train.TrainConfig(data=os.fspath(sweep), task="regress", model="pyramid", pyramid_widths=(8, 16, 16),
+    cfg = TrainConfig(data=os.fspath(sweep), task="regress", model="pyramid", pyramid_widths=(8, 16, 16),
                             padding="circular", augment=("flip", "rot90"), optimizer="adamw", learning_rate=3e-3,
                             epochs=12, batch_size=16, patience=0, seed=2)
     train.train_and_evaluate(cfg, tmp_path / "run", progress=False)
