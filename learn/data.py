@@ -55,7 +55,7 @@ class MapSet:
 
 
 def check_file(path) -> Path:
-    """The path of an existing data file, or :class:`DataError` naming it."""
+    """The path of an existing data file, or :class:`~learn.transforms.DataError` naming it."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such data file")
@@ -178,7 +178,7 @@ def open_train_data(path, *, task: str, augment: tuple[str, ...], normalisation:
     val_split : str
         Split used for validation (``"test"``; never the holdout).
     chunk_sims : int
-        Simulations per chunk of an epoch (:func:`epoch_chunks`), in memory or streamed.
+        Simulations per chunk of an epoch (:func:`learn.sources.epoch_chunks`), in memory or streamed.
 
     Returns
     -------
@@ -237,7 +237,7 @@ def open_train_data(path, *, task: str, augment: tuple[str, ...], normalisation:
 def live_train_data(template, *, task: str, augment: tuple[str, ...], normalisation: str,
                     sims_per_epoch: int, seed: int, val_path=None, n_range=(3.0, 4.5),
                     workers: int | None = None) -> TrainData:
-    """Training data streamed from live simulations (:class:`LiveSource`).
+    """Training data streamed from live simulations (:class:`learn.sources.LiveSource`).
 
     Parameters
     ----------

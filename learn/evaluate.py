@@ -92,6 +92,14 @@ def predictions(run, maps: np.ndarray, *, batch_size: int = 256, progress: bool 
 def score(run, mapset: MapSet, *, progress: bool = False) -> tuple[dict, dict]:
     """Every metric of a run on a set of maps, per image and per simulation.
 
+    Parameters
+    ----------
+    run : learn.rundir.Run
+    mapset : learn.data.MapSet
+        Maps [g/cm^2] and labels of the simulations to score.
+    progress : bool
+        Show a progress bar of the prediction.
+
     Returns
     -------
     metrics : dict

@@ -355,7 +355,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
         Run directory (created; :mod:`learn.rundir`). If it holds checkpoints of the same
         configuration, training continues after the latest one.
     on_epoch_end : callable, optional
-        ``f(epoch, record)`` after each epoch's checkpoint (e.g. to stop a test run).
+        ``f(epoch, record)`` after each epoch's checkpoint (e.g. to stop a test prog).
     progress : bool
         Show a progress bar per epoch (a terminal bar, or plain lines when redirected).
     devices : list of jax devices, optional
@@ -364,14 +364,14 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
     Returns
     -------
     dict
-        The training summary (also written to ``train_summary.json``): epochs run, best
+        The training summary (also written to ``train_summary.json``): epochs prog, best
         epoch, best validation loss and metric, whether it stopped early, wall time [s],
         mean training throughput [images/s].
 
     Raises
     ------
     learn.transforms.DataError, learn.rundir.RunError, ValueError
-        Bad data, a run directory of another configuration, a batch size not divisible
+        Bad data, a prog directory of another configuration, a batch size not divisible
         by the number of devices, or too few images for one training call.
     """
     workdir = Path(workdir)
@@ -398,10 +398,10 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
     model.train()
     graphdef, state = nnx.split((model, opt))
     checkpoints = Checkpoints(workdir)
-    got, run = checkpoints.restore(state), Progress()
+    got, prog = checkpoints.restore(state), Progress()
     if got is not None:
-        state, run = got[0], Progress(**got[1])
-        log.info("%s: resuming after epoch %d", workdir, run.epoch)
+        state, prog = got[0], Progress(**got[1])
+        log.info("%s: resuming after epoch %d", workdir, prog.epoch)
     state = sharding.put_state(state)
     train_call = make_train_call(graphdef, loss_fn)
     key = jax.random.key(config.seed)
@@ -409,25 +409,25 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
     val = validation_set(config, td)
 
     t_start = time.perf_counter()
-    while not run.done and run.epoch < config.epochs:
-        step0 = run.step
-        state, rec, run.step = train_epoch(train_call, state, td, config, run.epoch, run.step, key, sharding,
+    while not prog.done and prog.epoch < config.epochs:
+        step0 = prog.step
+        state, rec, prog.step = train_epoch(train_call, state, td, config, prog.epoch, prog.step, key, sharding,
                                            show=progress)
         nnx.update((model, opt), state)
-        rec = {"epoch": run.epoch + 1, **rec, "val_loss": None, "val_metric": None,
-               "learning_rate": float(np.mean(lr_fn(np.arange(step0, run.step))))}  # the epoch's mean
+        rec = {"epoch": prog.epoch + 1, **rec, "val_loss": None, "val_metric": None,
+               "learning_rate": float(np.mean(lr_fn(np.arange(step0, prog.step))))}  # the epoch's mean
         if val is not None:
             vl, vm = validation_loss(model, val.x, val.y, loss_fn, config.eval_batch_size, sharding)
             rec["val_loss"], rec["val_metric"] = vl, metric_value(config.task, vm, td.scaler)
-        best = run.end_epoch(rec, config)
-        checkpoints.save(run.epoch, state, dataclasses.asdict(run), best=best)
-        write_history(workdir, run.history, config.task)
-        log.info("epoch %d: train loss %.4f metric %.4f | val loss %s metric %s | lr %.3g | %.0f img/s", run.epoch,
+        best = prog.end_epoch(rec, config)
+        checkpoints.save(prog.epoch, state, dataclasses.asdict(prog), best=best)
+        write_history(workdir, prog.history, config.task)
+        log.info("epoch %d: train loss %.4f metric %.4f | val loss %s metric %s | lr %.3g | %.0f img/s", prog.epoch,
                  rec["train_loss"], rec["train_metric"], rec["val_loss"], rec["val_metric"], rec["learning_rate"],
                  rec["images_per_s"])
         if on_epoch_end is not None:
-            on_epoch_end(run.epoch, rec)
-    summary = {**run.summary(config), "train_wall_s": time.perf_counter() - t_start, "n_params": info["n_params"],
+            on_epoch_end(prog.epoch, rec)
+    summary = {**prog.summary(config), "train_wall_s": time.perf_counter() - t_start, "n_params": info["n_params"],
                "devices": sharding.n}
     if config.refit_readout:
         summary["readout"] = refit_readout(config, workdir, td, val, sharding, show=progress)

@@ -14,9 +14,9 @@ def _scored(mode, rng):
     n_true = np.array([11 / 3, 4.0, 3.5, 3.9]) if mode != "classify" else np.array([11 / 3, 4.0, 11 / 3, 4.0])
     klass = np.array([0, 1, 0, 1]) if mode == "classify" else np.full(4, -1)
     p = rng.uniform(size=12)
-    arrays = {"sim_index": idx, "n_true": n_true, "klass": klass, "p_burgers": p, "p_sim": metrics.per_simulation(p, idx),
-              "rank": p, "rank_sim": metrics.per_simulation(p, idx), "n_pred": n_true[idx] + rng.normal(0, 0.1, 12),
-              "n_std": np.full(12, 0.1)}
+    p_sim = metrics.per_simulation(p, idx)
+    arrays = {"sim_index": idx, "n_true": n_true, "klass": klass, "p_burgers": p, "p_sim": p_sim, "rank": p,
+              "rank_sim": p_sim, "n_pred": n_true[idx] + rng.normal(0, 0.1, 12), "n_std": np.full(12, 0.1)}
     arrays["n_sim"] = metrics.per_simulation(arrays["n_pred"], idx)
     m = {"mode": mode}
     if mode == "classify":
