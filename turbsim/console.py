@@ -64,13 +64,16 @@ class LineProgress:
     """Progress as plain lines (for redirected output): ``DESC: 12/24 sim (50%), 30 s, ~30 s left``.
 
     The same methods as the part of tqdm's interface the project uses (``update``,
-    ``set_postfix_str``, ``close``, ``n``, ``total``, context manager, iteration).
+    ``set_postfix_str``, ``close``, ``n``, ``total``, context manager, iteration). A line
+    is written every ``interval`` seconds and at the end; work that ends within
+    ``min_time`` seconds without having written a line writes none.
     """
 
     def __init__(self, iterable: Iterable | None = None, *, total: float | None = None, desc: str = "",
                  unit: str = "it", initial: float = 0, interval: float = 10.0, disable: bool = False,
-                 fmt: str = "{:g}", file: IO | None = None):
+                 fmt: str = "{:g}", file: IO | None = None, min_time: float = 0.0):
         self.iterable = iterable
+        self.min_time = min_time
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)  # type: ignore[arg-type]
         self.total, self.desc, self.unit, self.n = total, desc, unit, initial
@@ -80,6 +83,7 @@ class LineProgress:
         self._initial = initial
         self._postfix = ""
         self._closed = False
+        self._wrote = False
 
     def __iter__(self) -> Iterator:
         for item in self.iterable or ():
@@ -122,19 +126,22 @@ class LineProgress:
         return text + (f", {self._postfix}" if self._postfix else "")
 
     def _write(self) -> None:
+        self._wrote = True
         if not self.disable:
             print(self.line(), file=self.file, flush=True)
 
     def close(self) -> None:
-        """Write the final line (once)."""
+        """Write the final line (once), unless the work took under ``min_time`` seconds and
+        wrote no line before (short stages leave no trace in a log)."""
         if not self._closed:
             self._closed = True
-            self._write()
+            if self._wrote or time.monotonic() - self._start >= self.min_time:
+                self._write()
 
 
 def progress(iterable: Iterable | None = None, *, total: float | None = None, desc: str = "",
              unit: str = "it", initial: float = 0, disable: bool = False, leave: bool = True,
-             interval: float = 10.0, fmt: str = "{:g}", file: IO | None = None):
+             interval: float = 10.0, fmt: str = "{:g}", file: IO | None = None, min_time: float = 0.0):
     """A progress bar: tqdm on a terminal, :class:`LineProgress` lines otherwise.
 
     Parameters
@@ -159,6 +166,9 @@ def progress(iterable: Iterable | None = None, *, total: float | None = None, de
         Format of amounts in the line output (``"{:.3f}"`` for Myr).
     file : file object, optional
         Where to write (default standard error).
+    min_time : float
+        When the output is not a terminal: write no closing line for work that ended
+        within this many seconds without having written a line [s] (default 0: always).
 
     Returns
     -------
@@ -171,4 +181,4 @@ def progress(iterable: Iterable | None = None, *, total: float | None = None, de
         return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, leave=leave, file=stream,
                     smoothing=0.05, dynamic_ncols=True)
     return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, interval=interval,
-                        disable=disable, fmt=fmt, file=stream)
+                        disable=disable, fmt=fmt, file=stream, min_time=min_time)
