@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from griffe import Docstring, DocstringSectionKind, Expr, ExprCall, ExprKeyword, Extension, Object
+from griffe import Docstring, DocstringSectionKind, ExprCall, ExprKeyword, Extension, Object
 
 _ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|attr|data|exc|obj|const):`(?P<target>[^`]+)`")
 _LITERAL = re.compile(r"(?m)(\S)::$")
@@ -71,8 +71,8 @@ def _signature_default(default):
             if isinstance(argument, ExprKeyword) and argument.name == "default":
                 return argument.value
         first = default.arguments[0] if default.arguments else None
-        if first is not None and not isinstance(first, (Expr, ExprKeyword)):
-            return first                   # a literal, kept as source text
+        if first is not None and not isinstance(first, ExprKeyword):
+            return first                   # the helper's first argument is the default
         return _KEEP
     return default
 
