@@ -1,6 +1,6 @@
 /*
- * What the parts of one step share (included by kernels.c once per float type; REAL is
- * the type, FN(name) appends its suffix).
+ * What the parts of one step share (included through solver_impl.h once per float type;
+ * REAL is the type, FN(name) appends its suffix).
  *
  * Layout of the work planes: a *plane* holds one x slab (ny rows); every row has nz + 2
  * entries, cell iz at position iz + 1, with periodic ghost copies at positions 0 and nz + 1.
