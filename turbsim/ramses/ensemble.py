@@ -73,6 +73,8 @@ class RamsesSource:
     courant : float
         Courant factor of the run, in (0, 1].
 
+    Notes
+    -----
     ``mach`` ... ``courant`` default to :class:`~turbsim.SimConfig`'s defaults and are
     checked as it checks them.
     """
