@@ -87,10 +87,27 @@ def _path(owner: str, name: str, value: Any) -> str:
 
 
 def _live_sim(owner: str, name: str, value: Any) -> tuple[tuple[str, Any], ...]:
+    """(SimConfig field, value) pairs, checked by building the SimConfig they describe.
+
+    The values come back in SimConfig's canonical types (``cells=16.0`` gives 16); ``n``
+    and ``seed`` are refused, since the stream sets them per simulation.
+    """
     try:
-        return tuple((str(k), v) for k, v in dict(value).items())
+        pairs = {str(k): v for k, v in dict(value).items()}
     except (TypeError, ValueError):
         raise ValueError(f"{owner}.{name} must be (SimConfig field, value) pairs, got {value!r}") from None
+    fields = {f.name for f in dataclasses.fields(SimConfig)}
+    unknown = sorted(set(pairs) - fields)
+    if unknown:
+        raise ValueError(f"{owner}.{name}: unknown SimConfig field(s) {unknown}")
+    per_sim = sorted(set(pairs) & {"n", "seed"})
+    if per_sim:
+        raise ValueError(f"{owner}.{name} sets {per_sim}, which the live stream sets per simulation")
+    try:
+        sim = SimConfig(**pairs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{owner}.{name}: {exc}") from None
+    return tuple((k, getattr(sim, k)) for k in pairs)
 
 
 def _option(default: Any, group: str, check: Callable | None = None, *, choices: tuple | None = None,
@@ -112,6 +129,9 @@ def _option(default: Any, group: str, check: Callable | None = None, *, choices:
 
 _INT1 = partial(validate.integer, lo=1)
 _INT0 = partial(validate.integer, lo=0)
+SEED_MAX = 2**63 - 1
+"""Largest seed: ``jax.random.key`` takes a signed 64-bit integer (as ``SimConfig.seed``)."""
+_SEED = partial(validate.integer, lo=0, hi=SEED_MAX)
 _REAL0 = partial(validate.real, lo=0.0, hi_open=True)
 
 
@@ -151,7 +171,8 @@ class TrainConfig:
         Stop after this many epochs without a lower validation loss, >= 0 (0: never stop
         early).
     seed : int
-        The one seed of the run, >= 0 (parameters, image order, augmentations, dropout).
+        The one seed of the run, in [0, 2^63 - 1] (parameters, image order, augmentations,
+        dropout).
     normalisation : {"global", "per_image"}
         global: log10 column density minus the training mean over its standard deviation
         (keeps each image's level and amplitude); per_image: every image standardised on its
@@ -204,9 +225,10 @@ class TrainConfig:
     live_sims_per_epoch : int
         Simulations per epoch in live mode, >= 1.
     live_seed : int
-        Seed of the live stream, >= 0 (pick one that no stored ensemble uses).
+        Seed of the live stream, in [0, 2^63 - 1] (pick one that no stored ensemble uses).
     live_sim : tuple of (str, value) pairs
-        SimConfig fields of the live simulations (e.g. ``(("cells", 64), ("t_end", 0.5))``).
+        SimConfig fields of the live simulations (e.g. ``(("cells", 64), ("t_end", 0.5))``),
+        checked as a SimConfig; not ``n`` or ``seed``, which the stream sets per simulation.
     live_n_range : (float, float)
         Interval of n for live regression (LO < HI; n drawn uniformly).
     live_workers : int or None
@@ -227,7 +249,7 @@ class TrainConfig:
     schedule: str = _option("cosine", MODEL, choices=SCHEDULES)
     warmup_epochs: float = _option(0.0, MODEL, _REAL0)
     patience: int = _option(5, MODEL, _INT0)
-    seed: int = _option(0, MODEL, _INT0)
+    seed: int = _option(0, MODEL, _SEED)
     normalisation: str = _option("global", DATA, choices=NORMALISATIONS)
     augment: tuple[str, ...] = _option(STUDY_AUGMENT, DATA, _augment, item_choices=AUGMENTATIONS, type=str,
                                              nargs="*")
@@ -248,7 +270,7 @@ class TrainConfig:
     eval_batch_size: int = _option(256, MODEL, _INT1)
     live: bool = _option(False, LIVE, validate.flag)
     live_sims_per_epoch: int = _option(32, LIVE, _INT1)
-    live_seed: int = _option(987654321, LIVE, _INT0)
+    live_seed: int = _option(987654321, LIVE, _SEED)
     live_sim: tuple[tuple[str, Any], ...] = _option((), LIVE, _live_sim, cli=False)
     live_n_range: tuple[float, float] = _option((3.0, 4.5), LIVE, _n_range, type=float, nargs=2,
                                                 metavar=("LO", "HI"))

@@ -54,6 +54,15 @@ def test_refit_readout_needs_a_pyramid_and_a_fixed_split():
     ({"live_workers": -1}, "TrainConfig.live_workers = -1"),
     ({"data": 3}, "TrainConfig.data must be a path, got 3"),
     ({"data": None}, "TrainConfig.data is required unless live=True"),
+    ({"seed": 2**63},
+     r"TrainConfig.seed = 9223372036854775808 is outside the allowed range \[0, 9223372036854775807\]"),
+    ({"seed": -1}, r"TrainConfig.seed = -1 is outside the allowed range"),
+    ({"live_seed": 10**400}, r"TrainConfig.live_seed = 10\*\*400 is outside the allowed range"),
+    ({"live_sim": {"cells": 3}}, r"TrainConfig.live_sim: SimConfig.cells = 3 is outside the allowed range"),
+    ({"live_sim": {"scheme": "second"}}, "TrainConfig.live_sim: SimConfig.scheme = 'second' is not one of"),
+    ({"live_sim": {"cels": 16}}, r"TrainConfig.live_sim: unknown SimConfig field\(s\) \['cels'\]"),
+    ({"live_sim": {"n": 4.0}}, r"TrainConfig.live_sim sets \['n'\], which the live stream sets per simulation"),
+    ({"live_sim": [1, 2]}, "TrainConfig.live_sim must be .SimConfig field, value. pairs"),
 ])
 def test_bad_fields_raise_value_errors_naming_field_and_value(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -75,6 +84,27 @@ def test_fields_are_canonical_and_round_trip():
         TrainConfig.from_dict({**cfg.to_dict(), "lr": 1.0})
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.epochs = 3
+
+
+def test_the_largest_seeds_are_accepted_where_they_are_used():
+    import jax
+
+    from turbsim import SimConfig
+
+    cfg = TrainConfig(data="x.h5", seed=config.SEED_MAX, live_seed=config.SEED_MAX)
+    assert cfg.seed == cfg.live_seed == 2**63 - 1
+    jax.random.key(cfg.seed)  # parameters and dropout
+    np.random.SeedSequence([cfg.seed, 7, 1]).generate_state(1)  # epochs' order and augmentations
+    SimConfig(seed=cfg.live_seed)  # the live stream's simulations
+    with pytest.raises(OverflowError):  # one more would not be
+        jax.random.key(cfg.seed + 1)
+
+
+def test_live_simulations_are_checked_and_canonical_when_the_config_is_built():
+    cfg = TrainConfig(live=True, live_sim={"cells": 16.0, "t_end": 1, "scheme": "first"})
+    assert cfg.live_sim == (("cells", 16), ("t_end", 1.0), ("scheme", "first"))
+    assert isinstance(cfg.live_sim[0][1], int) and isinstance(cfg.live_sim[1][1], float)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def test_every_field_is_checked_and_documented():
