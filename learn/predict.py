@@ -100,9 +100,28 @@ class Sharding:
         return jax.device_put(x, self.batch(axis, x.ndim))
 
 
+def eval_split(model: nnx.Module):
+    """``nnx.split`` of an eval-mode view of a model; the model itself keeps its mode.
+
+    The view shares the model's arrays (nothing is copied); only its modes differ
+    (dropout off, batch statistics from the running averages).
+
+    Returns
+    -------
+    graphdef : nnx.GraphDef
+    state : nnx.State
+    """
+    view = nnx.merge(*nnx.split(model))
+    view.eval()
+    return nnx.split(view)
+
+
 def predict(model: nnx.Module, images: np.ndarray, *, batch_size: int = 256, sharding: Sharding | None = None,
             progress: bool = False, features: bool = False, symmetrize: bool = False) -> np.ndarray:
-    """Raw model outputs for many images (model in eval mode, padded fixed-size batches).
+    """Raw model outputs for many images (in eval mode, padded fixed-size batches).
+
+    The model is evaluated in eval mode whatever its own mode, which is left as it was
+    (:func:`eval_split`): a model in training mode stays in training mode.
 
     Parameters
     ----------
@@ -117,7 +136,8 @@ def predict(model: nnx.Module, images: np.ndarray, *, batch_size: int = 256, sha
     symmetrize : bool
         Average over the 8 rotations and reflections of every (square) image.
     progress : bool
-        Show a progress bar (:func:`turbsim.console.progress`: plain lines when redirected).
+        Show a progress bar (:func:`turbsim.console.progress`: plain lines when redirected,
+        none for a call that ends within 2 s).
 
     Returns
     -------
@@ -125,13 +145,12 @@ def predict(model: nnx.Module, images: np.ndarray, *, batch_size: int = 256, sha
     """
     sharding = sharding or Sharding()
     bs = -(-min(batch_size, max(len(images), 1)) // sharding.n) * sharding.n
-    model.eval()
-    graphdef, mstate = nnx.split(model)
+    graphdef, mstate = eval_split(model)
     call = make_predict_call(graphdef, features, symmetrize)
     mstate = sharding.put_state(mstate)
     outs = []
     for start in progress_bar(range(0, len(images), bs), desc="predict", unit="batch", disable=not progress,
-                              leave=False):
+                              leave=False, min_time=2):
         x = images[start:start + bs]
         pad = bs - len(x)
         if pad:
