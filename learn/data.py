@@ -15,16 +15,19 @@ from __future__ import annotations
 import logging
 import math
 import os
+import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from turbsim import dataset, observe
 
 from .sources import DEFAULT_CHUNK_SIMS, HDF5Source, InMemorySource, LiveSource, Source
-from .transforms import (CLASS_NAMES, DataError, Normaliser, TargetScaler, fit_normaliser, fit_target_scaler,
-                         input_size, targets)
+from .transforms import (CLASS_NAMES, DataError, Normaliser, TargetScaler, check_maps, fit_normaliser,
+                         fit_target_scaler, input_size, targets)
 
 # Moved to learn.transforms and learn.sources; importable from here until the next release.
 from .sources import (MapChunk, calls_per_epoch, epoch_batches, epoch_chunks, epoch_rng,  # noqa: E402,F401
@@ -62,28 +65,132 @@ def check_file(path) -> Path:
     return p
 
 
-def load_npz_maps(path) -> MapSet:
-    """Maps of a RAMSES map file (``columns`` (S,3,N,N) g/cm^2, ``n``, ``klass`` names).
+LABELS = ("n", "klass", "split", "sim_id", "seed")
+"""The per-simulation labels of an ensemble (``/labels/<name>``), as :meth:`Ensemble.labels` reads them."""
+NPZ_LAYOUT = "columns (S, 3, N, N) g/cm^2, n (S,) and optionally klass (S,) (names or 0/1)"
 
-    The class names ``kolmogorov``/``burgers`` become 0/1, any other name -1.
+
+def _missing_objects(p: Path) -> list[str]:
+    """The HDF5 objects of the ensemble layout that a file lacks (empty if it cannot be opened)."""
+    import h5py
+
+    need = ["t0_fields/column_density", "labels"] + [f"labels/{k}" for k in LABELS]
+    try:
+        with h5py.File(p, "r") as f:
+            return [name for name in need if name not in f]
+    except OSError:
+        return []
+
+
+def _layout_error(p: Path, exc: Exception) -> DataError:
+    """A one-line DataError for a file the dataset reader refused, naming what it lacks."""
+    missing = _missing_objects(p)
+    if "labels" in missing:
+        return DataError(f"{p}: no /labels group: not a complete turbsim ensemble (it holds the labels "
+                         f"{', '.join(LABELS)} of every simulation)")
+    if missing:
+        return DataError(f"{p}: not a complete turbsim ensemble: no {', '.join('/' + m for m in missing)}")
+    return DataError(str(exc).splitlines()[0] if str(exc) else f"{p}: not a turbsim ensemble")
+
+
+@contextmanager
+def open_ensemble(path, **kw) -> Iterator[dataset.Ensemble]:
+    """:func:`turbsim.dataset.open_ensemble` whose layout errors are one-line DataErrors.
+
+    A missing group or label (``/labels``, ``/labels/n``...) is named as such; the holdout
+    lock (:class:`turbsim.dataset.HoldoutError`) is left to the caller.
+    """
+    p = Path(path)
+    try:
+        ens = dataset.open_ensemble(p, **kw)
+    except dataset.LayoutError as exc:
+        raise _layout_error(p, exc) from None
+    try:
+        yield ens
+    except (dataset.LayoutError, KeyError) as exc:
+        raise _layout_error(p, exc) from None
+    finally:
+        ens.close()
+
+
+def read_labels(ens: dataset.Ensemble, rows: np.ndarray, source: str) -> dict[str, np.ndarray]:
+    """``n``, ``klass`` and ``sim_id`` of some rows of an ensemble.
+
+    Raises
+    ------
+    DataError
+        A label data set is missing (named, with the file and split ``source``).
+    """
+    try:
+        lab = ens.labels(rows)
+    except KeyError:
+        missing = [m for m in _missing_objects(ens.path) if m.startswith("labels/")]
+        raise DataError(f"{source}: no {', '.join('/' + m for m in missing) or '/labels data set'} in the file "
+                        f"(every turbsim ensemble holds the labels {', '.join(LABELS)})") from None
+    return {k: lab[k] for k in ("n", "klass", "sim_id")}
+
+
+def _npz_classes(p: Path, raw: np.ndarray | None, n_sims: int) -> np.ndarray:
+    """Class indices (0, 1, or -1 for none) of a map file's ``klass`` array: names or integers.
+
+    Integers must be 0, 1 or -1; names other than :data:`~learn.transforms.CLASS_NAMES`
+    (and the empty name) are said in a warning, not silently dropped.
+    """
+    if raw is None:
+        return np.full(n_sims, -1, np.int8)
+    raw = np.asarray(raw).reshape(-1)
+    if len(raw) != n_sims:
+        raise DataError(f"{p}: klass has {len(raw)} entries for {n_sims} simulations")
+    if raw.dtype.kind in "iub":
+        bad = sorted(set(raw.astype(np.int64).tolist()) - {-1, 0, 1})
+        if bad:
+            raise DataError(f"{p}: integer klass values must be 0 ({CLASS_NAMES[0]}), 1 ({CLASS_NAMES[1]}) "
+                            f"or -1 (none), got {bad}")
+        return raw.astype(np.int8)
+    if raw.dtype.kind not in "USO":
+        raise DataError(f"{p}: klass must hold class names or integers 0/1, got dtype {raw.dtype}")
+    names = [s.decode() if isinstance(s, bytes) else str(s) for s in raw]
+    unknown = sorted(set(names) - set(CLASS_NAMES) - {""})
+    if unknown:
+        log.warning("%s: klass names %s are not %s or %s: those simulations have no class and are not "
+                    "scored by accuracy", p, unknown, *CLASS_NAMES)
+    return np.array([CLASS_NAMES.index(s) if s in CLASS_NAMES else -1 for s in names], np.int8)
+
+
+def load_npz_maps(path) -> MapSet:
+    """Maps of a RAMSES map file (:data:`NPZ_LAYOUT`).
+
+    ``klass`` holds class names (``kolmogorov``/``burgers`` become 0/1, any other name
+    -1 with a warning) or the class indices themselves (0, 1, -1 for none).
+
+    Raises
+    ------
+    DataError
+        Not an ``.npz`` (zip) archive, unreadable, missing arrays, wrong shapes, bad class
+        labels, or maps that are not finite and positive (the simulation is named).
     """
     p = check_file(path)
+    if not zipfile.is_zipfile(p):
+        raise DataError(f"{p}: not a numpy .npz archive (not a zip file); a map file holds {NPZ_LAYOUT}")
     try:
-        with np.load(p) as d:
+        with np.load(p, allow_pickle=False) as d:
             missing = [k for k in ("columns", "n") if k not in d.files]
             if missing:
-                raise DataError(f"{p}: map file lacks array(s) {missing} (expected columns (S,3,N,N) and n (S,))")
+                raise DataError(f"{p}: map file lacks array(s) {missing} (expected {NPZ_LAYOUT})")
             cols = np.asarray(d["columns"], np.float32)
-            n = np.asarray(d["n"], np.float64)
-            names = [str(s) for s in d["klass"]] if "klass" in d.files else [""] * len(n)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{p}: cannot read as a numpy .npz map file ({exc})") from None
+            n = np.asarray(d["n"], np.float64).reshape(-1)
+            raw = d["klass"] if "klass" in d.files else None
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{p}: cannot read as a numpy .npz map file ({first})") from None
     if cols.ndim != 4 or cols.shape[1] != 3 or cols.shape[2] != cols.shape[3] or len(n) != len(cols):
         raise DataError(f"{p}: columns must be (S, 3, N, N) with one n per row, got {cols.shape} and {n.shape}")
-    klass = np.array([CLASS_NAMES.index(s) if s in CLASS_NAMES else -1 for s in names], np.int8)
-    return MapSet(cols, {"n": n, "klass": klass, "sim_id": np.arange(len(n), dtype=np.int64)}, f"{p} (all)")
+    sim_id = np.arange(len(n), dtype=np.int64)
+    check_maps(cols, sim_id, f"{p}")
+    klass = _npz_classes(p, raw, len(n))
+    return MapSet(cols, {"n": n, "klass": klass, "sim_id": sim_id}, f"{p} (all)")
 
 
 def load_split(path, split: str, *, allow_holdout: bool = False) -> MapSet:
@@ -101,23 +208,25 @@ def load_split(path, split: str, *, allow_holdout: bool = False) -> MapSet:
     Raises
     ------
     DataError
-        Missing file, bad layout, empty split, or holdout without ``allow_holdout``.
+        Missing file, bad layout or missing labels, empty split, maps that are not finite
+        and positive (the simulation is named), or holdout without ``allow_holdout``.
     """
     p = check_file(path)
     if p.suffix == ".npz":
         return load_npz_maps(p)
+    source = f"{p} ({split})"
     try:
-        with dataset.open_ensemble(p) as ens:
+        with open_ensemble(p) as ens:
             rows = ens.indices(split, allow_holdout=allow_holdout)
             if rows.size == 0:
                 raise DataError(f"{p}: the {split} split is empty")
-            lab = ens.labels(rows)
-            return MapSet(ens.projections(rows), {k: lab[k] for k in ("n", "klass", "sim_id")}, f"{p} ({split})")
+            labels = read_labels(ens, rows, source)
+            maps = ens.projections(rows)
     except dataset.HoldoutError:
         raise DataError(f"{p}: the holdout split is locked; pass --holdout (allow_holdout=True) "
                         "only for the final evaluation") from None
-    except dataset.LayoutError as exc:
-        raise DataError(str(exc)) from None
+    check_maps(maps, labels["sim_id"], source)
+    return MapSet(maps, labels, source)
 
 
 @dataclass
@@ -148,6 +257,20 @@ class TrainData:
     scaler: TargetScaler | None
     val: MapSet | None
     description: dict
+
+
+def warn_few_values(n: np.ndarray, source: str) -> bool:
+    """Warn (``logging.warning``) when regression targets take only one or two values.
+
+    Such a train split is a two-class ensemble: regression then learns to tell two
+    values apart, which classification does directly. Returns whether it warned.
+    """
+    values = np.unique(np.asarray(n, np.float64))
+    if len(values) > 2:
+        return False
+    log.warning("%s: regression of n, but n takes only %d value(s) (%s): a two-class ensemble; "
+                "--task classify learns the classes", source, len(values), ", ".join(f"{v:.4g}" for v in values))
+    return True
 
 
 def _nbytes_maps(n_sims: int, map_size: int) -> int:
@@ -187,42 +310,54 @@ def open_train_data(path, *, task: str, augment: tuple[str, ...], normalisation:
     Raises
     ------
     DataError
-        Missing/invalid file, empty train split, missing labels.
+        Missing/invalid file, empty train split, missing labels, maps that are not finite
+        and positive (the simulation is named; streamed maps when they are read).
+
+    Notes
+    -----
+    Regression on a train split whose ``n`` takes only one or two values (a two-class
+    ensemble) runs, with a warning (:func:`warn_few_values`).
     """
     p = check_file(path)
     if p.suffix == ".npz":
         raise DataError(f"{p}: a .npz map file has no train/test splits; train on a turbsim ensemble (.h5)")
     if val_split == "holdout":
         raise DataError("the holdout split is never used for validation")
-    try:
-        with dataset.open_ensemble(p) as ens:
-            rows = ens.indices("train")
-            if rows.size == 0:
-                raise DataError(f"{p}: the train split is empty")
-            labels = ens.labels(rows)
-            y_sim = targets(labels, task, f"{p} (train)")
-            map_size = ens.map_size
-            nbytes = _nbytes_maps(rows.size, map_size)
-            in_memory = nbytes <= memory_budget_mb * 2**20
-            every = max(1, rows.size // 64)  # the normaliser's sample, the same in memory or streamed
-            if in_memory:
-                log_maps = observe.log_column(ens.projections(rows)).astype(np.float32)
-                sample = log_maps[::every]
-            else:
-                sample = observe.log_column(ens.projections(rows[::every])).astype(np.float32)
-            val_rows = ens.indices(val_split)
-            val = None
-            if val_rows.size:
-                vlab = ens.labels(val_rows)
-                targets(vlab, task, f"{p} ({val_split})")
-                val = MapSet(ens.projections(val_rows), {k: vlab[k] for k in ("n", "klass", "sim_id")},
-                             f"{p} ({val_split})")
-    except dataset.LayoutError as exc:
-        raise DataError(str(exc)) from None
+    with open_ensemble(p) as ens:
+        rows = ens.indices("train")
+        if rows.size == 0:
+            raise DataError(f"{p}: the train split is empty")
+        labels = read_labels(ens, rows, f"{p} (train)")
+        y_sim = targets(labels, task, f"{p} (train)")
+        if task == "regress":
+            warn_few_values(y_sim, f"{p} (train)")
+        map_size = ens.map_size
+        nbytes = _nbytes_maps(rows.size, map_size)
+        in_memory = nbytes <= memory_budget_mb * 2**20
+        every = max(1, rows.size // 64)  # the normaliser's sample, the same in memory or streamed
+        if in_memory:
+            maps = ens.projections(rows)
+            check_maps(maps, labels["sim_id"], f"{p} (train)")
+            log_maps = observe.log_column(maps).astype(np.float32)
+            del maps
+            sample = log_maps[::every]
+        else:  # the other training maps are checked as they are read (learn.sources.HDF5Source)
+            maps = ens.projections(rows[::every])
+            check_maps(maps, labels["sim_id"][::every], f"{p} (train)")
+            sample = observe.log_column(maps).astype(np.float32)
+        val_rows = ens.indices(val_split)
+        val = None
+        if val_rows.size:
+            vsource = f"{p} ({val_split})"
+            vlab = read_labels(ens, val_rows, vsource)
+            targets(vlab, task, vsource)
+            vmaps = ens.projections(val_rows)
+            check_maps(vmaps, vlab["sim_id"], vsource)
+            val = MapSet(vmaps, vlab, vsource)
     if map_size % 2 and set(augment) & {"quadrant", "crop"}:
         raise DataError(f"{p}: map size {map_size} is odd; quadrant cuts need an even size")
     source = (InMemorySource(log_maps, y_sim, chunk_sims) if in_memory
-              else HDF5Source(p, rows, y_sim, map_size, chunk_sims))
+              else HDF5Source(p, rows, y_sim, map_size, chunk_sims, sim_ids=labels["sim_id"]))
     log.info("%s: %d training simulations (%.1f MiB of maps) %s", p, rows.size, nbytes / 2**20,
              "in memory" if in_memory else f"streamed from disk, {chunk_sims} simulations per read")
     return TrainData(

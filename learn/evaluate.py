@@ -125,6 +125,11 @@ def score(run, mapset: MapSet, *, progress: bool = False) -> tuple[dict, dict]:
             metrics["per_image"] = classification_scores(klass[idx], pred["p_burgers"], arrays["rank"])
             metrics["per_sim"] = classification_scores(klass, p_sim, arrays["rank_sim"])
         else:  # the study's sweep experiment
+            labelled = int(np.isin(klass, (0, 1)).sum())
+            if labelled:  # not silently: some simulations do have classes
+                log.warning("%s: %d of %d simulations have a class label, the others none (klass %s): "
+                            "scored as a sweep (P(Burgers) against n), without accuracy", mapset.source,
+                            labelled, len(klass), sorted(set(klass.tolist()) - {0, 1}))
             metrics["mode"] = "sweep"
             metrics["sweep"] = {"n": n_true.tolist(), "p_burgers_sim": p_sim.tolist()}
     else:
@@ -239,7 +244,7 @@ def summary_lines(metrics: dict) -> list[str]:
     if mode == "sweep":
         n, p = np.array(metrics["sweep"]["n"]), np.array(metrics["sweep"]["p_burgers_sim"])
         order = np.argsort(n)
-        lines.append("sweep: P(Burgers) per simulation vs n: " +
+        lines.append("no class labels: scored as a sweep, P(Burgers) per simulation vs n: " +
                      ", ".join(f"{n[i]:.2f}:{p[i]:.2f}" for i in order[:: max(1, len(n) // 10)]))
         return lines
     for lvl in ("per_image", "per_sim"):

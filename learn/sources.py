@@ -40,7 +40,7 @@ import numpy as np
 
 from turbsim import dataset, observe
 
-from .transforms import Normaliser, cut_images, image_specs, targets
+from .transforms import Normaliser, check_maps, cut_images, image_specs, targets
 
 DEFAULT_CHUNK_SIMS = 64  # simulations per chunk of an epoch (see epoch_chunks): 3072 images to shuffle
 
@@ -141,18 +141,29 @@ class HDF5Source:
         Map side [pixels].
     chunk_sims : int
         Simulations per read (:func:`epoch_chunks`).
+    sim_ids : ndarray of int, optional
+        The simulations' ids, named when a map read is not finite and positive (default:
+        the rows).
+
+    Raises
+    ------
+    learn.transforms.DataError
+        From :meth:`chunks`: a map read is not finite and positive
+        (:func:`learn.transforms.check_maps`).
     """
 
     def __init__(self, path, rows: np.ndarray, y: np.ndarray, map_size: int,
-                 chunk_sims: int = DEFAULT_CHUNK_SIMS):
+                 chunk_sims: int = DEFAULT_CHUNK_SIMS, sim_ids: np.ndarray | None = None):
         self.path, self.rows, self.y = Path(path), np.asarray(rows), np.asarray(y)
+        self.sim_ids = self.rows if sim_ids is None else np.asarray(sim_ids)
         self.n_sims, self.map_size, self.chunk_sims = len(rows), map_size, max(1, int(chunk_sims))
 
     def chunks(self, epoch: int, rng: np.random.Generator) -> Iterator[MapChunk]:
         with dataset.open_ensemble(self.path) as ens:
             for sel in epoch_chunks(self.n_sims, self.chunk_sims, rng):
-                maps = observe.log_column(ens.projections(self.rows[sel]))
-                yield MapChunk(maps.astype(np.float32), self.y[sel])
+                maps = ens.projections(self.rows[sel])
+                check_maps(maps, self.sim_ids[sel], f"{self.path} (train)")
+                yield MapChunk(observe.log_column(maps).astype(np.float32), self.y[sel])
 
 
 class LiveSource:

@@ -179,6 +179,56 @@ def targets(labels: dict, task: str, source: str = "data") -> np.ndarray:
     raise ValueError(f"task = {task!r} is not one of 'classify', 'regress'")
 
 
+AXES = ("x", "y", "z")
+
+
+def check_maps(maps: np.ndarray, sim_ids, source: str) -> None:
+    """Refuse column-density maps that are not finite and positive (their log is undefined).
+
+    Parameters
+    ----------
+    maps : ndarray, shape (k, 3, N, N)
+        Column density [g/cm^2] of ``k`` simulations.
+    sim_ids : array_like of int, shape (k,)
+        The simulations' ids (named in the message).
+    source : str
+        Name of the data (file and split), for the message.
+
+    Raises
+    ------
+    DataError
+        One line naming the source, the first bad simulation with its projection and
+        what is wrong (NaN, infinite, zero or negative pixels), and how many simulations
+        are affected.
+
+    Examples
+    --------
+    >>> maps = np.ones((2, 3, 4, 4), np.float32)
+    >>> maps[1, 2, 0, 0] = np.nan
+    >>> check_maps(maps, [7, 9], "sweep.h5 (test)")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    learn.transforms.DataError: sweep.h5 (test): simulation 9 has ... (1 NaN pixel in its z projection); ...
+    """
+    maps = np.asarray(maps)
+    good = np.isfinite(maps) & (maps > 0)
+    if good.all():
+        return
+    sim_ids = np.asarray(sim_ids).reshape(-1)
+    bad_sims = np.flatnonzero(~good.reshape(len(maps), -1).all(axis=1))
+    first = bad_sims[0]
+    axis = int(np.flatnonzero(~good[first].reshape(3, -1).all(axis=1))[0])
+    v = maps[first, axis]
+    kinds = {"NaN": int(np.isnan(v).sum()), "infinite": int(np.isinf(v).sum()),
+             "zero or negative": int((v <= 0).sum())}
+    what = ", ".join(f"{c} {k} pixel{'s' * (c > 1)}" for k, c in kinds.items() if c)
+    ids = sim_ids[bad_sims].tolist()
+    listed = f"{ids}" if len(ids) <= 10 else f"[{', '.join(map(str, ids[:10]))}, ...]"
+    raise DataError(f"{source}: simulation {sim_ids[first]} has column densities that are not finite and positive "
+                    f"({what} in its {AXES[axis]} projection); {len(ids)} simulation{'s' * (len(ids) > 1)} "
+                    f"affected: {listed}")
+
+
 def input_size(map_size: int, augment: Iterable[str]) -> int:
     """Image side [pixels] for maps of side ``map_size``: half with quadrants or crops."""
     aug = set(augment)
