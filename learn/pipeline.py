@@ -10,6 +10,7 @@ gives a JSON summary and a human-readable one.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,9 @@ class FitResult:
         Metrics per scored data set: the split names of the run's ensemble and the file
         names of other data (:func:`learn.evaluate.evaluate_run`).
     baselines : dict
-        ``{kind: {split or file name: metrics}}`` (:func:`learn.baselines.run_baseline`).
+        ``{kind: {split or file name: metrics}}`` (:func:`learn.baselines.run_baseline`)
+        with the ``settings`` each was fitted with: those fitted now, those reused, and
+        those of earlier fits of the run directory that were not asked for this time.
     report : Path
         The HTML report.
     """
@@ -58,7 +61,7 @@ class FitResult:
         """The summary for scripts: training summary, report, headline metrics per data set and baseline."""
         return {"train": self.summary, "report": str(self.report),
                 **{k: headline(v) for k, v in self.results.items()},
-                **{f"baseline_{k}": {s: headline(m) for s, m in v.items() if isinstance(m, dict)}
+                **{f"baseline_{k}": {s: headline(m) for s, m in _scored(v).items()}
                    for k, v in self.baselines.items()}}
 
     def lines(self) -> list[str]:
@@ -75,11 +78,28 @@ class FitResult:
         for name, m in self.results.items():
             out += ["", f"== {name} ==", *summary_lines(m)]
         for kind, res in self.baselines.items():
-            for split, m in res.items():
-                if isinstance(m, dict):
-                    out += ["", f"== baseline {kind} ({split}) == " + ", ".join(
-                        f"{k} {v:.4f}" for k, v in headline(m).items())]
+            for split, m in _scored(res).items():
+                out += ["", f"== baseline {kind} ({split}) == " + ", ".join(
+                    f"{k} {v:.4f}" for k, v in headline(m).items())]
         return out + ["", f"report: {self.report}"]
+
+
+def load_baselines(workdir) -> dict:
+    """The baselines stored in a run directory (``baselines.json``; empty if none).
+
+    Returns
+    -------
+    dict
+        ``{kind: result}`` (:func:`learn.baselines.run_baseline`), each with the
+        ``settings`` it was fitted with.
+    """
+    p = Path(workdir) / BASELINES_FILE
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _scored(res: dict) -> dict:
+    """The metrics records of a baseline result (``{split or file name: metrics}``)."""
+    return {k: m for k, m in res.items() if isinstance(m, dict) and "mode" in m}
 
 
 def fit(config: TrainConfig, workdir, *, splits=("test",), allow_holdout: bool = False, eval_data=(),
@@ -100,6 +120,8 @@ def fit(config: TrainConfig, workdir, *, splits=("test",), allow_holdout: bool =
         or RAMSES map files (.npz).
     baselines : sequence of {"spectrum", "stats", "hog"}
         Classical baselines to fit on the same images and splits (:mod:`learn.baselines`).
+        A baseline already stored in ``workdir`` (``baselines.json``) with the same data,
+        splits and settings is reused; stored baselines not asked for stay in the report.
     baseline_bins : int
         Logarithmic wavenumber bins of the baselines' power spectrum, >= 1.
     progress : bool
@@ -136,12 +158,22 @@ def fit(config: TrainConfig, workdir, *, splits=("test",), allow_holdout: bool =
         results[split] = evaluate_run(workdir, split=split, allow_holdout=allow_holdout, run=run, progress=progress)
     for f in eval_data:
         results[Path(f).name] = evaluate_run(workdir, f, run=run, progress=progress)
-    base = {kind: lbase.run_baseline(kind, config.data, task=config.task, normalisation=config.normalisation,
-                                     splits=splits, allow_holdout=allow_holdout, others=eval_data,
-                                     n_bins=baseline_bins, full_maps=not {"quadrant", "crop"} & set(config.augment),
-                                     progress=progress)
-            for kind in baselines}
-    if base:
+    settings = {"data": str(Path(config.data).resolve()) if config.data else None, "task": config.task,
+                "normalisation": config.normalisation, "splits": list(splits),
+                "others": [str(Path(f).resolve()) for f in eval_data], "n_bins": baseline_bins,
+                "full_maps": not {"quadrant", "crop"} & set(config.augment)}
+    stored = load_baselines(workdir)
+    base = dict(stored)  # kinds not asked for this time stay in the report
+    for kind in baselines:
+        if stored.get(kind, {}).get("settings") == settings:
+            log.info("%s: baseline %s reused from %s (same data, splits and settings)", workdir, kind, BASELINES_FILE)
+            continue
+        base[kind] = {**lbase.run_baseline(kind, config.data, task=config.task, normalisation=config.normalisation,
+                                           splits=splits, allow_holdout=allow_holdout, others=eval_data,
+                                           n_bins=baseline_bins, full_maps=settings["full_maps"],
+                                           progress=progress),
+                      "settings": settings}
+    if base != stored:
         write_json(workdir / BASELINES_FILE, base)
     report = write_report(workdir, baselines=base)
     log.info("%s: report written", report)

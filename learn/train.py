@@ -30,7 +30,10 @@ Devices
 
 Resuming
     Rerunning the same configuration in the same directory continues from the latest
-    checkpoint; a finished run is not trained again (a missing readout is fitted). With
+    checkpoint; a finished run is not trained again (a missing readout is fitted), and
+    keeps its training wall time. A damaged latest checkpoint (its files are checked
+    against their checksums) is set aside with a warning naming the damaged file, and
+    training resumes from the checkpoint before it (:class:`learn.rundir.Checkpoints`). With
     ``refit_readout`` the closed-form readout (:mod:`learn.readout`) is fitted after the
     last epoch from the best checkpoint.
 
@@ -48,6 +51,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -80,6 +84,9 @@ from .rundir import (CKPT_DIR, CURVES_FILE, HISTORY_FIELDS, HISTORY_FILE, Run, R
                      final_state, restore_checkpoint, save_checkpoint)
 
 log = logging.getLogger(__name__)
+
+PLOT_EVERY_S = 30.0
+"""Least wall time between two drawings of the learning curves [s] (``history.csv`` is written every epoch)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -209,10 +216,13 @@ def validation_set(config: TrainConfig, td: TrainData) -> Validation | None:
 
 def validation_loss(model: nnx.Module, images: np.ndarray, y: np.ndarray, loss_fn: Callable,
                     batch_size: int, sharding: Sharding) -> tuple[float, float]:
-    """Mean loss and mean metric of a model on normalised images with targets (the model is left in training mode)."""
+    """Mean loss and mean metric of a model on normalised images with targets.
+
+    The model is evaluated in eval mode (:func:`learn.predict.predict`); its own mode is
+    left as it was.
+    """
     out = predict(model, images, batch_size=batch_size, sharding=sharding)
     loss, metric = loss_fn(jnp.asarray(out), jnp.asarray(y))
-    model.train()
     return float(loss), float(jnp.mean(metric))
 
 
@@ -234,6 +244,9 @@ class Progress:
         Epochs since it.
     done : bool
         Finished (last epoch, or stopped early).
+    wall_s : float
+        Wall time spent training [s]: every epoch's training, validation and checkpoint,
+        summed over the sessions of a resumed run (a rerun of a finished run adds nothing).
     """
 
     epoch: int = 0
@@ -243,6 +256,7 @@ class Progress:
     best_epoch: int | None = None
     bad_epochs: int = 0
     done: bool = False
+    wall_s: float = 0.0
 
     def end_epoch(self, rec: dict, config: TrainConfig) -> bool:
         """Record an epoch; decide early stopping. Returns whether the epoch is the best so far."""
@@ -355,7 +369,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
         Run directory (created; :mod:`learn.rundir`). If it holds checkpoints of the same
         configuration, training continues after the latest one.
     on_epoch_end : callable, optional
-        ``f(epoch, record)`` after each epoch's checkpoint (e.g. to stop a test prog).
+        ``f(epoch, record)`` after each epoch's checkpoint (e.g. to stop a test run).
     progress : bool
         Show a progress bar per epoch (a terminal bar, or plain lines when redirected).
     devices : list of jax devices, optional
@@ -364,18 +378,18 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
     Returns
     -------
     dict
-        The training summary (also written to ``train_summary.json``): epochs prog, best
-        epoch, best validation loss and metric, whether it stopped early, wall time [s],
-        mean training throughput [images/s].
+        The training summary (also written to ``train_summary.json``): epochs run, best
+        epoch, best validation loss and metric, whether it stopped early, training wall
+        time ``train_wall_s`` [s] (summed over the sessions of a resumed run, unchanged by
+        rerunning a finished one), mean training throughput [images/s].
 
     Raises
     ------
     learn.transforms.DataError, learn.rundir.RunError, ValueError
-        Bad data, a prog directory of another configuration, a batch size not divisible
+        Bad data, a run directory of another configuration, a batch size not divisible
         by the number of devices, or too few images for one training call.
     """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     sharding = Sharding(devices)
     if config.batch_size % sharding.n:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {sharding.n} devices")
@@ -393,6 +407,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
 
     model, opt = model_and_optimizer(config, td.image_size, steps_per_epoch)
     info["n_params"] = count_params(model)
+    workdir.mkdir(parents=True, exist_ok=True)  # after the data and the directory are checked
     write_json(workdir / RUN_FILE, info)
     loss_fn = loss_and_metric(config.task, config.uncertainty)
     model.train()
@@ -400,7 +415,11 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
     checkpoints = Checkpoints(workdir)
     got, prog = checkpoints.restore(state), Progress()
     if got is not None:
-        state, prog = got[0], Progress(**got[1])
+        meta = dict(got[1])
+        if "wall_s" not in meta:  # a checkpoint written before the record held it: the old summary's
+            old = workdir / SUMMARY_FILE
+            meta["wall_s"] = json.loads(old.read_text()).get("train_wall_s", 0.0) if old.is_file() else 0.0
+        state, prog = got[0], Progress(**meta)
         log.info("%s: resuming after epoch %d", workdir, prog.epoch)
     state = sharding.put_state(state)
     train_call = make_train_call(graphdef, loss_fn)
@@ -408,9 +427,9 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
     lr_fn = learning_rate_schedule(config, steps_per_epoch)
     val = validation_set(config, td)
 
-    t_start = time.perf_counter()
+    last_plot = -math.inf
     while not prog.done and prog.epoch < config.epochs:
-        step0 = prog.step
+        t0, step0 = time.perf_counter(), prog.step
         state, rec, prog.step = train_epoch(train_call, state, td, config, prog.epoch, prog.step, key, sharding,
                                            show=progress)
         nnx.update((model, opt), state)
@@ -420,14 +439,17 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
             vl, vm = validation_loss(model, val.x, val.y, loss_fn, config.eval_batch_size, sharding)
             rec["val_loss"], rec["val_metric"] = vl, metric_value(config.task, vm, td.scaler)
         best = prog.end_epoch(rec, config)
+        prog.wall_s += time.perf_counter() - t0  # before the save: the checkpoint's record holds it
         checkpoints.save(prog.epoch, state, dataclasses.asdict(prog), best=best)
-        write_history(workdir, prog.history, config.task)
+        drawn = prog.done or time.perf_counter() - last_plot >= PLOT_EVERY_S
+        write_history(workdir, prog.history, config.task, plot=drawn)
+        last_plot = time.perf_counter() if drawn else last_plot
         log.info("epoch %d: train loss %.4f metric %.4f | val loss %s metric %s | lr %.3g | %.0f img/s", prog.epoch,
                  rec["train_loss"], rec["train_metric"], rec["val_loss"], rec["val_metric"], rec["learning_rate"],
                  rec["images_per_s"])
         if on_epoch_end is not None:
             on_epoch_end(prog.epoch, rec)
-    summary = {**prog.summary(config), "train_wall_s": time.perf_counter() - t_start, "n_params": info["n_params"],
+    summary = {**prog.summary(config), "train_wall_s": prog.wall_s, "n_params": info["n_params"],
                "devices": sharding.n}
     if config.refit_readout:
         summary["readout"] = refit_readout(config, workdir, td, val, sharding, show=progress)
