@@ -25,8 +25,10 @@
  *   llf_impl.h          the Riemann solver (LLF / Rusanov flux)
  *   reconstruct_impl.h  piecewise-constant face states (first order)
  *   muscl_impl.h        MUSCL-Hancock face states
- *   sweep_impl.h        one time step over a block of x slabs
- *   timeloop_impl.h     CFL time step and the loop to the end time
+ *   sweep_impl.h        one time step over a block of x slabs, and the boundary step
+ *                       that completes it where two blocks meet
+ *   timeloop_impl.h     CFL time step and the loop to the end time, in one parallel
+ *                       region
  */
 #ifndef TURBSIM_KERNELS_H
 #define TURBSIM_KERNELS_H

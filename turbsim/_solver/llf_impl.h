@@ -11,8 +11,15 @@
  *   isothermal           p = cs^2 rho, and c = sqrt(gamma) cs at every face;
  *   pressure corrected   the states carry RAMSES's h (muscl_impl.h): p = cs^2 (rho - h)
  *                        and c = sqrt(gamma p / rho) per state.
+ *
+ * The run's constants are read into locals before the loop: read through k inside it,
+ * they would be loaded again at every iteration (the compiler cannot tell that the flux
+ * stores leave k alone). Each variable's momenta are formed next to the flux that uses
+ * them, which keeps few values alive at a time (forming both sides' whole flux states
+ * first spills registers: 40 % more time per face).
  */
 
+/* LLF fluxes between two rows of face states. */
 static inline __attribute__((always_inline)) void
 FN(llf)(const FN(kcon) *k, int64_t n, const FN(face) *L, int64_t off_l, const FN(face) *R,
         int64_t off_r, ts_axis axis, REAL *const F[NV], int64_t off_f, const int has_h)
@@ -27,8 +34,6 @@ FN(llf)(const FN(kcon) *k, int64_t n, const FN(face) *L, int64_t off_l, const FN
     const REAL *restrict hr = has_h ? R->q[IH] + off_r : rr;
     REAL *restrict f0 = F[IDN] + off_f, *restrict fn = F[vel[0]] + off_f;
     REAL *restrict fa = F[vel[1]] + off_f, *restrict fb = F[vel[2]] + off_f;
-    /* The states are named scalars, not small arrays: GCC keeps an array private to an
-     * `omp simd` loop in memory, one copy per lane (11% slower first-order steps). */
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         /* 1. left and right states: density and normal velocity */
@@ -54,10 +59,10 @@ FN(llf)(const FN(kcon) *k, int64_t n, const FN(face) *L, int64_t off_l, const FN
         const REAL tal = dl * al[i], tar = dr * ar[i];
         const REAL tbl = dl * bl[i], tbr = dr * br[i];
         /* 5. the LLF flux, eq. 10.56, of each conserved variable: F(U) = u_n U + p e_n */
-        f0[i] = half * (vl * dl + vr * dr - s * (dr - dl));
-        fn[i] = half * ((vl * ml + pl) + (vr * mr + pr) - s * (mr - ml));
-        fa[i] = half * (vl * tal + vr * tar - s * (tar - tal));
-        fb[i] = half * (vl * tbl + vr * tbr - s * (tbr - tbl));
+        f0[i] = half * ((ml + mr) - s * (dr - dl));
+        fn[i] = half * (((vl * ml + pl) + (vr * mr + pr)) - s * (mr - ml));
+        fa[i] = half * ((vl * tal + vr * tar) - s * (tar - tal));
+        fb[i] = half * ((vl * tbl + vr * tbr) - s * (tbr - tbl));
     }
 }
 

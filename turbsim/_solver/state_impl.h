@@ -2,22 +2,27 @@
  * What the parts of one step share (included through solver_impl.h once per float type;
  * REAL is the type, FN(name) appends its suffix).
  *
- * Layout of the work planes: a *plane* holds one x slab (ny rows); every row has nz + 2
- * entries, cell iz at position iz + 1, with periodic ghost copies at positions 0 and nz + 1.
+ * Rows and planes
+ * ---------------
+ * A work *row* holds one pencil along z: k->nzp entries, cell iz at position k->o + iz,
+ * with periodic ghost copies at k->o - 1 and k->o + nz. A *plane* holds ny rows (one x
+ * slab), row j starting at j * k->nzp.
  *
  * The face-state interface
  * ------------------------
- * A reconstruction turns the primitive planes into *face states*: for every cell of one
- * row, the state at each of its six faces (row_faces). The sweep (sweep_impl.h) pairs the
- * states of the two cells that share a face and hands them to the Riemann solver
- * (llf_impl.h); it never asks which reconstruction made them. A face state is a set of
- * row pointers, q[v][iz + 1] = variable v of cell iz, so a piecewise-constant state is the
- * primitive row itself (no copy) and a MUSCL-Hancock state is a row of its own buffers.
- * The reconstruction keeps its states valid for as long as the sweep pairs them:
- *   xp   until row j of the next slab has been swept (left state of the face s + 1/2);
+ * A reconstruction turns the grid into *face states*: for every cell of one row, the state
+ * at each of its six faces (row_faces). The sweep (sweep_impl.h) pairs the states of the two
+ * cells that share a face and hands them to the Riemann solver (llf_impl.h); it never asks
+ * which reconstruction made them. A face state is a set of row pointers, q[v][o + iz] =
+ * variable v of cell iz, so a piecewise-constant state is the row of the slab's primitive
+ * plane itself (no copy) and a MUSCL-Hancock state is a row of its own buffers. The
+ * reconstruction keeps its states valid for as long as the sweep pairs them:
+ *   xp   in the plane the sweep names, until the next slab has been swept (left state of
+ *        the face s + 1/2), and the last slab's until the boundary step;
+ *   xm   of the thread's first slab, in the plane xfirst, until the boundary step;
  *   yp   until the next row has been swept (left state of the face j + 1/2);
  *   ym   of row 0, until the slab is done (right state of the periodic face -1/2);
- *   zm   with the periodic ghost zm[nz + 1] = zm[1] (right state of the last z face);
+ *   zm   with the periodic ghost zm[o + nz] = zm[o] (right state of the last z face);
  *   the others until the next row is reconstructed.
  */
 
@@ -34,13 +39,21 @@ typedef struct {
 typedef struct FN(kcon_s) FN(kcon);
 typedef struct FN(work_s) FN(work);
 
-/* A reconstruction: chosen once per run (timeloop_impl.h), called once per row. */
+/* A reconstruction: chosen once per run (timeloop_impl.h), called once per slab and once
+ * per row. */
 typedef struct {
-    int width;              /* slabs of stencil on either side of the cell along x */
-    int planes, rows;       /* face-state buffers it needs: planes, rows (NF variables) */
-    /* face states of row j of slab s from the primitive planes W[0..2] = slabs s-1, s, s+1 */
-    void (*row)(const FN(kcon) *k, const FN(work) *w, REAL *W[3][NV], int64_t s,
-                int64_t j, FN(row_faces) *f);
+    int width;              /* slabs of stencil on either side of the cell along x; > 0:
+                               the sweep keeps primitive planes of slabs s - 1, s, s + 1 */
+    int nq;                 /* variables of one face state (NV or NF) */
+    int rows;               /* row buffers of face states it needs (nq arrays each) */
+    /* when not NULL: called as the sweep reaches slab s, with the plane its x+ states go
+     * to (the thread's first slab: xfirst) */
+    void (*slab)(const FN(kcon) *k, REAL *const U[NV], int64_t s, const FN(face) *plane);
+    /* face states of row j of the slab (W[0..2]: primitive planes of slabs s - 1, s,
+     * s + 1, when width > 0); x+ states go to row j of the plane xp, x- states to row j of
+     * the plane xm when it is not NULL (the thread's first slab) */
+    void (*row)(const FN(kcon) *k, const FN(work) *w, REAL *const W[3][NW], int64_t j,
+                const FN(face) *xp, const FN(face) *xm, FN(row_faces) *f);
 } FN(reconstruction);
 
 /* A Riemann solver: fluxes F through n faces normal to `axis`; face f has the left state
@@ -49,31 +62,41 @@ typedef void (*FN(riemann_fn))(const FN(kcon) *k, int64_t n, const FN(face) *L, 
                                const FN(face) *R, int64_t off_r, ts_axis axis,
                                REAL *const F[NV], int64_t off_f);
 
-/* Constants of a run (dtdx and hdtdx: of the current step). */
+/* Constants of a run (dtdx and hdtdx: of the current step; each thread holds a copy). */
 struct FN(kcon_s) {
-    int64_t nx, ny, nz, nzp;
-    REAL dtdx, hdtdx, cs2, c0, gm1, gamma, st, rfloor;
+    int64_t nx, ny, nz, nzp, o;
+    REAL dtdx, hdtdx, cs2, c0, gm1, gamma, rfloor;
     int skip_x, skip_y, skip_z, ndim;
     const FN(reconstruction) *rec;     /* the face states (and the buffers they need) */
     /* one step for the x slabs [a, b) of a thread, made for rec and a closure of the
-     * Riemann solver (sweep_impl.h) */
+     * Riemann solver (sweep_impl.h), and the boundary step that completes it */
     void (*sweep)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV], REAL *const Un[NV],
-                  int64_t a, int64_t b, REAL *smax_out, int64_t *bad);
+                  int64_t a, int64_t b);
+    void (*boundary)(const FN(kcon) *k, FN(work) *w, const FN(work) *left,
+                     REAL *const Un[NV], int64_t a);
 };
 
 /* ---------------------------------------------------------------------------------- */
 /* Work buffers of one thread: allocated once per run, never per step.                 */
 
-#define MAX_FACE_PLANES 2
 #define MAX_FACE_ROWS 7
 
 struct FN(work_s) {
-    REAL *W[3][NV];                     /* primitive planes, a ring: slabs s-1, s, s+1 */
-    REAL *fz[NV], *fx[NV], *fy[NV];     /* flux rows of the faces being swept */
-    REAL *fy_lo[NV], *fy1[NV];          /* y fluxes kept for the next row and for row 0 */
-    FN(face) plane[MAX_FACE_PLANES];    /* face-state buffers of the reconstruction */
-    FN(face) row[MAX_FACE_ROWS];
+    REAL *W[3][NW];                     /* primitive planes, a ring: slabs s-1, s, s+1 */
+    FN(face) xplane[2];                 /* x+ states of the slabs s - 1 and s */
+    FN(face) xfirst;                    /* x- states of the thread's first slab */
+    FN(face) row[MAX_FACE_ROWS];        /* row buffers of the reconstruction */
+    REAL *fz[3][NV], *fx[3][NV];        /* z and x fluxes: [0] of row 0, [1 + (j & 1)] of
+                                           row j > 0 (z: faces at o - 1 .. o + nz - 1) */
+    REAL *fy_lo[NV], *fy[NV], *fy1[NV]; /* y fluxes: below and above the row being
+                                           completed, and the face 1/2 */
+    REAL *dfirst[NV], *fxh[NV];         /* the thread's first slab: y flux differences and
+                                           fluxes through its x+ faces (ny * nz each) */
     FN(face) *xp_prev;                  /* x+ states of the previous slab, one per row */
+    REAL smax;                          /* largest signal speed of the cells completed */
+    int64_t bad;                        /* smallest flat index of an invalid cell, or -1 */
+    REAL pub_smax[2];                   /* smax and bad as published after a step, in two */
+    int64_t pub_bad[2];                 /* slots (by step parity) read by every thread */
     void *block;
 };
 
@@ -85,86 +108,166 @@ static void FN(work_free)(FN(work) *w)
     w->xp_prev = NULL;
 }
 
-static ts_status FN(work_alloc)(FN(work) *w, const FN(reconstruction) *rec, int64_t ny,
-                                int64_t nz)
+/* Buffers are 64-byte aligned: a pointer p advanced by a multiple of `align` reals. */
+#define TS_ALIGN 64
+
+static ts_status FN(work_alloc)(FN(work) *w, const FN(kcon) *k)
 {
-    const int64_t nzp = nz + 2, plane = ny * nzp;
-    const int64_t n = 3 * NV * plane + 5 * NV * nzp + NF * (rec->planes * plane + rec->rows * nzp);
-    REAL *p = (REAL *)calloc((size_t)n, sizeof(REAL));
-    w->block = p;
-    w->xp_prev = (FN(face) *)calloc((size_t)ny, sizeof(FN(face)));
-    if (!p || !w->xp_prev)
+    const FN(reconstruction) *rec = k->rec;
+    const int64_t nzp = k->nzp, plane = k->ny * nzp, cells = k->ny * k->nz;
+    const int64_t al = TS_ALIGN / (int64_t)sizeof(REAL);
+#define UP(n) (((n) + al - 1) / al * al)
+    const int64_t nw = rec->width > 0 ? 3 * NW : 0;
+    const int64_t n = nw * UP(plane) + 3 * rec->nq * UP(plane) + rec->rows * rec->nq * UP(nzp)
+                      + 9 * NV * UP(nzp) + 2 * NV * UP(cells);
+    void *block = NULL;
+    memset(w, 0, sizeof(*w));
+    if (posix_memalign(&block, TS_ALIGN, (size_t)n * sizeof(REAL)) != 0)
+        block = NULL;
+    w->block = block;
+    w->xp_prev = (FN(face) *)calloc((size_t)k->ny, sizeof(FN(face)));
+    w->bad = -1;
+    if (!block || !w->xp_prev)
         return TS_NO_MEMORY;
-    for (int k = 0; k < 3; k++)
-        for (int v = 0; v < NV; v++) { w->W[k][v] = p; p += plane; }
-    for (int v = 0; v < NV; v++) {
-        w->fz[v] = p; p += nzp;
-        w->fx[v] = p; p += nzp;
-        w->fy[v] = p; p += nzp;
-        w->fy_lo[v] = p; p += nzp;
-        w->fy1[v] = p; p += nzp;
-    }
-    for (int b = 0; b < rec->planes; b++)
-        for (int v = 0; v < NF; v++) { w->plane[b].q[v] = p; p += plane; }
+    REAL *p = (REAL *)block;
+    memset(p, 0, (size_t)n * sizeof(REAL));     /* first touch by the thread that uses it */
+    if (nw)
+        for (int r = 0; r < 3; r++)
+            for (int v = 0; v < NW; v++) { w->W[r][v] = p; p += UP(plane); }
+    for (int b = 0; b < 2; b++)
+        for (int v = 0; v < rec->nq; v++) { w->xplane[b].q[v] = p; p += UP(plane); }
+    for (int v = 0; v < rec->nq; v++) { w->xfirst.q[v] = p; p += UP(plane); }
     for (int b = 0; b < rec->rows; b++)
-        for (int v = 0; v < NF; v++) { w->row[b].q[v] = p; p += nzp; }
+        for (int v = 0; v < rec->nq; v++) { w->row[b].q[v] = p; p += UP(nzp); }
+    for (int v = 0; v < NV; v++) {
+        for (int r = 0; r < 3; r++) {
+            w->fz[r][v] = p; p += UP(nzp);
+            w->fx[r][v] = p; p += UP(nzp);
+        }
+        w->fy_lo[v] = p; p += UP(nzp);
+        w->fy[v] = p; p += UP(nzp);
+        w->fy1[v] = p; p += UP(nzp);
+        w->dfirst[v] = p; p += UP(cells);
+        w->fxh[v] = p; p += UP(cells);
+    }
+#undef UP
     return TS_OK;
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* Primitive variables of one slab, with periodic ghosts along z.                      */
+/* Bytes of work buffers per thread (for the memory estimate of the Python side). */
+static int64_t FN(work_bytes)(const FN(kcon) *k)
+{
+    const FN(reconstruction) *rec = k->rec;
+    const int64_t plane = k->ny * k->nzp, cells = k->ny * k->nz;
+    const int64_t nw = rec->width > 0 ? 3 * NW : 0;
+    return (int64_t)sizeof(REAL) * ((nw + 3 * rec->nq) * plane + rec->rows * rec->nq * k->nzp
+                                    + 9 * NV * k->nzp + 2 * NV * cells)
+           + k->ny * (int64_t)sizeof(FN(face));
+}
 
-static void FN(primitive_plane)(const FN(kcon) *k, REAL *const W[NV], REAL *const U[NV],
+/* The view of row j of a plane of face states. */
+static inline FN(face) FN(face_row)(const FN(face) *plane, int nq, int64_t j, int64_t nzp)
+{
+    FN(face) f = {{NULL}};
+    for (int v = 0; v < nq; v++)
+        f.q[v] = plane->q[v] + j * nzp;
+    return f;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Primitive variables of one slab, with periodic ghosts along z; with nw = NW also    */
+/* 1/rho (W[IIR]), which MUSCL-Hancock's predictor uses.                               */
+
+static void FN(primitive_plane)(const FN(kcon) *k, REAL *const W[], int nw, REAL *const U[NV],
                                 int64_t slab)
 {
-    const int64_t ny = k->ny, nz = k->nz, nzp = k->nzp;
+    const int64_t ny = k->ny, nz = k->nz, nzp = k->nzp, o = k->o;
     for (int64_t j = 0; j < ny; j++) {
         const int64_t src = (slab * ny + j) * nz;
-        REAL *restrict r = W[IDN] + j * nzp + 1, *restrict u = W[IVX] + j * nzp + 1;
-        REAL *restrict v = W[IVY] + j * nzp + 1, *restrict w = W[IVZ] + j * nzp + 1;
+        REAL *restrict r = W[IDN] + j * nzp + o, *restrict u = W[IVX] + j * nzp + o;
+        REAL *restrict v = W[IVY] + j * nzp + o, *restrict w = W[IVZ] + j * nzp + o;
         const REAL *restrict d = U[IDN] + src, *restrict px = U[IVX] + src;
         const REAL *restrict py = U[IVY] + src, *restrict pz = U[IVZ] + src;
+        if (nw == NW) {
+            REAL *restrict ir = W[IIR] + j * nzp + o;
 #pragma omp simd
-        for (int64_t i = 0; i < nz; i++) {
-            const REAL inv = (REAL)1 / d[i];
-            r[i] = d[i];
-            u[i] = px[i] * inv;
-            v[i] = py[i] * inv;
-            w[i] = pz[i] * inv;
+            for (int64_t i = 0; i < nz; i++) {
+                const REAL inv = (REAL)1 / d[i];
+                r[i] = d[i];
+                u[i] = px[i] * inv;
+                v[i] = py[i] * inv;
+                w[i] = pz[i] * inv;
+                ir[i] = inv;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < nz; i++) {
+                const REAL inv = (REAL)1 / d[i];
+                r[i] = d[i];
+                u[i] = px[i] * inv;
+                v[i] = py[i] * inv;
+                w[i] = pz[i] * inv;
+            }
         }
-        for (int q = 0; q < NV; q++) {
+        for (int q = 0; q < nw; q++) {
             REAL *row = W[q] + j * nzp;
-            row[0] = row[nz];
-            row[nz + 1] = row[1];
+            row[o - 1] = row[o + nz - 1];
+            row[o + nz] = row[o];
         }
     }
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* Largest signal speed sum_d |v_d| of one slab, and the validity check of its cells.  */
+/* Signal speed sum_d |v_d| of a completed cell (velocity part; the time loop adds      */
+/* ndim c), and its validity: density above the floor and a finite speed.              */
 
-static REAL FN(slab_speed)(const FN(kcon) *k, REAL *const U[NV], int64_t slab, int64_t *bad)
+/* The constants of the check, read once before a loop (see llf_impl.h). */
+typedef struct {
+    REAL ax, ay, az, rfloor, big;
+} FN(speed_con);
+
+static inline FN(speed_con) FN(speed_constants)(const FN(kcon) *k)
 {
-    const int64_t n = k->ny * k->nz, base = slab * n;
+    FN(speed_con) c = {k->skip_x ? (REAL)0 : (REAL)1, k->skip_y ? (REAL)0 : (REAL)1,
+                       k->skip_z ? (REAL)0 : (REAL)1, k->rfloor, (REAL)REAL_BIG};
+    return c;
+}
+
+static inline __attribute__((always_inline)) REAL
+FN(cell_speed)(FN(speed_con) c, REAL d, REAL px, REAL py, REAL pz, int *ok)
+{
+    const REAL inv = (REAL)1 / d;
+    const REAL s = (c.ax * FABS(px) + c.ay * FABS(py) + c.az * FABS(pz)) * inv;
+    *ok = (d > c.rfloor) && (s < c.big);
+    return s;
+}
+
+/* Largest speed of the n completed cells at U[.] + base, and the first invalid one into
+ * w->bad (the smallest flat index). Cells are checked in one vector loop; only a row with
+ * an invalid cell is searched again. */
+static inline __attribute__((always_inline)) void
+FN(row_speed)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV], int64_t base, int64_t n)
+{
     const REAL *restrict d = U[IDN] + base, *restrict px = U[IVX] + base;
     const REAL *restrict py = U[IVY] + base, *restrict pz = U[IVZ] + base;
-    const REAL ax = k->skip_x ? 0 : 1, ay = k->skip_y ? 0 : 1, az = k->skip_z ? 0 : 1;
-    const REAL floor_ = k->rfloor, big = REAL_BIG;
-    REAL smax = 0;
+    const FN(speed_con) c = FN(speed_constants)(k);
+    REAL smax = w->smax;
     int64_t nbad = 0;
 #pragma omp simd reduction(max : smax) reduction(+ : nbad)
     for (int64_t i = 0; i < n; i++) {
-        const REAL inv = (REAL)1 / d[i];
-        const REAL s = (ax * FABS(px[i]) + ay * FABS(py[i]) + az * FABS(pz[i])) * inv;
-        const int ok = (d[i] > floor_) && (s < big);
+        int ok;
+        const REAL s = FN(cell_speed)(c, d[i], px[i], py[i], pz[i], &ok);
         nbad += ok ? 0 : 1;
         smax = (ok && s > smax) ? s : smax;
     }
-    if (nbad) {
+    w->smax = smax;
+    if (nbad)
         for (int64_t i = 0; i < n; i++) {
-            const REAL s = (FABS(px[i]) + FABS(py[i]) + FABS(pz[i])) / d[i];
-            if (!(d[i] > floor_) || !(s < big)) { *bad = base + i; break; }
+            int ok;
+            (void)FN(cell_speed)(c, d[i], px[i], py[i], pz[i], &ok);
+            if (!ok) {
+                if (w->bad < 0 || base + i < w->bad) w->bad = base + i;
+                break;
+            }
         }
-    }
-    return smax;
 }

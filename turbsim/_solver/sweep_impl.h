@@ -1,78 +1,138 @@
 /*
- * One time step for the x slabs [a, b) of one thread: the conservative update
+ * One time step for the x slabs [a, b) of one thread, and the boundary step that completes
+ * it: the conservative update of Godunov-type schemes (Toro 2009, eq. 6.5) summed over the
+ * three directions (unsplit),
  *
- *   U_new = U + dt/dx sum over the axes of (F at the low face - F at the high face)
+ *   U_new = U + dt/dx sum over the axes of (F at the low face - F at the high face),
  *
- * (the conservative formula of Godunov-type schemes, Toro 2009 ch. 6, summed over the three
- * directions, unsplit), every loop running along the contiguous z axis of one row
- * ("pencil"). For each slab s from a - 1 (whose x+ states are the left states of the
- * face a - 1/2) to b (whose x- states are the right states of the face b - 1/2):
- *   1. the primitive planes W: a ring of three (slabs s - 1, s, s + 1), of which the
- *      reconstruction reads slabs s - width .. s + width; slab s + width is new;
- *   2. for each row j: the face states of its cells, from the reconstruction;
- *   3. LLF fluxes through the z faces of the row, and the row's new state from them;
- *   4. the flux through the x face s - 1/2 (left: the x+ states kept from slab s - 1),
- *      added to both slabs that share it;
- *   5. the flux through the y face j - 1/2 (left: the y+ states kept from row j - 1), and
- *      after the last row the periodic face;
- *   6. slab s - 1 is complete once its face s - 1/2 has been added: its signal speed and
- *      the validity of its cells.
- * Each flux is computed once and added to both cells that share the face. The order of
- * the additions is the same for every cell whatever the thread partition, so the result
- * is bit-identical for any number of threads.
+ * evaluated for every cell in one fixed order of operations:
+ *
+ *   P1 = u + dtdx (Fz[i - 1/2] - Fz[i + 1/2])     (u itself when z has one cell)
+ *   P2 = P1 + dtdx Fx[s - 1/2]
+ *   P3 = P2 + dtdx (Fy[j - 1/2] - Fy[j + 1/2])
+ *   un = P3 - dtdx Fx[s + 1/2]
+ *
+ * (the terms of an axis with one cell are left out). Each flux is computed once, and the
+ * order is the same for every cell whatever the thread partition, so the result is
+ * bit-identical for any number of threads.
+ *
+ * Every loop runs along the contiguous z axis of one row ("pencil"). For each slab s of
+ * the thread and each row j:
+ *   1. the primitive planes W: a ring of three (slabs s - 1, s, s + 1), kept when the
+ *      reconstruction reads the neighbouring slabs; slab s + 1 is new;
+ *   2. the face states of the row's cells, from the reconstruction;
+ *   3. LLF fluxes through the z faces of the row;
+ *   4. the flux through the x face s - 1/2 (left: the x+ states kept from slab s - 1): it
+ *      completes row j of slab s - 1 (un = P3 - ..., with its signal speed and validity);
+ *   5. the flux through the y face j - 1/2 (left: the y+ states kept from row j - 1): it
+ *      gives P3 of row j - 1, written to Un; after the last row, the periodic face, and
+ *      P3 of the last row and of row 0.
+ * The thread's first slab a has no x face below yet: the left state of a - 1/2 is made by
+ * the thread that owns slab a - 1, at the end of its sweep. So slab a keeps P1 in Un, its y
+ * flux differences and the fluxes through its x+ faces, and its x- states; after all
+ * threads have swept, the boundary step computes the flux through a - 1/2 once and
+ * completes both slab a - 1 (of the left thread; with one thread, the periodic neighbour)
+ * and slab a. No slab is reconstructed twice and no flux computed twice; only the
+ * primitive planes of slabs a - 1 and b, which the reconstruction reads, are made by both
+ * threads that read them.
  */
 
-/* un = u + dtdx * (F[i-1/2] - F[i+1/2]) along z; fz holds face i+1/2 at position i+1 */
-static void FN(update_z)(const FN(kcon) *k, REAL *const F[NV], REAL *const U[NV],
-                         REAL *const Un[NV], int64_t base)
+/* P3 of the cells of row j of slab s (see above) into Un. On the thread's first slab
+ * (first): P1 into Un, and the y flux differences into dfirst. With no x axis: un itself,
+ * and the speeds of the completed cells. fz: z fluxes (face i + 1/2 at o + i), fx: x
+ * fluxes of the face below, fyl and fyh: y fluxes below and above (cell i at i). */
+static inline __attribute__((always_inline)) void
+FN(row_update)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV], REAL *const Un[NV],
+               int64_t s, int64_t j, const int first, REAL *const fz[NV], REAL *const fx[NV],
+               REAL *const fyl[NV], REAL *const fyh[NV])
 {
-    const int64_t nz = k->nz;
+    const int64_t nz = k->nz, o = k->o, base = (s * k->ny + j) * nz;
+    const int hz = !k->skip_z, hx = !k->skip_x && !first, hy = !k->skip_y;
     const REAL dtdx = k->dtdx;
+    /* one loop per variable: six streams, few enough to stay in registers */
     for (int v = 0; v < NV; v++) {
-        F[v][0] = F[v][nz];
-        const REAL *restrict f = F[v], *restrict u = U[v] + base;
-        REAL *restrict un = Un[v] + base;
-        if (k->skip_z) {
-            for (int64_t i = 0; i < nz; i++) un[i] = u[i];
+        const REAL *restrict u = U[v] + base, *restrict z = fz[v] + o - 1;
+        const REAL *restrict x = fx[v], *restrict yl = hy ? fyl[v] : u, *restrict yh = hy ? fyh[v] : u;
+        REAL *restrict un = Un[v] + base, *restrict dy = w->dfirst[v] + j * nz;
+        if (first) {
+            /* P1, and the y differences for the boundary step */
+#pragma omp simd
+            for (int64_t i = 0; i < nz; i++)
+                un[i] = hz ? u[i] + dtdx * (z[i] - z[i + 1]) : u[i];
+            if (hy)
+#pragma omp simd
+                for (int64_t i = 0; i < nz; i++)
+                    dy[i] = yl[i] - yh[i];
         } else {
 #pragma omp simd
-            for (int64_t i = 0; i < nz; i++) un[i] = u[i] + dtdx * (f[i] - f[i + 1]);
+            for (int64_t i = 0; i < nz; i++) {
+                REAL p = hz ? u[i] + dtdx * (z[i] - z[i + 1]) : u[i];
+                if (hx) p = p + dtdx * x[i];
+                if (hy) p = p + dtdx * (yl[i] - yh[i]);
+                un[i] = p;
+            }
         }
     }
+    if (k->skip_x)
+        FN(row_speed)(k, w, Un, base, nz);
 }
 
-/* un += sign * dtdx * F over one row */
-static void FN(add_flux)(const FN(kcon) *k, REAL *const F[NV], REAL *const Un[NV],
-                         int64_t base, REAL sign)
+/* Complete the n cells of Un at base through their x+ faces: un = P3 - dtdx Fx[s + 1/2],
+ * with their speeds and validity. */
+static inline __attribute__((always_inline)) void
+FN(row_complete)(const FN(kcon) *k, FN(work) *w, REAL *const Un[NV], int64_t base,
+                 REAL *const fx[NV], int64_t n)
 {
-    const int64_t nz = k->nz;
-    const REAL c = sign * k->dtdx;
-    for (int v = 0; v < NV; v++) {
-        const REAL *restrict f = F[v];
-        REAL *restrict un = Un[v] + base;
-#pragma omp simd
-        for (int64_t i = 0; i < nz; i++) un[i] += c * f[i];
+    const REAL dtdx = k->dtdx;
+    REAL *restrict d = Un[IDN] + base, *restrict px = Un[IVX] + base;
+    REAL *restrict py = Un[IVY] + base, *restrict pz = Un[IVZ] + base;
+    const REAL *restrict f0 = fx[IDN], *restrict f1 = fx[IVX];
+    const REAL *restrict f2 = fx[IVY], *restrict f3 = fx[IVZ];
+    const FN(speed_con) c = FN(speed_constants)(k);
+    REAL smax = w->smax;
+    int64_t nbad = 0;
+#pragma omp simd reduction(max : smax) reduction(+ : nbad)
+    for (int64_t i = 0; i < n; i++) {
+        const REAL d1 = d[i] - dtdx * f0[i], x1 = px[i] - dtdx * f1[i];
+        const REAL y1 = py[i] - dtdx * f2[i], z1 = pz[i] - dtdx * f3[i];
+        d[i] = d1; px[i] = x1; py[i] = y1; pz[i] = z1;
+        /* 6. the completed cell's signal speed and validity */
+        int ok;
+        const REAL sp = FN(cell_speed)(c, d1, x1, y1, z1, &ok);
+        nbad += ok ? 0 : 1;
+        smax = (ok && sp > smax) ? sp : smax;
     }
+    w->smax = smax;
+    if (nbad)
+        FN(row_speed)(k, w, Un, base, n);     /* finds the first invalid cell */
 }
 
-/* un += dtdx * (Flo - Fhi) over one row */
-static void FN(add_flux_diff)(const FN(kcon) *k, REAL *const Flo[NV], REAL *const Fhi[NV],
-                              REAL *const Un[NV], int64_t base)
+/* Complete the n cells of the thread's first slab at base, once the flux fx through their
+ * x- faces is known: un = ((P1 + dtdx Fx[a - 1/2]) + dtdx dy) - dtdx Fx[a + 1/2]. */
+static inline __attribute__((always_inline)) void
+FN(row_first)(const FN(kcon) *k, FN(work) *w, REAL *const Un[NV], int64_t base,
+              REAL *const fx[NV], int64_t off, int64_t n)
 {
-    const int64_t nz = k->nz;
-    const REAL c = k->dtdx;
+    const REAL dtdx = k->dtdx;
+    const int hy = !k->skip_y;
     for (int v = 0; v < NV; v++) {
-        const REAL *restrict lo = Flo[v], *restrict hi = Fhi[v];
         REAL *restrict un = Un[v] + base;
+        const REAL *restrict lo = fx[v], *restrict hi = w->fxh[v] + off;
+        const REAL *restrict dy = w->dfirst[v] + off;
 #pragma omp simd
-        for (int64_t i = 0; i < nz; i++) un[i] += c * (lo[i] - hi[i]);
+        for (int64_t i = 0; i < n; i++) {
+            REAL p = un[i] + dtdx * lo[i];
+            if (hy) p = p + dtdx * dy[i];
+            un[i] = p - dtdx * hi[i];
+        }
     }
+    FN(row_speed)(k, w, Un, base, n);
 }
 
-static void FN(copy_flux)(const FN(kcon) *k, REAL *const dst[NV], REAL *const src[NV])
+static void FN(copy_flux)(int64_t n, REAL *const dst[NV], int64_t off, REAL *const src[NV])
 {
     for (int v = 0; v < NV; v++)
-        memcpy(dst[v], src[v], (size_t)k->nz * sizeof(REAL));
+        memcpy(dst[v] + off, src[v], (size_t)n * sizeof(REAL));
 }
 
 static void FN(swap_flux)(REAL *a[NV], REAL *b[NV])
@@ -82,110 +142,122 @@ static void FN(swap_flux)(REAL *a[NV], REAL *b[NV])
 
 static inline __attribute__((always_inline)) void
 FN(sweep)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV], REAL *const Un[NV], int64_t a,
-          int64_t b, REAL *smax_out, int64_t *bad, const FN(reconstruction) *rec,
-          FN(riemann_fn) riemann)
+          int64_t b, const FN(reconstruction) *rec, FN(riemann_fn) riemann)
 {
-    const int64_t nx = k->nx, ny = k->ny, nz = k->nz, nyz = ny * nz;
-    const int width = rec->width;
-    const int64_t lo = k->skip_x ? a : a - 1;            /* first slab whose states we need */
-    const int64_t hi = k->skip_x ? b - 1 : b;            /* last one */
-    REAL *W[3][NV];
-    FN(face) *xp_prev = w->xp_prev;                      /* x+ states of slab s - 1, by row */
-    FN(face) yp_prev = {{NULL}}, ym_row0 = {{NULL}};      /* y+ of row j - 1, y- of row 0 */
+    const int64_t nx = k->nx, ny = k->ny, nz = k->nz, nyz = ny * nz, o = k->o;
+    REAL *W[3][NW];
+    FN(face) yp_prev = {{NULL}}, ym_row0 = {{NULL}};     /* y+ of row j - 1, y- of row 0 */
     FN(row_faces) f;
-    REAL smax = 0;
+    w->smax = 0;
+    w->bad = -1;
 #define WRAP(s) ((((s) % nx) + nx) % nx)
-    /* 1. the ring before slab lo: W[2 + e] holds slab lo + e, e = -width .. width - 1 */
-    for (int r = 0; r < 3; r++)
-        for (int v = 0; v < NV; v++) W[r][v] = w->W[r][v];
-    for (int e = -width; e < width; e++)
-        FN(primitive_plane)(k, W[2 + e], U, WRAP(lo + e));
-
-    for (int64_t s = lo; s <= hi; s++) {
-        /* 1. advance the ring: W[0], W[1], W[2] = slabs s - 1, s, s + 1 */
-        for (int v = 0; v < NV; v++) {
-            REAL *t = W[0][v]; W[0][v] = W[1][v]; W[1][v] = W[2][v]; W[2][v] = t;
+    /* 1. the ring before slab a: W[1], W[2] = slabs a - 1, a */
+    if (rec->width > 0) {
+        for (int r = 0; r < 3; r++)
+            for (int v = 0; v < NW; v++) W[r][v] = w->W[r][v];
+        FN(primitive_plane)(k, W[1], NW, U, WRAP(a - 1));
+        FN(primitive_plane)(k, W[2], NW, U, a);
+    }
+    for (int64_t s = a; s < b; s++) {
+        const int first = (s == a) && !k->skip_x;
+        if (rec->width > 0) {
+            /* 1. advance the ring: W[0], W[1], W[2] = slabs s - 1, s, s + 1 */
+            for (int v = 0; v < NW; v++) {
+                REAL *t = W[0][v]; W[0][v] = W[1][v]; W[1][v] = W[2][v]; W[2][v] = t;
+            }
+            FN(primitive_plane)(k, W[2], NW, U, WRAP(s + 1));
         }
-        FN(primitive_plane)(k, W[1 + width], U, WRAP(s + width));
-        const int own = (s >= a && s < b);          /* this thread updates slab s */
-        const int64_t sw = WRAP(s), sprev = WRAP(s - 1);
-
+        const FN(face) *xp = &w->xplane[(s - a) & 1], *xm = first ? &w->xfirst : NULL;
+        if (rec->slab)
+            rec->slab(k, U, s, xm ? xm : xp);
         for (int64_t j = 0; j < ny; j++) {
-            const int64_t base = sw * nyz + j * nz;
+            const int r = j == 0 ? 0 : 1 + (int)(j & 1);   /* flux rows of row j */
             /* 2. face states of the row */
-            rec->row(k, w, W, s, j, &f);
-            if (own) {
-                /* 3. z faces i + 1/2 (left: z+ of cell i, right: z- of cell i + 1) */
-                if (!k->skip_z)
-                    riemann(k, nz, &f.zp, 1, &f.zm, 2, AXIS_Z, w->fz, 1);
-                FN(update_z)(k, w->fz, U, Un, base);
+            rec->row(k, w, W, j, xp, xm, &f);
+            /* 3. z faces i + 1/2 (left: z+ of cell i, right: z- of cell i + 1) */
+            if (!k->skip_z) {
+                riemann(k, nz, &f.zp, o, &f.zm, o + 1, AXIS_Z, w->fz[r], o);
+                for (int v = 0; v < NV; v++) w->fz[r][v][o - 1] = w->fz[r][v][o + nz - 1];
             }
-            if (!k->skip_x && s > lo) {
-                /* 4. x face s - 1/2 (left: x+ of slab s - 1, right: x- of slab s) */
-                riemann(k, nz, &xp_prev[j], 1, &f.xm, 1, AXIS_X, w->fx, 0);
-                if (own)
-                    FN(add_flux)(k, w->fx, Un, base, (REAL)1);
-                if (s - 1 >= a && s - 1 < b)
-                    FN(add_flux)(k, w->fx, Un, sprev * nyz + j * nz, (REAL)-1);
+            /* 4. x face s - 1/2 (left: x+ of slab s - 1, right: x- of slab s); it completes
+             * row j of slab s - 1, or is kept when s - 1 is the thread's first slab */
+            if (!k->skip_x && !first) {
+                riemann(k, nz, &w->xp_prev[j], o, &f.xm, o, AXIS_X, w->fx[r], 0);
+                if (s - 1 == a)
+                    FN(copy_flux)(nz, w->fxh, j * nz, w->fx[r]);
+                else
+                    FN(row_complete)(k, w, Un, (s - 1) * nyz + j * nz, w->fx[r], nz);
             }
-            xp_prev[j] = f.xp;
-            if (own && !k->skip_y) {
-                /* 5. y face j - 1/2 (left: y+ of row j - 1, right: y- of row j); each row
-                 * gets F(j - 1/2) - F(j + 1/2) once both are known, row 0 at the end */
+            w->xp_prev[j] = f.xp;
+            /* 5. y face j - 1/2 (left: y+ of row j - 1, right: y- of row j); row 0 waits for
+             * the periodic face */
+            if (k->skip_y) {
+                FN(row_update)(k, w, U, Un, s, j, first, w->fz[r], w->fx[r], NULL, NULL);
+            } else {
                 if (j == 0) {
                     ym_row0 = f.ym;
                 } else {
-                    riemann(k, nz, &yp_prev, 1, &f.ym, 1, AXIS_Y, w->fy, 0);
-                    if (j == 1)
-                        FN(copy_flux)(k, w->fy1, w->fy);
-                    else
-                        FN(add_flux_diff)(k, w->fy_lo, w->fy, Un, base - nz);
+                    riemann(k, nz, &yp_prev, o, &f.ym, o, AXIS_Y, w->fy, 0);
+                    if (j == 1) {
+                        FN(copy_flux)(nz, w->fy1, 0, w->fy);
+                    } else {
+                        const int rp = 1 + (int)((j - 1) & 1);
+                        FN(row_update)(k, w, U, Un, s, j - 1, first, w->fz[rp], w->fx[rp],
+                                       w->fy_lo, w->fy);
+                    }
                     FN(swap_flux)(w->fy_lo, w->fy);
                 }
                 yp_prev = f.yp;
             }
         }
-        if (own && !k->skip_y) {
+        if (!k->skip_y) {
             /* 5. the periodic y face between the last row and row 0 */
-            const int64_t b0 = sw * nyz;
-            riemann(k, nz, &yp_prev, 1, &ym_row0, 1, AXIS_Y, w->fy, 0);
-            FN(add_flux_diff)(k, w->fy_lo, w->fy, Un, b0 + (ny - 1) * nz);
-            FN(add_flux_diff)(k, w->fy, w->fy1, Un, b0);
-        }
-        /* 6. slab s - 1 is complete once the x face s - 1/2 has been added */
-        if (k->skip_x) {
-            if (own) {
-                REAL sm = FN(slab_speed)(k, Un, sw, bad);
-                if (sm > smax) smax = sm;
-            }
-        } else if (s - 1 >= a && s - 1 < b) {
-            REAL sm = FN(slab_speed)(k, Un, sprev, bad);
-            if (sm > smax) smax = sm;
+            const int rl = ny - 1 == 0 ? 0 : 1 + (int)((ny - 1) & 1);
+            riemann(k, nz, &yp_prev, o, &ym_row0, o, AXIS_Y, w->fy, 0);
+            FN(row_update)(k, w, U, Un, s, ny - 1, first, w->fz[rl], w->fx[rl], w->fy_lo, w->fy);
+            FN(row_update)(k, w, U, Un, s, 0, first, w->fz[0], w->fx[0], w->fy, w->fy1);
         }
     }
 #undef WRAP
-    *smax_out = smax;
+}
+
+/* The boundary step of a thread whose first slab is a (after every thread has swept):
+ * the flux through the face a - 1/2, between the x+ states of the left thread's last slab
+ * and the x- states of slab a, completes both slabs. */
+static inline __attribute__((always_inline)) void
+FN(boundary)(const FN(kcon) *k, FN(work) *w, const FN(work) *left, REAL *const Un[NV],
+             int64_t a, const FN(reconstruction) *rec, FN(riemann_fn) riemann)
+{
+    if (k->skip_x)
+        return;
+    const int64_t nx = k->nx, ny = k->ny, nz = k->nz, nyz = ny * nz, o = k->o;
+    const int64_t am = (a + nx - 1) % nx;
+    for (int64_t j = 0; j < ny; j++) {
+        const FN(face) xm = FN(face_row)(&w->xfirst, rec->nq, j, k->nzp);
+        riemann(k, nz, &left->xp_prev[j], o, &xm, o, AXIS_X, w->fx[0], 0);
+        FN(row_complete)(k, w, Un, am * nyz + j * nz, w->fx[0], nz);
+        FN(row_first)(k, w, Un, a * nyz + j * nz, w->fx[0], j * nz, nz);
+    }
 }
 
 /* The sweeps the time loop chooses from, one per pair of reconstruction and closure of the
  * Riemann solver: each is the sweep above with its methods known to the compiler, so their
  * calls are direct and inlined (calls through pointers, once per row and face, cost the
  * first-order step 3-5 %). */
-#define SWEEP_ARGS const FN(kcon) *k, FN(work) *w, REAL *const U[NV], REAL *const Un[NV], \
-    int64_t a, int64_t b, REAL *smax_out, int64_t *bad
-
-static void FN(sweep_first)(SWEEP_ARGS)
-{
-    FN(sweep)(k, w, U, Un, a, b, smax_out, bad, &FN(piecewise_constant), FN(llf_isothermal));
-}
-
-static void FN(sweep_muscl)(SWEEP_ARGS)
-{
-    FN(sweep)(k, w, U, Un, a, b, smax_out, bad, &FN(muscl_hancock), FN(llf_isothermal));
-}
-
-static void FN(sweep_muscl_corrected)(SWEEP_ARGS)
-{
-    FN(sweep)(k, w, U, Un, a, b, smax_out, bad, &FN(muscl_hancock), FN(llf_corrected));
-}
-#undef SWEEP_ARGS
+#define TS_SWEEP(name, REC, RIEMANN)                                                          \
+    static void FN(sweep_##name)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV],          \
+                                 REAL *const Un[NV], int64_t a, int64_t b)                   \
+    {                                                                                        \
+        FN(sweep)(k, w, U, Un, a, b, &REC, RIEMANN);                                         \
+    }                                                                                        \
+    static void FN(boundary_##name)(const FN(kcon) *k, FN(work) *w, const FN(work) *left,    \
+                                    REAL *const Un[NV], int64_t a)                           \
+    {                                                                                        \
+        FN(boundary)(k, w, left, Un, a, &REC, RIEMANN);                                      \
+    }
+TS_SWEEP(first, FN(piecewise_constant), FN(llf_isothermal))
+TS_SWEEP(muscl_minmod, FN(muscl_minmod), FN(llf_isothermal))
+TS_SWEEP(muscl_moncen, FN(muscl_moncen), FN(llf_isothermal))
+TS_SWEEP(muscl_minmod_h, FN(muscl_minmod_h), FN(llf_corrected))
+TS_SWEEP(muscl_moncen_h, FN(muscl_moncen_h), FN(llf_corrected))
+#undef TS_SWEEP
