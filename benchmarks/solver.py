@@ -14,10 +14,18 @@ commit in a scratch directory first, e.g.::
     git worktree add OLD COMMIT && (cd OLD && python setup.py build_ext --inplace)
     python benchmarks/solver.py --against OLD/turbsim/_solver/_kernels*.so
 
+``--threads`` prints a thread-scaling table instead: every thread count is timed on the
+same state, the counts interleaved (their order rotated every repetition); rates are
+medians, a speed-up is the median of the per-repetition ratios to the smallest count,
+with its range; counts above the cores this process may use are marked as such (their
+figures measure oversubscription, not scaling), and the final states of all counts are
+checked to be bit-identical.
+
 Usage::
 
     python benchmarks/solver.py            # table
     python benchmarks/solver.py --json     # one JSON object per line
+    python benchmarks/solver.py --threads 1 2 4 8 16 --cells 128 256
 """
 from __future__ import annotations
 
@@ -101,6 +109,55 @@ def compare(other, U0, scheme, threads, steps, repeat):
                 bit_identical=bool(np.array_equal(mine, theirs)))
 
 
+def available_cores():
+    """Cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def scaling(U0, scheme, thread_counts, steps, repeat):
+    """Rates of ``scheme`` from ``U0`` at each thread count, interleaved; see the module doc.
+
+    Returns one dict per thread count: median rate, speed-up to the smallest count (median
+    and range over the repetitions), and whether the final state equals the smallest
+    count's bit for bit.
+    """
+    counts = sorted(set(thread_counts))
+    rates = {t: [] for t in counts}
+    final = {}
+    for r in range(repeat):
+        order = counts[r % len(counts):] + counts[:r % len(counts)]
+        for t in order:
+            U, rate = native_run(_kernels, U0, scheme, t, steps)
+            rates[t].append(rate)
+            final.setdefault(t, U)
+    base = counts[0]
+    rows = []
+    for t in counts:
+        ratios = [a / b for a, b in zip(rates[t], rates[base])]
+        rows.append(dict(threads=t, cell_updates_per_s=statistics.median(rates[t]),
+                         speedup=statistics.median(ratios), speedup_min=min(ratios),
+                         speedup_max=max(ratios), reference_threads=base,
+                         bit_identical=bool(np.array_equal(final[t], final[base]))))
+    return rows
+
+
+def print_scaling(rows, cores):
+    print(f"{'scheme':6s} {'cells':>6s} {'dtype':>8s} {'threads':>7s} {'cell-upd/s':>11s} "
+          f"{'speed-up (range)':>20s} {'efficiency':>10s}  note")
+    for r in rows:
+        note = [] if r["bit_identical"] else ["NOT bit-identical"]
+        if r["threads"] > cores:
+            note.append(f"oversubscribed: {cores} cores")
+        span = f"{r['speedup']:.2f} ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})"
+        eff = r["speedup"] * r["reference_threads"] / r["threads"]
+        print(f"{r['scheme']:6s} {r['cells']:5d}^3 {r['dtype']:>8s} {r['threads']:7d} "
+              f"{r['cell_updates_per_s']:11.3e} {span:>20s} {eff:10.0%}  {'; '.join(note)}",
+              flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object per line")
@@ -112,7 +169,32 @@ def main(argv=None):
     ap.add_argument("--against", metavar="SO", help="another build of turbsim/_solver/_kernels "
                     "(the compiled extension file) to time interleaved with this one")
     ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
+    ap.add_argument("--threads", type=int, nargs="+", metavar="T",
+                    help="print a thread-scaling table over these thread counts (e.g. 1 2 4 8 16)")
     args = ap.parse_args(argv)
+    if args.threads is not None:
+        if min(args.threads) < 1:
+            ap.error("--threads counts must be >= 1")
+        if args.against:
+            ap.error("--threads and --against are separate measurements")
+        cores = available_cores()
+        if not args.json:
+            print(f"cores available to this process: {cores}; OpenMP threads by default: "
+                  f"{openmp_threads()}")
+        for n in args.cells:
+            rho, vel = initial_conditions(SimConfig(cells=n, seed=1))
+            steps = max(2, round(args.steps * (64 / n) ** 3))
+            for dtype in args.dtypes:
+                U0 = to_conserved(rho, vel, np.dtype(dtype))
+                for scheme in ("first", "muscl"):
+                    rows = [dict(scheme=scheme, cells=n, dtype=dtype, cores=cores, **r)
+                            for r in scaling(U0, scheme, args.threads, steps, args.repeat)]
+                    if args.json:
+                        for r in rows:
+                            print(json.dumps(r), flush=True)
+                    else:
+                        print_scaling(rows, cores)
+        return
     other = load_kernels(args.against) if args.against else None
     rows = []
     threads_list = sorted({1, min(2, openmp_threads())})
