@@ -1,4 +1,8 @@
-"""learn.models: the study's parameter count, equal outputs across convolution implementations, heads."""
+"""learn.models: the study's parameter count, equal outputs across convolution implementations, heads.
+
+Models are applied through :func:`_jit` (one compiled program per call): JAX's eager mode
+would compile every operation of a model separately, many times slower on a CPU.
+"""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,9 +14,15 @@ from flax import nnx  # noqa: E402
 from learn import layers, models  # noqa: E402
 
 
+def _jit(method: str = "__call__"):
+    """``f(model, x, **kw)``: a model's method on ``x``, jitted."""
+    return nnx.jit(lambda m, x, **kw: getattr(m, method)(x, **kw))
+
+
 def test_study_cnn_has_the_studys_parameter_count():
-    # the study's Keras network: 781,378 parameters for a 2-class head on 64x64 images
-    assert models.count_params(models.build_model("study_cnn", task="classify", input_size=64)) == 781_378
+    # the study's Keras network: 781,378 parameters for a 2-class head on 64x64 images (shapes only)
+    shaped = nnx.eval_shape(lambda: models.build_model("study_cnn", task="classify", input_size=64))
+    assert models.count_params(shaped) == 781_378
 
 
 @pytest.mark.parametrize("name", models.MODELS)
@@ -22,7 +32,7 @@ def test_models_equal_across_conv_impls(name):
     for impl in layers.CONV_IMPLS:
         m = models.build_model(name, task="regress", uncertainty=True, input_size=32, seed=4, conv_impl=impl)
         m.eval()
-        outs.append(m(x))
+        outs.append(_jit()(m, x))
     assert outs[0].shape == (3, 2)
     for other in outs[1:]:
         np.testing.assert_allclose(outs[0], other, rtol=1e-4, atol=1e-4)
@@ -32,7 +42,7 @@ def test_resnet_accepts_any_size_and_heads_have_the_right_width():
     m = models.build_model("resnet", task="classify", input_size=32)
     m.eval()
     for s in (16, 24, 64):
-        assert m(jnp.zeros((2, s, s))).shape == (2, 2)
+        assert _jit()(m, jnp.zeros((2, s, s))).shape == (2, 2)
     assert models.output_size("regress") == 1 and models.output_size("regress", True) == 2
     with pytest.raises(ValueError, match="divisible by 16"):
         models.build_model("study_cnn", task="classify", input_size=24)
@@ -44,17 +54,17 @@ def test_dropout_is_active_in_training_only():
     m = models.build_model("study_cnn", task="classify", input_size=16)
     x = jax.random.normal(jax.random.key(0), (4, 16, 16))
     m.train()
-    a, b = m(x, rngs=nnx.Rngs(dropout=0)), m(x, rngs=nnx.Rngs(dropout=1))
+    a, b = _jit()(m, x, rngs=nnx.Rngs(dropout=0)), _jit()(m, x, rngs=nnx.Rngs(dropout=1))
     assert not np.allclose(a, b)
     m.eval()
-    np.testing.assert_array_equal(m(x), m(x))
+    np.testing.assert_array_equal(_jit()(m, x, rngs=nnx.Rngs(dropout=0)), _jit()(m, x, rngs=nnx.Rngs(dropout=1)))
 
 
 def test_pyramid_accepts_any_size_and_refuses_too_small_images():
     m = models.build_model("pyramid", task="classify", input_size=64, widths=(4, 8, 8))
     m.eval()
     for s in (4, 24, 64):
-        assert m(jnp.zeros((2, s, s))).shape == (2, 2)
+        assert _jit()(m, jnp.zeros((2, s, s))).shape == (2, 2)
     with pytest.raises(ValueError, match="at least 4 pixels"):
         m(jnp.zeros((2, 3, 8)))
     with pytest.raises(ValueError, match="stage width"):
@@ -67,7 +77,8 @@ def test_pyramid_features_are_log_band_energies():
     m = models.build_model("pyramid", task="regress", input_size=32, widths=(6, 8, 8, 8), eps=0.0, seed=3)
     m.eval()
     x = jax.random.normal(jax.random.key(5), (3, 32, 32))
-    shift = m.features(7.0 * x) - m.features(x)
+    features = _jit("features")
+    shift = features(m, 7.0 * x) - features(m, x)
     assert shift.shape == (3, 30)
     live = np.isfinite(shift)  # a channel whose ReLU is zero everywhere has no log energy
     assert live[:, :6].all() and live.mean() > 0.7
@@ -76,7 +87,8 @@ def test_pyramid_features_are_log_band_energies():
     k = jnp.fft.fftfreq(32)
     smooth = jnp.fft.ifft2(jnp.fft.fft2(x) * jnp.exp(-(k[:, None] ** 2 + k ** 2) / 0.01)).real
     smooth = smooth / smooth.std(axis=(1, 2), keepdims=True)
-    assert float(m.features(smooth)[:, :6].mean()) < float(m.features(x / x.std(axis=(1, 2), keepdims=True))[:, :6].mean())
+    white = x / x.std(axis=(1, 2), keepdims=True)
+    assert float(features(m, smooth)[:, :6].mean()) < float(features(m, white)[:, :6].mean())
 
 
 def test_pyramid_skip_path_is_linear_in_the_log_energies():
@@ -85,12 +97,13 @@ def test_pyramid_skip_path_is_linear_in_the_log_energies():
     x = jax.random.normal(jax.random.key(2), (5, 32, 32))
     for m in (plain, skip):
         m.eval()
+    apply, features = _jit(), _jit("features")
     # the path starts at zero: same outputs as the network without it
-    np.testing.assert_allclose(skip(x), plain(x), rtol=1e-6)
+    np.testing.assert_allclose(apply(skip, x), apply(plain, x), rtol=1e-6)
     # and it adds W @ log-energies: set W, the output moves by exactly that
     w = jax.random.normal(jax.random.key(3), skip.skip.kernel.shape)
     skip.skip.kernel[...] = w
-    np.testing.assert_allclose(skip(x) - plain(x), skip.features(x) @ w, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(apply(skip, x) - apply(plain, x), features(skip, x) @ w, rtol=1e-5, atol=1e-5)
 
 
 def test_pyramid_linear_readout_is_linear_in_the_log_energies():

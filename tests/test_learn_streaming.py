@@ -1,14 +1,15 @@
 """learn: streamed training data, the holdout lock, live training, scoring at another resolution.
 
-Small real ensembles made by turbsim in module fixtures (16^3 and 32^3, first order,
-0.1 Myr: a few hundredths of a second each). One small ResNet architecture and one
-image size throughout, so JAX compiles its programs once for the whole module.
+Small real ensembles made by turbsim (16^3 and 32^3, first order, 0.1 Myr: a few
+hundredths of a second each), and the session's tiny run (``tests/conftest.py``): one tiny
+pyramid CNN and one image size throughout, so JAX compiles its programs once. The long form
+of the streamed training (a small ResNet on 132 training simulations) runs with ``-m slow``.
 """
 import csv
 import json
 import logging
 import os
-import shutil
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -23,6 +24,7 @@ from turbsim import stream as turbsim_stream  # noqa: E402
 from turbsim.ensemble_plan import EnsembleConfig  # noqa: E402
 from turbsim.generate import run_ensemble  # noqa: E402
 
+from conftest import TINY_PYRAMID, TINY_RUN, copy_run  # noqa: E402
 from learn import data as ldata  # noqa: E402
 from learn import evaluate, fit, rundir, sources, train, transforms  # noqa: E402
 from learn.config import TrainConfig  # noqa: E402
@@ -58,16 +60,30 @@ def other32(tmp_path_factory):
 @pytest.fixture(scope="module")
 def runs(many16, tmp_path_factory):
     """The same short training (2 epochs, cosine schedule after half an epoch of warm-up)
-    from maps in memory (``mem``) and streamed from the file (``disk``); ``mem`` is then
-    scored on its own test and holdout splits."""
+    from maps in memory (``mem``) and streamed from the file (``disk``)."""
     base = tmp_path_factory.mktemp("runs")
     cfg = TrainConfig(data=os.fspath(many16), optimizer="adamw", learning_rate=3e-3, epochs=2, batch_size=64,
-                            patience=0, seed=4, schedule="cosine", warmup_epochs=0.5, **SMALL_RESNET)
+                      patience=0, seed=4, schedule="cosine", warmup_epochs=0.5, **SMALL_RESNET)
     out = {"mem": base / "mem", "disk": base / "disk"}
     train.train_and_evaluate(cfg, out["mem"], progress=False)
     train.train_and_evaluate(cfg.replace(memory_budget_mb=0.0), out["disk"], progress=False)
-    evaluate.evaluate_run(out["mem"], split="test")
-    evaluate.evaluate_run(out["mem"], split="holdout", allow_holdout=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tiny_binary, tmp_path_factory):
+    """The tiny run's training from maps in memory (``mem``) and streamed from the file
+    (``disk``), both served in chunks of 5 simulations (12 training simulations: 3 chunks)."""
+    base = tmp_path_factory.mktemp("tiny_runs")
+    cfg = TrainConfig(data=os.fspath(tiny_binary), **TINY_RUN)
+    out = {"mem": base / "mem", "disk": base / "disk"}
+    mp = pytest.MonkeyPatch()
+    mp.setattr(train, "open_train_data", partial(ldata.open_train_data, chunk_sims=5))
+    try:
+        train.train_and_evaluate(cfg, out["mem"], progress=False)
+        train.train_and_evaluate(cfg.replace(memory_budget_mb=0.0), out["disk"], progress=False)
+    finally:
+        mp.undo()
     return out
 
 
@@ -99,7 +115,9 @@ def test_streamed_batches_equal_in_memory_batches(many16):
         assert not np.array_equal(*firsts)  # reshuffled each epoch
 
 
-def test_streamed_training_equals_in_memory_training(runs):
+@pytest.mark.parametrize("size", ["tiny", pytest.param("study", marks=pytest.mark.slow)])
+def test_streamed_training_equals_in_memory_training(size, request):
+    runs = request.getfixturevalue("tiny_runs" if size == "tiny" else "runs")
     hist = {}
     for name, path in runs.items():
         info = json.loads((path / rundir.RUN_FILE).read_text())
@@ -107,7 +125,7 @@ def test_streamed_training_equals_in_memory_training(runs):
         with open(path / rundir.HISTORY_FILE) as fh:
             hist[name] = list(csv.DictReader(fh))
     assert info["normaliser"] == json.loads((runs["mem"] / rundir.RUN_FILE).read_text())["normaliser"]
-    for a, b in zip(rundir.final_state(runs["mem"]), rundir.final_state(runs["disk"])):
+    for a, b in zip(rundir.final_state(runs["mem"]), rundir.final_state(runs["disk"]), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert len(hist["mem"]) == len(hist["disk"]) == 2
     for rm, rd in zip(hist["mem"], hist["disk"]):
@@ -125,11 +143,11 @@ def _cosine_with_warmup(t, peak, warm, total):
     return np.where(t < warm, peak * t / max(warm, 1), cos)
 
 
-def test_history_records_the_learning_rate_used_in_each_epoch(runs):
-    info = json.loads((runs["mem"] / rundir.RUN_FILE).read_text())
+def test_history_records_the_learning_rate_used_in_each_epoch(tiny_run):
+    info = json.loads((tiny_run / rundir.RUN_FILE).read_text())
     spe, cfg = info["steps_per_epoch"], info["config"]
     warm, total = round(cfg["warmup_epochs"] * spe), cfg["epochs"] * spe
-    with open(runs["mem"] / rundir.HISTORY_FILE) as fh:
+    with open(tiny_run / rundir.HISTORY_FILE) as fh:
         lrs = [float(r["learning_rate"]) for r in csv.DictReader(fh)]
     expect = [_cosine_with_warmup(np.arange(e * spe, (e + 1) * spe), cfg["learning_rate"], warm, total).mean()
               for e in range(cfg["epochs"])]
@@ -140,23 +158,23 @@ def test_history_records_the_learning_rate_used_in_each_epoch(runs):
 # --------------------------------------------------------------------------------------
 # 2. the holdout split is locked unless asked for
 # --------------------------------------------------------------------------------------
-def test_holdout_is_refused_by_the_library_unless_allowed(many16, runs):
+def test_holdout_is_refused_by_the_library_unless_allowed(tiny_binary, tiny_run):
     with pytest.raises(ldata.DataError, match="holdout split is locked"):
-        ldata.load_split(many16, "holdout")
+        ldata.load_split(tiny_binary, "holdout")
     with pytest.raises(ldata.DataError, match="holdout"):
-        ldata.open_train_data(many16, task="classify", augment=transforms.STUDY_AUGMENT, normalisation="global",
+        ldata.open_train_data(tiny_binary, task="classify", augment=transforms.STUDY_AUGMENT, normalisation="global",
                               memory_budget_mb=64, val_split="holdout")
     with pytest.raises(ldata.DataError, match="holdout split is locked"):
-        evaluate.evaluate_run(runs["mem"], split="holdout")
-    got = ldata.load_split(many16, "holdout", allow_holdout=True)
-    test = ldata.load_split(many16, "test")
-    assert len(got.maps) == 22 and not set(got.labels["sim_id"]) & set(test.labels["sim_id"])
+        evaluate.evaluate_run(tiny_run, split="holdout")
+    got = ldata.load_split(tiny_binary, "holdout", allow_holdout=True)
+    test = ldata.load_split(tiny_binary, "test")
+    assert len(got.maps) == 6 and not set(got.labels["sim_id"]) & set(test.labels["sim_id"])
 
 
-def test_fit_cli_refuses_the_holdout_without_flag(many16, tmp_path, capsys):
+def test_fit_cli_refuses_the_holdout_without_flag(tiny_binary, tmp_path, capsys):
     out = tmp_path / "refused"
     with pytest.raises(SystemExit) as exc:  # python -m learn.fit runs sys.exit(fit.main())
-        fit.main(["--data", str(many16), "--eval-splits", "test", "holdout", "--epochs", "1", "--out", str(out)])
+        fit.main(["--data", str(tiny_binary), "--eval-splits", "test", "holdout", "--epochs", "1", "--out", str(out)])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "holdout split needs --holdout" in err and "Traceback" not in err
@@ -166,7 +184,7 @@ def test_fit_cli_refuses_the_holdout_without_flag(many16, tmp_path, capsys):
 # --------------------------------------------------------------------------------------
 # 3. live training from turbsim.stream
 # --------------------------------------------------------------------------------------
-def test_live_training_writes_its_run_and_never_repeats_a_simulation(many16, tmp_path, monkeypatch):
+def test_live_training_writes_its_run_and_never_repeats_a_simulation(tiny_binary, tmp_path, monkeypatch):
     calls = []  # per stream opened: (start, [(index, seed, projections) consumed])
     real_stream = turbsim_stream.stream
 
@@ -180,9 +198,8 @@ def test_live_training_writes_its_run_and_never_repeats_a_simulation(many16, tmp
     monkeypatch.setattr(turbsim_stream, "stream", recording_stream)
     out, per_epoch, epochs = tmp_path / "live", 4, 2
     live_sim = (("cells", 16), ("t_end", 0.1), ("scheme", "first"))
-    cfg = TrainConfig(data=os.fspath(many16), live=True, live_sim=live_sim,
-                            live_sims_per_epoch=per_epoch, live_workers=1, live_seed=2024, epochs=epochs,
-                            batch_size=64, patience=0, **SMALL_RESNET)
+    cfg = TrainConfig(data=os.fspath(tiny_binary), live=True, live_sim=live_sim, live_sims_per_epoch=per_epoch,
+                      live_workers=1, live_seed=2024, epochs=epochs, batch_size=32, patience=0, **TINY_PYRAMID)
     summary = train.train_and_evaluate(cfg, out, progress=False)
     evaluate.evaluate_run(out, split="test")  # validates on the ensemble's test split
     assert summary["epochs_run"] == epochs
@@ -192,7 +209,7 @@ def test_live_training_writes_its_run_and_never_repeats_a_simulation(many16, tmp
     info = json.loads((out / rundir.RUN_FILE).read_text())
     assert info["data"]["data"] == "live" and info["data"]["sims_per_epoch"] == per_epoch
     assert len((out / rundir.HISTORY_FILE).read_text().splitlines()) == 1 + epochs
-    assert json.loads((out / evaluate.METRICS_FILE).read_text())["test"]["n_sims"] == 22
+    assert json.loads((out / evaluate.METRICS_FILE).read_text())["test"]["n_sims"] == 6
 
     # every simulation is run once: epoch 0's were simulated for the normaliser's sample and
     # are replayed, not simulated again; every later epoch opens its own stream
@@ -208,8 +225,8 @@ def test_live_training_writes_its_run_and_never_repeats_a_simulation(many16, tmp
 # --------------------------------------------------------------------------------------
 # 4. scoring a model trained on 16^3 maps on a 32^3 ensemble
 # --------------------------------------------------------------------------------------
-def test_scoring_at_another_resolution_resamples_and_states_the_drop(runs, other32, capsys, caplog):
-    run_dir = runs["mem"]
+def test_scoring_at_another_resolution_resamples_and_states_the_drop(tiny_run, other32, tmp_path, capsys, caplog):
+    run_dir = copy_run(tiny_run, tmp_path / "run")
     assert evaluate.main([str(run_dir), "--data", str(other32)]) == 0  # python -m learn.evaluate
     printed = capsys.readouterr().out
     m = json.loads((run_dir / evaluate.EVAL_DIR / "other32_test" / evaluate.METRICS_FILE).read_text())
@@ -230,7 +247,8 @@ def test_scoring_at_another_resolution_resamples_and_states_the_drop(runs, other
     with caplog.at_level(logging.WARNING), jax.log_compiles():
         p_fine = evaluate.predictions(run, maps)["p_burgers"]
         p_coarse = evaluate.predictions(run, coarse)["p_burgers"]
-    # the prediction program compiled for validation (8x8 images, batches of 256) is reused
+    # the prediction program compiled for validation (8x8 images, batches of 256: 6 test
+    # simulations give 288 images) is reused
     assert not [r.message for r in caplog.records if "XLA compilation" in r.message]
     assert len(p_fine) == 6 * transforms.IMAGES_PER_SIM
     np.testing.assert_allclose(p_fine, p_coarse, rtol=1e-5, atol=1e-6)
@@ -238,9 +256,8 @@ def test_scoring_at_another_resolution_resamples_and_states_the_drop(runs, other
     assert np.sum(p_fine >= 0.5) == called_burgers
 
 
-def test_scoring_without_an_own_score_says_so(runs, other32, capsys, tmp_path):
-    run_dir = tmp_path / "unscored"
-    shutil.copytree(runs["mem"], run_dir)
+def test_scoring_without_an_own_score_says_so(tiny_run, other32, capsys, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path / "unscored")
     (run_dir / evaluate.METRICS_FILE).unlink()
     assert evaluate.main([str(run_dir), "--data", str(other32)]) == 0
     assert "no change against the model's own score" in capsys.readouterr().out
