@@ -4,7 +4,7 @@ import io
 import numpy as np
 import pytest
 
-from turbsim import SimConfig, config, console
+from turbsim import SimConfig, config, console, solver
 from turbsim._solver import _kernels
 from turbsim.exact import riemann, sound_wave
 from turbsim.ic import initial_conditions
@@ -307,3 +307,56 @@ def test_simulate_progress_bar_counts_myr(monkeypatch):
     # not the solver's code time
     assert not np.isclose(cfg.t_end_code, cfg.t_end, rtol=1e-3)
     assert cfg.code_units["time"] / units.MYR == pytest.approx(cfg.t_end / cfg.t_end_code)
+
+
+@pytest.mark.parametrize("scheme,limiter,gamma", [("first", "minmod", 1.0), ("muscl", "moncen", 1.0),
+                                                  ("muscl", "minmod", 1.0001)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_any_thread_partition_bit_identical(scheme, limiter, gamma, dtype):
+    # blocks of 2, 3 and 4 x slabs on a non-cubic grid: the boundary step between blocks
+    # (and, with one thread, the periodic one) gives the cells the same sums in the same order
+    rng = np.random.default_rng(4)
+    shape = (9, 6, 10)
+    rho = 1.0 + 0.3 * rng.random(shape)
+    vel = rng.normal(0.0, 0.8, (3,) + shape)
+    runs = [evolve(rho, vel, dx=0.1, cs=1.0, t_end=0.05, scheme=scheme, limiter=limiter,
+                   gamma=gamma, threads=t, dtype=dtype, stop="after") for t in (1, 2, 3, 4)]
+    assert runs[0].steps > 2
+    for r in runs[1:]:
+        assert r.steps == runs[0].steps and r.time == runs[0].time
+        assert np.array_equal(r.rho, runs[0].rho)
+        assert np.array_equal(r.velocity, runs[0].velocity)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_evolve_conserved_is_evolve_without_copies(dtype):
+    rho, vel = turbulent_state(16)
+    kw = dict(dx=1 / 16, cs=1.0, t_end=0.02, outputs=[0.01], scheme="muscl", threads=2)
+    ref = evolve(rho, vel, dtype=dtype, **kw)
+    U, work = solver.state_buffers(rho.shape, dtype)
+    solver.to_conserved(rho, vel, dtype, out=U)
+    res = solver.evolve_conserved(U, work, **kw)
+    assert res.steps == ref.steps
+    for a, b in zip(res.snapshots, ref.snapshots):
+        assert np.array_equal(a.rho, b.rho) and np.array_equal(a.velocity, b.velocity)
+        assert a.rho.dtype == a.velocity.dtype == np.float64
+    if dtype == np.float32:  # the float64 result lies in the memory of the two buffers
+        assert np.shares_memory(res.velocity, work) and np.shares_memory(res.rho, U)
+    with pytest.raises(ValueError, match="state_buffers"):
+        solver.evolve_conserved(U, work[:, :8], **kw)
+
+
+def test_invalid_cell_reported_alike_for_any_thread_count():
+    # several cells fail in the same step: the one reported (the first in memory order)
+    # does not depend on how the slabs are shared among threads
+    n = 16
+    x = (np.arange(n) + 0.5) / n
+    vel = np.zeros((3, n, 4, 1))
+    vel[0] = np.where(x < 0.5, -30.0, 30.0)[:, None, None]
+    messages = set()
+    for threads in (1, 2, 3):
+        with pytest.raises(SolverError, match="density") as info:
+            evolve(np.ones((n, 4, 1)), vel, dx=1 / n, cs=1.0, t_end=0.5, scheme="muscl",
+                   density_floor=1e-3, threads=threads)
+        messages.add(str(info.value))
+    assert len(messages) == 1

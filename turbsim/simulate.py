@@ -12,16 +12,135 @@ Examples
 ((16, 16, 16), 0.1)
 >>> res.mass_error < 1e-12
 True
+
+Memory
+------
+A run needs, at its peak, a little more than twice the solver state (four fields of
+``N^3`` in ``dtype``): the state and the solver's work buffer, the kernels' per-thread
+planes, and float64 intermediate snapshots; before the run, the initial conditions' Fourier
+modes (``3 N^2 (N/2 + 1)`` complex128) beside the state. :func:`memory_estimate` gives the
+figures, and :func:`simulate` refuses up front, with :class:`InsufficientMemoryError`, a
+run whose peak exceeds the memory available.
+
+>>> est = memory_estimate(SimConfig(cells=512, dtype="float32"))
+>>> round(est["state"] / 2**30, 2), round(est["peak"] / est["state"], 1)
+(2.0, 2.5)
 """
 from __future__ import annotations
 
+import os
 import time as _time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import ic, solver, units
+from ._solver import _kernels
 from .config import SimConfig
+
+
+class InsufficientMemoryError(MemoryError):
+    """A run would need more memory than is available; raised before anything is allocated.
+
+    Attributes
+    ----------
+    needed : int
+        Bytes the run needs at its peak (:func:`memory_estimate`).
+    available : int
+        Bytes available (:func:`available_memory`).
+    estimate : dict
+        The estimate by component.
+    """
+
+    def __init__(self, message: str, needed: int, available: int, estimate: dict):
+        super().__init__(message)
+        self.needed, self.available, self.estimate = needed, available, estimate
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can use without swapping, or None when unknown.
+
+    Linux: ``MemAvailable`` of ``/proc/meminfo``; elsewhere the free physical pages
+    (``os.sysconf``), or None.
+    """
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory_estimate(config: SimConfig, outputs=None, threads: int | None = None) -> dict:
+    """Bytes a :func:`simulate` run of ``config`` allocates, by component, and at its peak.
+
+    Parameters
+    ----------
+    config : SimConfig
+        Uses ``cells``, ``dtype``, ``scheme``, ``limiter``, ``gamma``.
+    outputs : sequence of float, optional
+        Intermediate output times (each keeps a float64 snapshot).
+    threads : int, optional
+        Solver threads (default: all available); the kernels' buffers are per thread.
+
+    Returns
+    -------
+    dict of int
+        ``state``: the conserved state, 4 N^3 in ``dtype`` [bytes]; ``work``: the solver's
+        second buffer, the same; ``thread_buffers``: the kernels' planes, all threads;
+        ``ic_modes``: the initial conditions' Fourier modes, 3 N^2 (N/2 + 1) complex128,
+        freed before the run; ``snapshots``: float64 density and velocity of the
+        intermediate outputs; ``conversion``: the transient float32 copy of the density
+        made while the final state is turned into float64 (float32 runs); ``result``:
+        float64 density and velocity of the final state (in float32 runs they take the
+        memory of state and work, in float64 runs that of the state: already counted);
+        ``ic_phase``, ``run_phase``, ``final_phase``: memory in use in each phase;
+        ``peak``: the largest of them.
+    """
+    cells = int(config.cells)
+    n3 = cells ** 3
+    item = np.dtype(config.dtype).itemsize
+    state = 4 * n3 * item
+    modes = 3 * cells * cells * (cells // 2 + 1) * 16
+    code = solver.SCHEME_CODES[config.scheme]
+    limiter = solver.LIMITER_CODES[config.limiter]
+    buffers = int(_kernels.work_bytes((cells,) * 3, config.dtype, int(code), int(limiter),
+                                      float(config.gamma), 0 if threads is None else int(threads)))
+    snapshots = len(outputs or ()) * 4 * n3 * 8
+    conversion = n3 * 4 if item == 4 else 0
+    est = {"state": state, "work": state, "thread_buffers": buffers, "ic_modes": modes,
+           "snapshots": snapshots, "conversion": conversion, "result": 4 * n3 * 8}
+    est["ic_phase"] = state + modes
+    est["run_phase"] = 2 * state + buffers + snapshots
+    est["final_phase"] = 2 * state + conversion + snapshots
+    est["peak"] = max(est["ic_phase"], est["run_phase"], est["final_phase"])
+    return est
+
+
+def ensure_memory(config: SimConfig, outputs=None, threads: int | None = None) -> dict:
+    """Raise :class:`InsufficientMemoryError` when a run of ``config`` cannot fit.
+
+    Returns the estimate (:func:`memory_estimate`) when it fits, or when the available
+    memory is unknown.
+    """
+    est = memory_estimate(config, outputs, threads)
+    avail = available_memory()
+    if avail is not None and est["peak"] > avail:
+        gib = 2.0 ** 30
+        parts = ", ".join(f"{k.replace('_', ' ')} {est[k] / gib:.2f}" for k in
+                          ("state", "work", "thread_buffers", "ic_modes", "snapshots", "conversion")
+                          if est[k])
+        raise InsufficientMemoryError(
+            f"simulate: a {config.cells}^3 {config.dtype} run needs about {est['peak'] / gib:.2f} GiB "
+            f"at its peak ({parts} GiB) but {avail / gib:.2f} GiB are available; use fewer cells, "
+            "float32, fewer intermediate outputs, or a machine with more memory",
+            est["peak"], avail, est)
+    return est
 
 
 @dataclass(frozen=True)
@@ -91,7 +210,7 @@ class SimResult:
 
 
 def simulate(config: SimConfig, outputs=None, threads: int | None = None,
-             progress: bool = False) -> SimResult:
+             progress: bool = False, check_memory: bool = True) -> SimResult:
     """Run one simulation.
 
     Parameters
@@ -104,34 +223,58 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
         OpenMP threads for the solver (default: all available).
     progress : bool
         Show a progress bar of the simulated time, in Myr.
+    check_memory : bool
+        Refuse, before allocating anything, a run whose peak memory
+        (:func:`memory_estimate`) exceeds the memory available.
 
     Returns
     -------
     SimResult
+
+    Raises
+    ------
+    InsufficientMemoryError
+        The run cannot fit in the available memory (a :class:`MemoryError`; the message
+        gives the bytes needed, by component, and available).
     """
     if not isinstance(config, SimConfig):
         raise TypeError(f"simulate needs a SimConfig, got {type(config).__name__}")
+    if check_memory:
+        ensure_memory(config, outputs, threads)
     t_start = _time.perf_counter()
-    rho0, vel0 = ic.initial_conditions(config)
+    # The initial state goes straight into the solver's buffer: uniform density, momentum
+    # = 1 * velocity (what to_conserved of ic.initial_conditions gives, bit for bit), the
+    # float64 field rounded to dtype; the IC's modes, over which the field was written,
+    # are freed before the run.
+    U, work = solver.state_buffers((config.cells,) * 3, config.dtype)
+    U[0] = 1.0
+    velocity = ic.velocity_field(config.cells, config.n, config.seed, mach=config.mach,
+                                 solenoidal=config.solenoidal, method=config.ic)
+    np.copyto(U[1:], velocity, casting="same_kind")
+    del velocity
     ic_time = _time.perf_counter() - t_start
     cu = config.code_units
     myr_to_code = units.MYR / cu["time"]
     to_myr = 1.0 / myr_to_code
     out_code = [float(t) * myr_to_code for t in (outputs or [])]
-    res = solver.evolve(rho0, vel0, dx=1.0 / config.cells, cs=1.0, t_end=config.t_end_code,
-                        outputs=out_code, scheme=config.scheme, limiter=config.limiter,
-                        courant=config.courant, gamma=config.gamma, ramses_dt=config.ramses_dt,
-                        threads=threads, dtype=np.dtype(config.dtype), stop=config.stop,
-                        progress=solver.ProgressUnit("Myr", to_myr) if progress else False)
-    del rho0, vel0  # the solver works on its own copy: free the IC before the next step
+    res = solver.evolve_conserved(
+        U, work, dx=1.0 / config.cells, cs=1.0, t_end=config.t_end_code, outputs=out_code,
+        scheme=config.scheme, limiter=config.limiter, courant=config.courant,
+        gamma=config.gamma, ramses_dt=config.ramses_dt, threads=threads, stop=config.stop,
+        progress=solver.ProgressUnit("Myr", to_myr) if progress else False)
+    del U, work  # the final snapshot holds their memory where it reuses it
     final = res.snapshots[-1]
     m0 = res.initial_mass
     mass_error = abs(final.mass - m0) / m0
     # momentum relative to (total mass) x (rms IC speed = mach c_s, exact by construction)
     scale = m0 * config.mach or 1.0
     momentum_error = float(np.abs(final.momentum - res.initial_momentum).max() / scale)
-    snaps = [(s.time * to_myr, s.rho * cu["density"], s.velocity * cu["velocity"])
-             for s in res.snapshots[:-1]]
+    snaps = []
+    for s in res.snapshots[:-1]:  # to cgs in place: the snapshots are the solver's copies
+        rho, vel = s.rho, s.velocity
+        rho *= cu["density"]
+        vel *= cu["velocity"]
+        snaps.append((s.time * to_myr, rho, vel))
     density, velocity = final.rho, final.velocity
     density *= cu["density"]
     velocity *= cu["velocity"]

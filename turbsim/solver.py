@@ -153,7 +153,34 @@ class EvolveResult:
         return self.snapshots[-1].time
 
 
-def to_conserved(rho: np.ndarray, velocity: np.ndarray, dtype=np.float64) -> np.ndarray:
+def state_buffers(shape, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Uninitialised conserved state and the solver's work buffer for a grid of ``shape``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Grid shape ``(nx, ny, nz)``.
+    dtype : numpy dtype
+        float64 or float32.
+
+    Returns
+    -------
+    U, work : ndarray, shape (4, nx, ny, nz), C-contiguous
+        For :func:`evolve_conserved`. In float32 they are the two halves of one block
+        (``work`` first), the size of the float64 density and velocity of the result, which
+        :func:`evolve_conserved` writes into the block at the end instead of allocating them.
+        Pages are allocated on first touch: ``work`` costs memory only once the solver runs.
+    """
+    dtype = np.dtype(dtype)
+    shape = (4,) + tuple(int(n) for n in shape)
+    if dtype == np.float32:
+        block = np.empty((2,) + shape, dtype)
+        return block[1], block[0]
+    return np.empty(shape, dtype), np.empty(shape, dtype)
+
+
+def to_conserved(rho: np.ndarray, velocity: np.ndarray, dtype=np.float64,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """Pack density and velocity into the conserved array ``(rho, rho vx, rho vy, rho vz)``.
 
     Parameters
@@ -164,12 +191,14 @@ def to_conserved(rho: np.ndarray, velocity: np.ndarray, dtype=np.float64) -> np.
         Velocity.
     dtype : numpy dtype
         float64 or float32.
+    out : ndarray, shape (4, nx, ny, nz), optional
+        Where to write it (of ``dtype``), e.g. ``U`` of :func:`state_buffers`.
 
     Returns
     -------
     ndarray, shape (4, nx, ny, nz), C-contiguous
     """
-    U = np.empty((4,) + rho.shape, dtype=dtype)
+    U = np.empty((4,) + rho.shape, dtype=dtype) if out is None else out
     U[0] = rho
     np.multiply(rho, velocity, out=U[1:])  # no temporary cube
     return U
@@ -183,30 +212,44 @@ def to_primitive(U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rho, vel
 
 
-def _snapshot(U: np.ndarray, t: float, steps: int, last: bool = False) -> Snapshot:
+def _snapshot(U: np.ndarray, t: float, steps: int) -> Snapshot:
     totals = U.reshape(4, -1).sum(axis=1, dtype=np.float64)
-    if last and U.dtype == np.float64:
-        # the state is not needed any more: turn it into primitives in place, no copy
+    rho, vel = to_primitive(U)
+    return Snapshot(t, rho, vel, steps, float(totals[0]), totals[1:])
+
+
+def _final_snapshot(U: np.ndarray, work: np.ndarray, t: float, steps: int) -> Snapshot:
+    """The last snapshot, made with as little memory as the layout of ``U`` allows.
+
+    float64: the state is turned into primitives in place. float32 in a block of
+    :func:`state_buffers`: the float64 velocity and density are written over the block
+    (work buffer first, then the consumed parts of the state), with one float32 copy of
+    the density as the only extra memory. The values are those of :func:`to_primitive`.
+    """
+    totals = U.reshape(4, -1).sum(axis=1, dtype=np.float64)
+    block = U.base
+    n3 = U[0].size
+    if U.dtype == np.float64:
         rho, vel = U[0], U[1:]
         vel /= rho
+    elif (U.dtype == np.float32 and block is not None and block is work.base
+          and block.shape == (2,) + U.shape and block.flags.c_contiguous
+          and U.__array_interface__["data"][0] == block[1].__array_interface__["data"][0]):
+        # bytes of the block: [work | rho mx my mz], 4 n3 float32 each half = 4 n3 float64
+        rho32 = U[0].copy()
+        raw = block.reshape(-1).view(np.float64)
+        vel = raw[:3 * n3].reshape((3,) + U.shape[1:])
+        for c in range(3):  # vel[c] lies over work (c < 2), or over rho and mx (c = 2)
+            np.divide(U[1 + c], rho32, out=vel[c], dtype=np.float64)
+        rho = raw[3 * n3:].reshape(U.shape[1:])  # over my and mz, both consumed
+        rho[...] = rho32
+        del rho32
     else:
         rho, vel = to_primitive(U)
     return Snapshot(t, rho, vel, steps, float(totals[0]), totals[1:])
 
 
-def _validate(rho, velocity, dx, cs, t_end, outputs, scheme, limiter, courant, gamma, stop):
-    rho = np.asarray(rho)
-    velocity = np.asarray(velocity)
-    if rho.ndim != 3:
-        raise ValueError(f"rho must be a 3D array (nx, ny, nz), got shape {rho.shape}")
-    if velocity.shape != (3,) + rho.shape:
-        raise ValueError(f"velocity must have shape {(3,) + rho.shape}, got {velocity.shape}")
-    # a finite sum implies finite elements (the full check runs only when it is not)
-    for name, a in (("rho", rho), ("velocity", velocity)):
-        if not np.isfinite(a.sum()) and not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} must be finite everywhere")
-    if not rho.min() > 0:
-        raise ValueError(f"rho must be positive everywhere (min {rho.min()!r})")
+def _validate_options(dx, cs, t_end, outputs, scheme, limiter, courant, gamma, stop):
     for name, v in (("dx", dx), ("cs", cs)):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive number, got {v!r}")
@@ -225,7 +268,35 @@ def _validate(rho, velocity, dx, cs, t_end, outputs, scheme, limiter, courant, g
     times = sorted(float(t) for t in outputs)
     if any(not (0 <= t <= t_end) for t in times):
         raise ValueError(f"output times must lie in [0, t_end={t_end}], got {times}")
+    return times
+
+
+def _validate(rho, velocity, dx, cs, t_end, outputs, scheme, limiter, courant, gamma, stop):
+    rho = np.asarray(rho)
+    velocity = np.asarray(velocity)
+    if rho.ndim != 3:
+        raise ValueError(f"rho must be a 3D array (nx, ny, nz), got shape {rho.shape}")
+    if velocity.shape != (3,) + rho.shape:
+        raise ValueError(f"velocity must have shape {(3,) + rho.shape}, got {velocity.shape}")
+    # a finite sum implies finite elements (the full check runs only when it is not)
+    for name, a in (("rho", rho), ("velocity", velocity)):
+        if not np.isfinite(a.sum()) and not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite everywhere")
+    if not rho.min() > 0:
+        raise ValueError(f"rho must be positive everywhere (min {rho.min()!r})")
+    times = _validate_options(dx, cs, t_end, outputs, scheme, limiter, courant, gamma, stop)
     return rho, velocity, times
+
+
+def _check_dtype_threads(dtype, threads):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype}")
+    if threads is None:
+        threads = 0
+    elif int(threads) < 1:
+        raise ValueError(f"threads must be >= 1, got {threads!r}")
+    return dtype, int(threads)
 
 
 def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
@@ -288,19 +359,72 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
         Invalid input (shape, non-finite values, non-positive density, bad option).
     SolverError
         The run could not continue (density floor reached, non-finite values, step limit).
+
+    Notes
+    -----
+    Memory: the state and the work buffer (two ``4 nx ny nz`` arrays of ``dtype``), the
+    kernels' per-thread buffers (a few planes), and float64 snapshots; the last one is made
+    in the memory of the state (float64) or of both buffers (float32, see
+    :func:`state_buffers`).
     """
     rho, velocity, times = _validate(rho, velocity, dx, cs, t_end, outputs, scheme,
                                      limiter, courant, gamma, stop)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ValueError(f"dtype must be float64 or float32, got {dtype}")
-    if threads is None:
-        threads = 0
-    elif int(threads) < 1:
-        raise ValueError(f"threads must be >= 1, got {threads!r}")
-    U = to_conserved(rho, velocity, dtype)
+    dtype, threads = _check_dtype_threads(dtype, threads)
+    U, work = state_buffers(rho.shape, dtype)
+    to_conserved(rho, velocity, dtype, out=U)
+    return _evolve(U, work, dx, cs, t_end, times, scheme, limiter, courant, gamma, ramses_dt,
+                   threads, density_floor, max_steps, stop, progress)
+
+
+def evolve_conserved(U: np.ndarray, work: np.ndarray, *, dx: float, cs: float, t_end: float,
+                     outputs=(), scheme: str = "muscl", limiter: str = "minmod",
+                     courant: float = 0.8, gamma: float = 1.0, ramses_dt: bool = False,
+                     threads: int | None = None, density_floor: float = 0.0,
+                     max_steps: int = 10_000_000, stop: str = "exact",
+                     progress: bool | ProgressUnit | tuple = False) -> EvolveResult:
+    """:func:`evolve` from a conserved state already in the solver's buffers, no copy.
+
+    For large runs: the caller fills ``U`` of :func:`state_buffers` (e.g. with
+    :func:`to_conserved` or straight from the initial conditions) and keeps no other copy
+    of the initial state alive.
+
+    Parameters
+    ----------
+    U : ndarray, shape (4, nx, ny, nz), float64 or float32, C-contiguous
+        Conserved state ``(rho, rho vx, rho vy, rho vz)`` at time 0; consumed (it is
+        advanced in place and the final snapshot may reuse its memory).
+    work : ndarray, like ``U``
+        The work buffer of :func:`state_buffers`; consumed.
+    dx, cs, t_end, outputs, scheme, limiter, courant, gamma, ramses_dt, threads, \
+density_floor, max_steps, stop, progress
+        As in :func:`evolve`; the arithmetic type is ``U.dtype``.
+
+    Returns
+    -------
+    EvolveResult
+        As :func:`evolve` returns for the same initial state, bit for bit.
+
+    Raises
+    ------
+    ValueError
+        Bad buffers or options, or a state with a non-positive or non-finite density.
+    SolverError
+        As in :func:`evolve`.
+    """
+    if (U.ndim != 4 or U.shape[0] != 4 or not U.flags.c_contiguous or work.shape != U.shape
+            or work.dtype != U.dtype or not work.flags.c_contiguous):
+        raise ValueError("U and work must be C-contiguous (4, nx, ny, nz) arrays of one shape "
+                         "and dtype (see state_buffers)")
+    times = _validate_options(dx, cs, t_end, outputs, scheme, limiter, courant, gamma, stop)
+    _, threads = _check_dtype_threads(U.dtype, threads)
+    return _evolve(U, work, dx, cs, t_end, times, scheme, limiter, courant, gamma, ramses_dt,
+                   threads, density_floor, max_steps, stop, progress)
+
+
+def _evolve(U, work, dx, cs, t_end, times, scheme, limiter, courant, gamma, ramses_dt, threads,
+            density_floor, max_steps, stop, progress) -> EvolveResult:
+    """The stepping loop of :func:`evolve` and :func:`evolve_conserved` (options checked)."""
     initial = U.reshape(4, -1).sum(axis=1, dtype=np.float64)
-    work = np.empty_like(U)
     if times and times[-1] == t_end:
         times = times[:-1]
     targets = times + [float(t_end)]
@@ -329,7 +453,10 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
                 _raise(status, U, bad, t, steps, density_floor, max_steps)
             if stop == "exact":
                 t = float(target)
-            snapshots.append(_snapshot(U, t, steps, last=i_target == len(targets) - 1))
+            if i_target < len(targets) - 1:
+                snapshots.append(_snapshot(U, t, steps))
+            else:
+                snapshots.append(_final_snapshot(U, work, t, steps))
     finally:
         if bar is not None:
             bar.close()

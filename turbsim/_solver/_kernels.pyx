@@ -46,6 +46,9 @@ cdef extern from "kernels.h" nogil:
     Status ts_run_f32(const ts_params *p, float *rho, float *mx, float *my, float *mz,
                       float *rho2, float *mx2, float *my2, float *mz2,
                       double t0, double t_end, ts_report *rep)
+    int ts_run_threads(const ts_params *p)
+    int64_t ts_work_bytes_f64(const ts_params *p)
+    int64_t ts_work_bytes_f32(const ts_params *p)
     double ts_max_speed_f64(const ts_params *p, const double *rho, const double *mx,
                             const double *my, const double *mz)
     double ts_max_speed_f32(const ts_params *p, const float *rho, const float *mx,
@@ -123,6 +126,24 @@ def run(cnp.ndarray U not None, cnp.ndarray work not None, double dx, double cs,
     else:
         raise ValueError(f"unsupported dtype {U.dtype}; use float64 or float32")
     return Status(status), rep.time, rep.steps, rep.last_dt, rep.bad_index
+
+
+def run_threads(tuple shape, int threads):
+    """Threads a run of a grid of ``shape`` (nx, ny, nz) uses when asked for ``threads``
+    (<= 0: all available): at most one per two x slabs."""
+    cdef ts_params p = _params(shape, 1.0, 1.0, 1.0, 0.8, FIRST, MINMOD, 0, threads, 0.0, 0)
+    return ts_run_threads(&p)
+
+
+def work_bytes(tuple shape, object dtype, int scheme, int limiter, double gamma, int threads):
+    """Bytes of work buffers the kernels allocate for a run (all threads), besides the two
+    state buffers the caller passes; 0 for an unknown scheme or limiter code."""
+    cdef ts_params p = _params(shape, 1.0, 1.0, gamma, 0.8, scheme, limiter, 0, threads, 0.0, 0)
+    if np.dtype(dtype) == np.float64:
+        return ts_work_bytes_f64(&p)
+    if np.dtype(dtype) == np.float32:
+        return ts_work_bytes_f32(&p)
+    raise ValueError(f"unsupported dtype {dtype}; use float64 or float32")
 
 
 def max_signal_speed(cnp.ndarray U not None, double cs, double gamma):

@@ -54,3 +54,9 @@ int ts_max_threads(void)
 #define SQRT sqrtf
 #define REAL_BIG 1e37f
 #include "solver_impl.h"
+
+/* The thread count does not depend on the floating-point type. */
+int ts_run_threads(const ts_params *p)
+{
+    return nthreads_f64(p);
+}

@@ -75,6 +75,12 @@ double ts_max_speed_f64(const ts_params *p, const double *rho, const double *mx,
 double ts_max_speed_f32(const ts_params *p, const float *rho, const float *mx,
                         const float *my, const float *mz);
 
+/* Threads a run with these parameters uses, and the bytes of work buffers it allocates
+ * besides the caller's two state buffers (all threads; 0 for an invalid option). */
+int ts_run_threads(const ts_params *p);
+int64_t ts_work_bytes_f64(const ts_params *p);
+int64_t ts_work_bytes_f32(const ts_params *p);
+
 int ts_openmp_available(void);
 int ts_max_threads(void);
 

@@ -200,6 +200,15 @@ ts_status FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz
     return status;
 }
 
+int64_t FN(ts_work_bytes)(const ts_params *p)
+{
+    FN(kcon) k;
+    if (FN(make_kcon)(p, &k) != TS_OK)
+        return 0;
+    const int nt = FN(nthreads)(p);
+    return (int64_t)nt * (FN(work_bytes)(&k) + (int64_t)sizeof(FN(work)) + (int64_t)sizeof(int));
+}
+
 double FN(ts_max_speed)(const ts_params *p, const REAL *rho, const REAL *mx,
                         const REAL *my, const REAL *mz)
 {
