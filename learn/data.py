@@ -107,7 +107,7 @@ def open_ensemble(path, **kw) -> Iterator[dataset.Ensemble]:
         raise _layout_error(p, exc) from None
     try:
         yield ens
-    except (dataset.LayoutError, KeyError) as exc:
+    except dataset.LayoutError as exc:
         raise _layout_error(p, exc) from None
     finally:
         ens.close()

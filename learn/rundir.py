@@ -379,12 +379,15 @@ class Checkpoints:
                 damaged.append(str(exc))
                 log.warning("%s; the checkpoint of epoch %d was moved to %s and training resumes from the "
                             "checkpoint before it", exc, step, dest)
-        for step in checkpoint_steps(self.dirs["best"]):
-            if step > resumed:  # from epochs to be trained again (or from before a restart)
-                shutil.rmtree(self.dirs["best"] / str(step))
         if got is None and damaged:
             raise RunError(f"{damaged[0]}; no intact checkpoint to resume from (the damaged ones were moved to "
-                           f"{self.root / DAMAGED_DIR}): run the same command again to train from the first epoch")
+                           f"{self.root / DAMAGED_DIR}): run the same command again to train from the first epoch "
+                           "(which replaces the best checkpoints too)")
+        for step in checkpoint_steps(self.dirs["best"]):
+            if step > resumed:  # from epochs to be trained again (or from before a restart)
+                log.info("%s: best checkpoint of epoch %d dropped (training resumes after epoch %d)",
+                         self.dirs["best"], step, resumed)
+                shutil.rmtree(self.dirs["best"] / str(step))
         return got
 
     def save(self, epoch: int, state, meta: dict, *, best: bool) -> None:
