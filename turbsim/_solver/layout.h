@@ -3,19 +3,16 @@
  * solver and independent of the floating-point type.
  *
  * A state vector has NV entries: conserved (rho, rho vx, rho vy, rho vz) in the grid,
- * primitive (rho, vx, vy, vz) in the work planes, which may also keep 1/rho (IIR). A face
- * state has one more, IH: the pressure correction h of RAMSES's predictor (see
- * muscl_impl.h).
+ * primitive (rho, vx, vy, vz) in the work planes. A face state has one more, IH: the
+ * pressure correction h of RAMSES's predictor (see muscl_impl.h).
  */
 #ifndef TURBSIM_LAYOUT_H
 #define TURBSIM_LAYOUT_H
 
 enum { IDN = 0, IVX = 1, IVY = 2, IVZ = 3 };
-enum { IH = 4 };        /* face states: h */
-enum { IIR = 4 };       /* primitive planes: 1 / rho */
+enum { IH = 4 };
 #define NV 4    /* variables of a state: IDN .. IVZ */
 #define NF 5    /* variables of a face state: IDN .. IH */
-#define NW 5    /* arrays of a primitive plane: IDN .. IVZ, IIR */
 
 /* Direction of a face's normal. */
 typedef enum { AXIS_X = 0, AXIS_Y = 1, AXIS_Z = 2 } ts_axis;

@@ -34,7 +34,7 @@ static inline __attribute__((always_inline)) REAL FN(slope)(REAL qm, REAL q0, RE
 }
 
 static inline __attribute__((always_inline)) void
-FN(muscl_row)(const FN(kcon) *k, const FN(work) *wk, REAL *const W[3][NW], int64_t j,
+FN(muscl_row)(const FN(kcon) *k, const FN(work) *wk, REAL *const W[3][NV], int64_t j,
               const FN(face) *xplane, const FN(face) *xfirst, FN(row_faces) *f,
               const REAL st, const int has_h)
 {
@@ -55,7 +55,6 @@ FN(muscl_row)(const FN(kcon) *k, const FN(work) *wk, REAL *const W[3][NW], int64
 
     const REAL *restrict r = Wc[IDN] + oc, *restrict u = Wc[IVX] + oc;
     const REAL *restrict v = Wc[IVY] + oc, *restrict w = Wc[IVZ] + oc;
-    const REAL *restrict ir = Wc[IIR] + oc;
     const REAL *restrict rxm = Wm[IDN] + oc, *restrict uxm = Wm[IVX] + oc;
     const REAL *restrict vxm = Wm[IVY] + oc, *restrict wxm = Wm[IVZ] + oc;
     const REAL *restrict rxp = Wp[IDN] + oc, *restrict uxp = Wp[IVX] + oc;
@@ -93,7 +92,7 @@ FN(muscl_row)(const FN(kcon) *k, const FN(work) *wk, REAL *const W[3][NW], int64
         const REAL dwx = FN(slope)(wxm[i], w[i], wxp[i], st), dwy = FN(slope)(wym[i], w[i], wyp[i], st);
         const REAL dwz = FN(slope)(w[i - 1], w[i], w[i + 1], st);
         /* 2. half-step predictor: advection by the cell velocity ... */
-        const REAL ui = u[i], vi = v[i], wi = w[i], ri = r[i], inv = ir[i];
+        const REAL ui = u[i], vi = v[i], wi = w[i], ri = r[i], inv = (REAL)1 / ri;
         const REAL br = (-ui * drx - vi * dry - wi * drz) * hdt;
         const REAL bu = (-ui * dux - vi * duy - wi * duz) * hdt;
         const REAL bv = (-ui * dvx - vi * dvy - wi * dvz) * hdt;
@@ -136,7 +135,7 @@ FN(muscl_row)(const FN(kcon) *k, const FN(work) *wk, REAL *const W[3][NW], int64
  * 2 monotonised central) and per presence of h (_h: gamma != 1). */
 #define TS_MUSCL(name, ST, HAS_H)                                                              \
     static void FN(muscl_row_##name)(const FN(kcon) *k, const FN(work) *w,                   \
-                                     REAL *const W[3][NW], int64_t j, const FN(face) *xp,      \
+                                     REAL *const W[3][NV], int64_t j, const FN(face) *xp,      \
                                      const FN(face) *xm, FN(row_faces) *f)                     \
     {                                                                                          \
         FN(muscl_row)(k, w, W, j, xp, xm, f, (REAL)(ST), HAS_H);                               \

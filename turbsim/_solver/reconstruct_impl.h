@@ -14,10 +14,10 @@
 static void FN(constant_slab)(const FN(kcon) *k, REAL *const U[NV], int64_t s,
                               const FN(face) *plane)
 {
-    FN(primitive_plane)(k, plane->q, NV, U, s);
+    FN(primitive_plane)(k, plane->q, U, s);
 }
 
-static void FN(constant_row)(const FN(kcon) *k, const FN(work) *w, REAL *const W[3][NW],
+static void FN(constant_row)(const FN(kcon) *k, const FN(work) *w, REAL *const W[3][NV],
                              int64_t j, const FN(face) *xp, const FN(face) *xm,
                              FN(row_faces) *f)
 {

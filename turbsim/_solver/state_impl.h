@@ -52,7 +52,7 @@ typedef struct {
     /* face states of row j of the slab (W[0..2]: primitive planes of slabs s - 1, s,
      * s + 1, when width > 0); x+ states go to row j of the plane xp, x- states to row j of
      * the plane xm when it is not NULL (the thread's first slab) */
-    void (*row)(const FN(kcon) *k, const FN(work) *w, REAL *const W[3][NW], int64_t j,
+    void (*row)(const FN(kcon) *k, const FN(work) *w, REAL *const W[3][NV], int64_t j,
                 const FN(face) *xp, const FN(face) *xm, FN(row_faces) *f);
 } FN(reconstruction);
 
@@ -82,7 +82,7 @@ struct FN(kcon_s) {
 #define MAX_FACE_ROWS 7
 
 struct FN(work_s) {
-    REAL *W[3][NW];                     /* primitive planes, a ring: slabs s-1, s, s+1 */
+    REAL *W[3][NV];                     /* primitive planes, a ring: slabs s-1, s, s+1 */
     FN(face) xplane[2];                 /* x+ states of the slabs s - 1 and s */
     FN(face) xfirst;                    /* x- states of the thread's first slab */
     FN(face) row[MAX_FACE_ROWS];        /* row buffers of the reconstruction */
@@ -117,7 +117,7 @@ static ts_status FN(work_alloc)(FN(work) *w, const FN(kcon) *k)
     const int64_t nzp = k->nzp, plane = k->ny * nzp, cells = k->ny * k->nz;
     const int64_t al = TS_ALIGN / (int64_t)sizeof(REAL);
 #define UP(n) (((n) + al - 1) / al * al)
-    const int64_t nw = rec->width > 0 ? 3 * NW : 0;
+    const int64_t nw = rec->width > 0 ? 3 * NV : 0;
     const int64_t n = nw * UP(plane) + 3 * rec->nq * UP(plane) + rec->rows * rec->nq * UP(nzp)
                       + 9 * NV * UP(nzp) + 2 * NV * UP(cells);
     void *block = NULL;
@@ -133,7 +133,7 @@ static ts_status FN(work_alloc)(FN(work) *w, const FN(kcon) *k)
     memset(p, 0, (size_t)n * sizeof(REAL));     /* first touch by the thread that uses it */
     if (nw)
         for (int r = 0; r < 3; r++)
-            for (int v = 0; v < NW; v++) { w->W[r][v] = p; p += UP(plane); }
+            for (int v = 0; v < NV; v++) { w->W[r][v] = p; p += UP(plane); }
     for (int b = 0; b < 2; b++)
         for (int v = 0; v < rec->nq; v++) { w->xplane[b].q[v] = p; p += UP(plane); }
     for (int v = 0; v < rec->nq; v++) { w->xfirst.q[v] = p; p += UP(plane); }
@@ -159,7 +159,7 @@ static int64_t FN(work_bytes)(const FN(kcon) *k)
 {
     const FN(reconstruction) *rec = k->rec;
     const int64_t plane = k->ny * k->nzp, cells = k->ny * k->nz;
-    const int64_t nw = rec->width > 0 ? 3 * NW : 0;
+    const int64_t nw = rec->width > 0 ? 3 * NV : 0;
     return (int64_t)sizeof(REAL) * ((nw + 3 * rec->nq) * plane + rec->rows * rec->nq * k->nzp
                                     + 9 * NV * k->nzp + 2 * NV * cells)
            + k->ny * (int64_t)sizeof(FN(face));
@@ -175,10 +175,9 @@ static inline FN(face) FN(face_row)(const FN(face) *plane, int nq, int64_t j, in
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* Primitive variables of one slab, with periodic ghosts along z; with nw = NW also    */
-/* 1/rho (W[IIR]), which MUSCL-Hancock's predictor uses.                               */
+/* Primitive variables of one slab, with periodic ghosts along z.                      */
 
-static void FN(primitive_plane)(const FN(kcon) *k, REAL *const W[], int nw, REAL *const U[NV],
+static void FN(primitive_plane)(const FN(kcon) *k, REAL *const W[NV], REAL *const U[NV],
                                 int64_t slab)
 {
     const int64_t ny = k->ny, nz = k->nz, nzp = k->nzp, o = k->o;
@@ -188,28 +187,15 @@ static void FN(primitive_plane)(const FN(kcon) *k, REAL *const W[], int nw, REAL
         REAL *restrict v = W[IVY] + j * nzp + o, *restrict w = W[IVZ] + j * nzp + o;
         const REAL *restrict d = U[IDN] + src, *restrict px = U[IVX] + src;
         const REAL *restrict py = U[IVY] + src, *restrict pz = U[IVZ] + src;
-        if (nw == NW) {
-            REAL *restrict ir = W[IIR] + j * nzp + o;
 #pragma omp simd
-            for (int64_t i = 0; i < nz; i++) {
-                const REAL inv = (REAL)1 / d[i];
-                r[i] = d[i];
-                u[i] = px[i] * inv;
-                v[i] = py[i] * inv;
-                w[i] = pz[i] * inv;
-                ir[i] = inv;
-            }
-        } else {
-#pragma omp simd
-            for (int64_t i = 0; i < nz; i++) {
-                const REAL inv = (REAL)1 / d[i];
-                r[i] = d[i];
-                u[i] = px[i] * inv;
-                v[i] = py[i] * inv;
-                w[i] = pz[i] * inv;
-            }
+        for (int64_t i = 0; i < nz; i++) {
+            const REAL inv = (REAL)1 / d[i];
+            r[i] = d[i];
+            u[i] = px[i] * inv;
+            v[i] = py[i] * inv;
+            w[i] = pz[i] * inv;
         }
-        for (int q = 0; q < nw; q++) {
+        for (int q = 0; q < NV; q++) {
             REAL *row = W[q] + j * nzp;
             row[o - 1] = row[o + nz - 1];
             row[o + nz] = row[o];

@@ -145,7 +145,7 @@ FN(sweep)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV], REAL *const Un[NV],
           int64_t b, const FN(reconstruction) *rec, FN(riemann_fn) riemann)
 {
     const int64_t nx = k->nx, ny = k->ny, nz = k->nz, nyz = ny * nz, o = k->o;
-    REAL *W[3][NW];
+    REAL *W[3][NV];
     FN(face) yp_prev = {{NULL}}, ym_row0 = {{NULL}};     /* y+ of row j - 1, y- of row 0 */
     FN(row_faces) f;
     w->smax = 0;
@@ -154,18 +154,18 @@ FN(sweep)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV], REAL *const Un[NV],
     /* 1. the ring before slab a: W[1], W[2] = slabs a - 1, a */
     if (rec->width > 0) {
         for (int r = 0; r < 3; r++)
-            for (int v = 0; v < NW; v++) W[r][v] = w->W[r][v];
-        FN(primitive_plane)(k, W[1], NW, U, WRAP(a - 1));
-        FN(primitive_plane)(k, W[2], NW, U, a);
+            for (int v = 0; v < NV; v++) W[r][v] = w->W[r][v];
+        FN(primitive_plane)(k, W[1], U, WRAP(a - 1));
+        FN(primitive_plane)(k, W[2], U, a);
     }
     for (int64_t s = a; s < b; s++) {
         const int first = (s == a) && !k->skip_x;
         if (rec->width > 0) {
             /* 1. advance the ring: W[0], W[1], W[2] = slabs s - 1, s, s + 1 */
-            for (int v = 0; v < NW; v++) {
+            for (int v = 0; v < NV; v++) {
                 REAL *t = W[0][v]; W[0][v] = W[1][v]; W[1][v] = W[2][v]; W[2][v] = t;
             }
-            FN(primitive_plane)(k, W[2], NW, U, WRAP(s + 1));
+            FN(primitive_plane)(k, W[2], U, WRAP(s + 1));
         }
         const FN(face) *xp = &w->xplane[(s - a) & 1], *xm = first ? &w->xfirst : NULL;
         if (rec->slab)
