@@ -247,16 +247,17 @@ def _keep_log(record: logging.LogRecord) -> bool:
 def _silence_read_failure_echoes() -> None:
     """Silence the echoes of a failed orbax read, which is raised and named on its own.
 
-    After such a failure tensorstore's pending callbacks report ``RuntimeError: Event
-    loop is closed`` through ``sys.unraisablehook``, from its own threads and for a while,
-    and asyncio logs "Task exception was never retrieved" with the raw error text. A
-    hook that drops only these is installed once (everything else passes through).
+    When orbax fails to read a damaged checkpoint, tensorstore's pending callbacks report
+    ``RuntimeError: Event loop is closed`` through ``sys.unraisablehook``, from its own
+    threads, during the failure and for a while after it, and asyncio logs "Task exception
+    was never retrieved" with the raw error text. A hook that drops only these is
+    installed once, before a checkpoint without checksums is read (everything else passes
+    through).
     """
     if sys.unraisablehook is not _drop_event_loop_echoes:
         _drop_event_loop_echoes.previous = sys.unraisablehook
         sys.unraisablehook = _drop_event_loop_echoes
         logging.getLogger("asyncio").addFilter(_keep_log)
-    gc.collect()  # the failed tasks are collected (and their log records dropped) now
 
 
 def _read_failure(step_dir: Path, exc: Exception) -> str:
@@ -289,11 +290,13 @@ def restore_step(step_dir: Path, like_state):
     problem = checkpoint_problem(step_dir)
     if problem:
         raise CheckpointError(problem)
+    if not (step_dir / CHECKSUMS_FILE).is_file():  # unverified: orbax may fail on damaged bytes
+        _silence_read_failure_echoes()
     try:
         got = ocp.Checkpointer(ocp.CompositeCheckpointHandler()).restore(
             step_dir, args=ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
     except Exception as exc:  # noqa: BLE001 (orbax and tensorstore raise many kinds; named below)
-        _silence_read_failure_echoes()
+        gc.collect()  # the failed tasks are collected (and their log records dropped) now
         raise CheckpointError(_read_failure(step_dir, exc)) from None
     leaves, treedef = jax.tree.flatten(like_state)
     if len(got.state) != len(leaves):

@@ -278,6 +278,7 @@ def test_a_damaged_best_checkpoint_is_named_with_the_way_to_recover(tiny_run, tm
     assert f"{damaged}: damaged" in msg and "delete" in msg
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # no echo reaches pytest either
 def test_an_unverifiable_damaged_checkpoint_is_named_without_stray_tracebacks(tiny_run, tmp_path, capfd):
     # a checkpoint without its checksums (written by an older version) is read by orbax: its
     # failure is one named line, and tensorstore's echoes of it are not printed
