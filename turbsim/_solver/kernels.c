@@ -30,6 +30,16 @@ static inline int ts_thread_id(void)
 #endif
 }
 
+/* Size of the calling thread's team (1 without OpenMP). */
+static inline int ts_team_size(void)
+{
+#ifdef TURBSIM_OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 int ts_max_threads(void)
 {
 #ifdef TURBSIM_OPENMP

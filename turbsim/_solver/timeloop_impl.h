@@ -134,11 +134,12 @@ ts_status FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        const int tid = ts_thread_id();
-        const int64_t a = p->nx * tid / nt, b = p->nx * (tid + 1) / nt;
+        /* the team OpenMP granted (at most nt; fewer under a thread limit) */
+        const int tid = ts_thread_id(), team = ts_team_size();
+        const int64_t a = p->nx * tid / team, b = p->nx * (tid + 1) / team;
         FN(kcon) k = k0;                        /* this thread's copy (dtdx per step) */
         FN(work) *w = &works[tid];
-        const FN(work) *left = &works[(tid + nt - 1) % nt];
+        const FN(work) *left = &works[(tid + team - 1) % team];
         REAL **U = A, **Un = B;
         ts_status st = TS_OK;
         double t = t0, smax = 0;
@@ -148,7 +149,7 @@ ts_status FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz
         /* work buffers, allocated and first touched by the thread that uses them */
         fail[tid] = FN(work_alloc)(w, &k) != TS_OK;
         FN(barrier)();
-        for (int i = 0; i < nt; i++)
+        for (int i = 0; i < team; i++)
             if (fail[i]) st = TS_NO_MEMORY;
 
         if (st == TS_OK) {
@@ -159,7 +160,7 @@ ts_status FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz
             w->pub_smax[par] = w->smax;
             w->pub_bad[par] = w->bad;
             FN(barrier)();
-            FN(gather)(works, nt, par, &smax, &bad);
+            FN(gather)(works, team, par, &smax, &bad);
             if (bad >= 0) st = TS_BAD_STATE;
         }
         while (st == TS_OK && t < t_end) {
@@ -178,7 +179,7 @@ ts_status FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz
             w->pub_smax[par] = w->smax;
             w->pub_bad[par] = w->bad;
             FN(barrier)();
-            FN(gather)(works, nt, par, &smax, &bad);
+            FN(gather)(works, team, par, &smax, &bad);
             REAL **tmp = U; U = Un; Un = tmp;
             t = last ? t_end : t + dt;
             steps++;
