@@ -263,3 +263,23 @@ def test_a_write_error_inside_hdf5_is_a_plain_oserror(tmp_path):
     assert r.stdout.split("\n")[:2] == ["part OSError", "ensemble OSError"]
     assert "Error" not in r.stderr, r.stderr[-2000:]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_label_group_or_label_is_named(tmp_path):
+    """A file without /labels (or one label) is a LayoutError naming what is missing,
+    not HDF5's 'component not found'."""
+    from turbsim.generate import run_ensemble
+
+    LayoutError, open_ensemble = ds.LayoutError, ds.open_ensemble
+    path = tmp_path / "e.h5"
+    cfg = ep.EnsembleConfig(sims=12, sim=SimConfig(cells=8, t_end=0.01), splits=(0.5, 0.25, 0.25))
+    run_ensemble(cfg, path, workers=0, progress=False)
+    with h5py.File(path, "a") as f:
+        del f["labels/seed"]
+    with open_ensemble(path, allow_holdout=True) as ens:
+        with pytest.raises(LayoutError, match=r"e\.h5: no /labels/seed"):
+            ens.labels()
+    with h5py.File(path, "a") as f:
+        del f["labels"]
+    with pytest.raises(LayoutError, match=r"e\.h5: no /labels/split"):
+        open_ensemble(path)

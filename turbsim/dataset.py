@@ -85,6 +85,10 @@ IMAGES_PER_MAP = observe.IMAGES_PER_MAP  # 4 flips x 4 quadrants
 FIELD = "column_density"
 
 
+LABELS = ("n", "klass", "sim_id", "split", "seed")
+"""Per-simulation labels under ``/labels`` (see the module docstring for types)."""
+
+
 class HoldoutError(RuntimeError):
     """Raised when holdout rows are read without asking for them explicitly."""
 
@@ -478,7 +482,7 @@ def _create_layout(f: h5py.File, header: EnsembleHeader, s: int, rec: SimRecord)
     for ax in ("x", "y"):
         g = bc.create_group(f"{ax}_periodic")
         g.attrs.update(bc_type="PERIODIC", associated_dims=[ax], sample_varying=False, time_varying=False)
-    columns = [f"labels/{k}" for k in ("n", "klass", "split", "sim_id", "seed")] + [f"stats/{k}" for k in STATS]
+    columns = [f"labels/{k}" for k in LABELS] + [f"stats/{k}" for k in STATS]
     table = {name: np.zeros(s, f[name].dtype) for name in columns}
     table["config"] = np.empty(s, object)
     return table
@@ -494,7 +498,7 @@ def _write_row(f: h5py.File, i: int, rec: SimRecord, table: dict[str, np.ndarray
         if rec.density is None:
             raise ValueError(f"record {rec.sim_id} has no density cube, others do")
         f["cubes/density"][i] = rec.density
-    for key in ("n", "klass", "split", "sim_id", "seed"):
+    for key in LABELS:
         table[f"labels/{key}"][i] = getattr(rec, key)
     table["config"][i] = rec.config
     for name in STATS:
@@ -603,7 +607,7 @@ def _verify_open(f: h5py.File, problems: list[str]) -> None:
         problems.append(f"{FIELD} has shape {cd.shape}, expected ({s}, 3, N, N)")
         return
     n_cells = cd.shape[-1]
-    names = [f"labels/{k}" for k in ("n", "klass", "split", "sim_id", "seed")]
+    names = [f"labels/{k}" for k in LABELS]
     names += ["config"] + [f"stats/{k}" for k in STATS]
     for name in names:
         if name not in f:
@@ -690,12 +694,13 @@ class Ensemble:
             if self.attrs.get("format_version") != FORMAT_VERSION:
                 raise LayoutError(f"{self.path}: format_version {self.attrs.get('format_version')!r} "
                                   f"is not supported (expected {FORMAT_VERSION})")
+            for name in (f"t0_fields/{FIELD}", "labels/split", "labels/klass"):
+                if name not in self._f:
+                    raise LayoutError(f"{self.path}: no /{name} (not a complete turbsim ensemble; "
+                                      "check it with python -m turbsim.generate --verify)")
             self._cd = self._f["t0_fields"][FIELD]
             self._split = self._f["labels/split"][()]
             self.class_names = tuple(c for c in self._f["labels/klass"].attrs.get("class_names", []) if c)
-        except KeyError as exc:
-            self._f.close()
-            raise LayoutError(f"{self.path}: missing {exc}") from None
         except LayoutError:
             self._f.close()
             raise
@@ -780,7 +785,11 @@ class Ensemble:
         """
         rows, _, _ = self._rows(indices)
         lab = self._f["labels"]
-        return {k: lab[k][()][rows] for k in ("n", "klass", "sim_id", "split", "seed")}
+        missing = [k for k in LABELS if k not in lab]
+        if missing:
+            raise LayoutError(f"{self.path}: no /labels/{missing[0]} (not a complete turbsim ensemble; "
+                              "check it with python -m turbsim.generate --verify)")
+        return {k: lab[k][()][rows] for k in LABELS}
 
     def projections(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Column-density maps of some simulations (reads only those rows).
