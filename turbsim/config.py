@@ -57,7 +57,7 @@ class SimConfig:
         Cells per side of the cubic grid, even, in [4, 4096]. Default 128.
     t_end : float
         End time [Myr], in [0, 1e4]. Default 0.5.
-    scheme : {"first", "muscl"}
+    scheme : {"muscl", "first"}
         First-order Godunov or unsplit MUSCL-Hancock (RAMSES's scheme). Default "muscl".
     limiter : {"minmod", "moncen"}
         Slope limiter of MUSCL-Hancock (RAMSES ``slope_type`` 1 and 2). Default "minmod".
