@@ -11,6 +11,9 @@ image:
   :func:`learn.train.gaussian_nll`).
 
 Their convolutions and pooling are :mod:`learn.layers` (``conv_impl``, ``padding``).
+Each also has ``features(x)``, the representation its output layer reads or is built on
+(study_cnn: the last hidden dense layer; resnet: the pooled last stage; pyramid: the log
+energies of every scale), which :func:`learn.predict.predict` returns with ``features=True``.
 
 Examples
 --------
@@ -102,14 +105,18 @@ class StudyCNN(nnx.Module):
         self.dropout = nnx.Dropout(dropout)
         self.input_size = input_size
 
-    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+    def features(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        """The last hidden dense layer (after ReLU and dropout), ``(batch, 64)``, dimensionless."""
         x = as_nhwc(x)
         for conv in self.convs:
             x = max_pool2(jax.nn.relu(conv(x)))
         x = x.reshape(x.shape[0], -1)
         for layer in self.dense[:-1]:
             x = self.dropout(jax.nn.relu(layer(x)), rngs=rngs)
-        return self.dense[-1](x)
+        return x
+
+    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        return self.dense[-1](self.features(x, rngs=rngs))
 
 
 class ResidualBlock(nnx.Module):
@@ -174,12 +181,15 @@ class ResNet(nnx.Module):
         self.dropout = nnx.Dropout(dropout)
         self.head = nnx.Linear(cin, n_out, rngs=rngs)
 
-    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+    def features(self, x: jax.Array) -> jax.Array:
+        """The globally average-pooled last stage, ``(batch, widths[-1])``, dimensionless."""
         x = jax.nn.relu(self.stem_bn(self.stem(as_nhwc(x))))
         for block in self.blocks:
             x = block(x)
-        x = x.mean(axis=(1, 2))
-        return self.head(self.dropout(x, rngs=rngs))
+        return x.mean(axis=(1, 2))
+
+    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        return self.head(self.dropout(self.features(x), rngs=rngs))
 
 
 class ReadoutParam(nnx.Variable):
