@@ -24,6 +24,7 @@ per-image and per-simulation metrics (:mod:`learn.metrics`).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,7 @@ def spectrum_features(images: np.ndarray, n_bins: int = 10) -> np.ndarray:
     """
     images = np.asarray(images, np.float64)
     s = images.shape[-1]
-    edges = np.logspace(0, np.log10(s / 2), n_bins + 1)
+    edges = band_edges(s, n_bins)
     edges[-1] += 1e-9
     k, _ = spectra.power_spectrum(images[0])
     which = np.digitize(k, edges) - 1  # bin of every integer shell
@@ -81,13 +82,36 @@ def spectrum_features(images: np.ndarray, n_bins: int = 10) -> np.ndarray:
     return feats
 
 
-def _bands(s: int, n_bands: int) -> np.ndarray:
-    """Boolean masks (n_bands, s, s) of logarithmic annuli ``1 <= |k| < s/2`` of an s x s FFT."""
+def band_edges(s: int, n_bands: int) -> np.ndarray:
+    """Edges of ``n_bands`` logarithmic wavenumber bands from ``k = 1`` to ``k = s/2``.
+
+    Wavenumbers in units of the image's fundamental ``2 pi / s`` pixels^-1 (``s`` pixels a
+    side). Returns ``n_bands + 1`` increasing edges, the last one ``s/2``.
+
+    Examples
+    --------
+    >>> band_edges(32, 4).round(9).tolist()
+    [1.0, 2.0, 4.0, 8.0, 16.0]
+    """
+    if n_bands < 1:
+        raise ValueError(f"n_bands = {n_bands} must be >= 1")
+    return np.logspace(0, np.log10(s / 2), n_bands + 1)
+
+
+def band_masks(s: int, n_bands: int, *, corners: bool = False) -> np.ndarray:
+    """Boolean masks ``(n_bands, s, s)`` of logarithmic annuli of an s x s FFT (``numpy.fft.fft2`` layout).
+
+    Band ``i`` holds the modes with ``edges[i] <= |k| < edges[i+1]`` (:func:`band_edges`;
+    the last band includes ``|k| = s/2``). With ``corners`` the last band also takes the
+    modes beyond ``s/2`` in the corners of the square (``|k|`` up to ``s/sqrt(2)``), so the
+    bands cover every mode but the mean.
+    """
     k = np.fft.fftfreq(s) * s
     kk = np.hypot(k[:, None], k[None, :])
-    edges = np.logspace(0, np.log10(s / 2), n_bands + 1)
-    edges[-1] += 1e-9
+    edges = band_edges(s, n_bands)
+    edges[-1] = np.inf if corners else edges[-1] + 1e-9
     return np.stack([(kk >= a) & (kk < b) for a, b in zip(edges[:-1], edges[1:])])
+
 
 
 def statistics_features(images: np.ndarray, n_bins: int = 10, n_bands: int = N_BANDS,
@@ -121,7 +145,7 @@ def statistics_features(images: np.ndarray, n_bins: int = 10, n_bands: int = N_B
     """
     images = np.asarray(images, np.float64)
     m, s = len(images), images.shape[-1]
-    bands = _bands(s, n_bands)
+    bands = band_masks(s, n_bands)
     pairs = np.triu_indices(n_bands, 1)
     flat = images.reshape(m, -1)
     mu, sd = flat.mean(1), flat.std(1)
@@ -141,17 +165,53 @@ def statistics_features(images: np.ndarray, n_bins: int = 10, n_bands: int = N_B
     return np.c_[spectrum_features(images, n_bins), onept, multi]
 
 
-def hog_features(images: np.ndarray, pixels_per_cell: int | None = None) -> np.ndarray:
-    """HOG descriptors of each image (9 orientations, 2x2 cells per block).
+HOG_ORIENTATIONS = 8
+"""Orientation bins of the HOG features (the study's 8)."""
+HOG_CELLS = 12
+"""Cells along each side of an image in the HOG features (the study's 12)."""
 
-    ``pixels_per_cell`` defaults to ``S / 8`` (an 8x8 grid of cells per image).
+
+def hog_features(images: np.ndarray, *, orientations: int = HOG_ORIENTATIONS, cells: int = HOG_CELLS,
+                 cells_per_block: int = 2) -> np.ndarray:
+    """HOG descriptors of each image (:func:`skimage.feature.hog`), the study's 12 cells and 8 orientations.
+
+    Parameters
+    ----------
+    images : ndarray, shape (M, S, S)
+        Images (dimensionless, e.g. normalised log10 Σ).
+    orientations : int
+        Orientation bins of the gradient histograms (unsigned, 0-180 degrees).
+    cells : int
+        Cells along each side: ``S // cells`` pixels per cell (at least 2, so an image of
+        fewer than ``2 * cells`` pixels gets ``S // 2`` cells; the last ``S mod cells``
+        rows and columns fall outside the grid, as in scikit-image).
+    cells_per_block : int
+        Cells along each side of a normalisation block (L2-Hys).
+
+    Returns
+    -------
+    ndarray, float64, shape (M, F)
+        ``F = (c - b + 1)^2 * b^2 * orientations`` with ``c`` cells and ``b`` cells per
+        block a side. Deterministic (no randomness).
+
+    Examples
+    --------
+    >>> hog_features(np.random.default_rng(0).normal(size=(2, 64, 64))).shape  # 12 cells of 5 px
+    (2, 3872)
+    >>> hog_features(np.zeros((1, 8, 8))).shape  # 4 cells of 2 px
+    (1, 288)
     """
     from skimage.feature import hog
 
+    images = np.asarray(images, np.float64)
     s = images.shape[-1]
-    ppc = pixels_per_cell or max(2, s // 8)
-    return np.stack([hog(img, orientations=9, pixels_per_cell=(ppc, ppc), cells_per_block=(2, 2),
-                         feature_vector=True) for img in np.asarray(images, np.float64)])
+    ppc = max(2, s // cells)
+    if s // ppc < cells_per_block:
+        raise ValueError(f"images of {s} px give {s // ppc} HOG cells of {ppc} px a side, fewer than a block "
+                         f"({cells_per_block} cells)")
+    return np.stack([hog(img, orientations=orientations, pixels_per_cell=(ppc, ppc),
+                         cells_per_block=(cells_per_block, cells_per_block), feature_vector=True)
+                     for img in images])
 
 
 def features(kind: str, images: np.ndarray, n_bins: int = 10, *, progress: bool = False,
@@ -210,6 +270,110 @@ def make_estimator(kind: str, task: str):
     return make_pipeline(StandardScaler(), est)
 
 
+@dataclass
+class FittedBaseline:
+    """A baseline fitted on the train split, with what it needs to read other maps.
+
+    Attributes
+    ----------
+    kind : {"spectrum", "stats", "hog"}
+    task : {"classify", "regress"}
+    estimator : sklearn pipeline
+        Standardisation and model (:func:`make_estimator`), fitted.
+    normaliser : learn.transforms.Normaliser
+    image_size : int
+        Side of its images [pixels]; maps are resampled to ``2 * image_size`` (or to
+        ``image_size`` with ``full_maps``) first, as for the networks.
+    n_bins : int
+        Spectrum bins.
+    full_maps : bool
+        Whole maps (one image per map) instead of the study's quadrant images.
+    n_train_images : int
+    """
+
+    kind: str
+    task: str
+    estimator: object
+    normaliser: Normaliser
+    image_size: int
+    n_bins: int
+    full_maps: bool
+    n_train_images: int
+
+    def outputs(self, ms: MapSet, *, progress: bool = False) -> dict:
+        """Per-image outputs on a set of maps, with the truths.
+
+        Returns
+        -------
+        dict
+            ``sim_index`` (simulation of each image), ``n_true`` and ``klass`` (per
+            simulation); classification: ``score``, a number in (0, 1) that grows with
+            the evidence for Burgers (the logistic model's P(Burgers), the SVM's decision
+            function through a logistic, which keeps its ranking); regression: ``n_pred``.
+        """
+        xs, sidx = eval_set(ms.maps, self.normaliser, self.image_size, full_maps=self.full_maps)
+        f = features(self.kind, xs, self.n_bins, progress=progress, desc=f"baseline {self.kind}")
+        out = {"sim_index": sidx, "n_true": np.asarray(ms.labels["n"], np.float64),
+               "klass": np.asarray(ms.labels["klass"])}
+        est = self.estimator
+        if self.task == "classify":
+            out["score"] = (est.predict_proba(f)[:, 1] if hasattr(est[-1], "predict_proba") and self.kind != "hog"
+                            else 1.0 / (1.0 + np.exp(-est.decision_function(f))))
+        else:
+            out["n_pred"] = est.predict(f)
+        return out
+
+    def score(self, ms: MapSet, *, progress: bool = False) -> dict:
+        """Per-image and per-simulation scores on a set of maps (layout of :func:`learn.evaluate.score`)."""
+        o = self.outputs(ms, progress=progress)
+        sidx, klass, n_true = o["sim_index"], o["klass"], o["n_true"]
+        if self.task == "classify":
+            return {"mode": "classify", "per_image": classification_scores(klass[sidx], o["score"]),
+                    "per_sim": classification_scores(klass, per_simulation(o["score"], sidx))}
+        return {"mode": "regress", "per_image": regression_scores(n_true[sidx], o["n_pred"]),
+                "per_sim": regression_scores(n_true, per_simulation(o["n_pred"], sidx))}
+
+
+def fit_baseline(kind: str, train: MapSet, *, task: str, normaliser: Normaliser, image_size: int,
+                 full_maps: bool = False, max_train_images: int | None = 20000, seed: int = 0, n_bins: int = 10,
+                 progress: bool = False) -> FittedBaseline:
+    """Fit a baseline on the evaluation images of the training maps.
+
+    Parameters
+    ----------
+    kind : {"spectrum", "stats", "hog"}
+    train : learn.data.MapSet
+        Training maps [g/cm^2] and labels.
+    task : {"classify", "regress"}
+    normaliser : learn.transforms.Normaliser
+        Normalisation of the log10 images (e.g. a network run's own).
+    image_size : int
+        Image side [pixels] (maps are resampled to twice it, or to it with ``full_maps``).
+    full_maps : bool
+        Whole maps instead of quadrants.
+    max_train_images : int, optional
+        Random subset of training images (HOG + SVM scales quadratically), None for all.
+    seed : int
+        Seed of that subset.
+    n_bins : int
+        Spectrum bins.
+    progress : bool
+        Show a progress bar of the features.
+
+    Returns
+    -------
+    FittedBaseline
+    """
+    y_sim = targets(train.labels, task, train.source)
+    x, idx = eval_set(train.maps, normaliser, image_size, full_maps=full_maps)
+    if max_train_images and len(x) > max_train_images:
+        pick = np.sort(np.random.default_rng(seed).choice(len(x), max_train_images, replace=False))
+        x, idx = x[pick], idx[pick]
+    est = make_estimator(kind, task).fit(features(kind, x, n_bins, progress=progress, desc=f"baseline {kind}"),
+                                         y_sim[idx])
+    return FittedBaseline(kind, task, est, normaliser, image_size, n_bins, full_maps, int(len(x)))
+
+
 def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "global", splits=("test",),
                  allow_holdout: bool = False, max_train_images: int | None = 20000, seed: int = 0,
                  n_bins: int = 10, others=(), full_maps: bool = False, progress: bool = False) -> dict:
@@ -237,54 +401,31 @@ def run_baseline(kind: str, data_path, *, task: str, normalisation: str = "globa
         Other data to score the same fitted baseline on: ensembles (their test split) or
         RAMSES ``.npz`` map files; maps of another size are resampled to the training maps'
         scale first (:func:`learn.transforms.resample_maps`), as for the networks.
+    full_maps : bool
+        Use the whole maps (periodic, one image per map) instead of the study's quadrant
+        images, as a network trained without quadrants or crops sees them.
+    progress : bool
+        Show progress bars of the feature computation.
 
     Returns
     -------
     dict
         ``{split: metrics}`` and ``{file name: metrics}`` for ``others`` (same layout as
         :func:`learn.evaluate.score`) plus ``"kind"``.
-    full_maps : bool
-        Use the whole maps (periodic, one image per map) instead of the study's quadrant
-        images, as a network trained without quadrants or crops sees them.
-    progress : bool
-        Show progress bars of the feature computation.
     """
     train = load_split(data_path, "train")
-    y_sim = targets(train.labels, task, train.source)
     size = train.maps.shape[-1] if full_maps else train.maps.shape[-1] // 2
     norm = (fit_normaliser("global", observe.log_column(train.maps)) if normalisation == "global"
             else Normaliser("per_image"))
-    x, idx = eval_set(train.maps, norm, size, full_maps=full_maps)
-    if max_train_images and len(x) > max_train_images:
-        pick = np.sort(np.random.default_rng(seed).choice(len(x), max_train_images, replace=False))
-        x, idx = x[pick], idx[pick]
-    est = make_estimator(kind, task).fit(features(kind, x, n_bins, progress=progress, desc=f"baseline {kind}"),
-                                         y_sim[idx])
-    out = {"kind": kind, "normalisation": normalisation, "n_train_images": int(len(x)),
+    fitted = fit_baseline(kind, train, task=task, normaliser=norm, image_size=size, full_maps=full_maps,
+                          max_train_images=max_train_images, seed=seed, n_bins=n_bins, progress=progress)
+    out = {"kind": kind, "normalisation": normalisation, "n_train_images": fitted.n_train_images,
            "images": "full maps" if full_maps else "quadrants", "n_bins": n_bins}
     for split in splits:
-        out[split] = _score(est, kind, task, load_split(data_path, split, allow_holdout=allow_holdout),
-                            norm, size, n_bins, full_maps, progress)
+        out[split] = fitted.score(load_split(data_path, split, allow_holdout=allow_holdout), progress=progress)
         log.info("baseline %s on %s: %s", kind, split, headline(out[split]))
     for other in others:
         name = Path(other).name
-        out[name] = _score(est, kind, task, load_split(other, "test"), norm, size, n_bins, full_maps, progress)
+        out[name] = fitted.score(load_split(other, "test"), progress=progress)
         log.info("baseline %s on %s: %s", kind, name, headline(out[name]))
     return out
-
-
-def _score(est, kind: str, task: str, ms: MapSet, norm: Normaliser, size: int, n_bins: int,
-           full_maps: bool, progress: bool = False) -> dict:
-    """Per-image and per-simulation scores of a fitted baseline on a set of maps."""
-    xs, sidx = eval_set(ms.maps, norm, size, full_maps=full_maps)
-    f = features(kind, xs, n_bins, progress=progress, desc=f"baseline {kind}")
-    n_true, klass = np.asarray(ms.labels["n"], np.float64), np.asarray(ms.labels["klass"])
-    if task == "classify":
-        model = est[-1]
-        score = (est.predict_proba(f)[:, 1] if hasattr(model, "predict_proba") and kind != "hog"
-                 else 1.0 / (1.0 + np.exp(-est.decision_function(f))))
-        return {"mode": "classify", "per_image": classification_scores(klass[sidx], score),
-                "per_sim": classification_scores(klass, per_simulation(score, sidx))}
-    pred = est.predict(f)
-    return {"mode": "regress", "per_image": regression_scores(n_true[sidx], pred),
-            "per_sim": regression_scores(n_true, per_simulation(pred, sidx))}

@@ -37,7 +37,7 @@ def test_statistics_of_a_gaussian_field():
     assert np.abs(one[:, 1:3].mean(0)).max() < 0.1
     # band variance by Parseval, from the masks the features use
     f = np.fft.fft2(x)
-    bands = baselines._bands(S, n_bands)
+    bands = baselines.band_masks(S, n_bands)
     var = np.stack([(np.abs(f[:, b]) ** 2).sum(1) for b in bands], 1) / S ** 4
     fine = slice(2, None)  # bands with many modes
     np.testing.assert_allclose(logamp[:, fine], 0.5 * np.log(var[:, fine] * 2 / np.pi), atol=0.03)
