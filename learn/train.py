@@ -57,7 +57,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -276,20 +276,66 @@ class Progress:
         return improved
 
     def summary(self, config: TrainConfig) -> dict:
-        """Epochs run, best epoch with its validation loss and metric, early stop, mean throughput."""
+        """Epochs run, best epoch with its validation loss and metric, early stop, mean throughput.
+
+        ``images_per_s`` and ``data_wait_fraction`` (the share of the training time spent
+        waiting for batches) are means over the epochs after the first (which holds the
+        compilation), or the first's where there is one epoch; ``data_wait_fraction`` is None
+        when no epoch recorded it (a run trained before it was measured).
+        """
         hist = self.history
         best_rec = next((h for h in hist if h["epoch"] == self.best_epoch), {})
+        waits = [h["data_wait_fraction"] for h in hist if h.get("data_wait_fraction") is not None]
         return {
             "epochs_run": self.epoch, "best_epoch": self.best_epoch, "best_val_loss": best_rec.get("val_loss"),
             "best_val_metric": best_rec.get("val_metric"), "stopped_early": self.epoch < config.epochs,
             "images_per_s": float(np.mean([h["images_per_s"] for h in hist[1:]] or [h["images_per_s"] for h in hist]))
             if hist else None,
+            "data_wait_fraction": float(np.mean(waits[1:] or waits)) if waits else None,
         }
 
 
 # --------------------------------------------------------------------------------------
 # one epoch, and the loop
 # --------------------------------------------------------------------------------------
+class DataWait:
+    """The time a consumer waits for the items of an iterator: the training loop for its batches.
+
+    :meth:`wrap` yields the items of an iterable and adds to :attr:`seconds` the time each
+    ``next`` took. In :func:`train_epoch` every call's metric is read before the next batch
+    is asked for, so the device is idle while the loop waits: ``seconds`` over the epoch's
+    wall time is the fraction of the time the device waited for data (the first epoch's
+    includes the start of the data source, e.g. the simulation workers of a live run).
+
+    Examples
+    --------
+    >>> wait = DataWait()
+    >>> list(wait.wrap(range(3))), wait.seconds >= 0.0
+    ([0, 1, 2], True)
+    """
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def wrap(self, iterable: Iterable) -> Iterator:
+        """Yield the items of ``iterable``, timing each wait; closes it when closed early."""
+        it = iter(iterable)
+        try:
+            while True:
+                t = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                finally:
+                    self.seconds += time.perf_counter() - t
+                yield item
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+
 def train_epoch(train_call: Callable, state, td: TrainData, config: TrainConfig, epoch: int, step: int,
                 key: jax.Array, sharding: Sharding, *, show: bool = True):
     """Train on every batch of one epoch.
@@ -319,7 +365,8 @@ def train_epoch(train_call: Callable, state, td: TrainData, config: TrainConfig,
         The arrays after the epoch.
     record : dict
         ``train_loss`` (mean over steps), ``train_metric`` (accuracy or RMSE of n),
-        ``images_per_s`` and ``epoch_s`` [s].
+        ``images_per_s``, ``epoch_s`` [s], and the time the loop waited for its batches:
+        ``data_wait_s`` [s] and ``data_wait_fraction`` (of ``epoch_s``; :class:`DataWait`).
     step : int
         Global step after the epoch.
     """
@@ -328,9 +375,10 @@ def train_epoch(train_call: Callable, state, td: TrainData, config: TrainConfig,
     total = calls_per_epoch(td.n_train, config.augment, config.batch_size, config.steps_per_call)
     bar = progress_bar(total=total * config.batch_size * config.steps_per_call, unit="img", leave=False,
                        desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show)
-    batches = prefetch(epoch_batches(td.source, epoch, seed=config.seed, batch_size=config.batch_size,
-                                     steps_per_call=config.steps_per_call, augment=config.augment,
-                                     normaliser=td.normaliser))
+    wait = DataWait()
+    batches = wait.wrap(prefetch(epoch_batches(td.source, epoch, seed=config.seed, batch_size=config.batch_size,
+                                               steps_per_call=config.steps_per_call, augment=config.augment,
+                                               normaliser=td.normaliser)))
     for xs, ys in batches:
         if config.task == "regress":
             ys = td.scaler.encode(ys).astype(np.float32)
@@ -345,7 +393,8 @@ def train_epoch(train_call: Callable, state, td: TrainData, config: TrainConfig,
     dt = time.perf_counter() - t0
     record = {"train_loss": float(np.mean(np.concatenate([np.asarray(v) for v in losses]))),
               "train_metric": metric_value(config.task, msum / max(n_img, 1), td.scaler),
-              "images_per_s": n_img / dt, "epoch_s": dt}
+              "images_per_s": n_img / dt, "epoch_s": dt,
+              "data_wait_s": wait.seconds, "data_wait_fraction": wait.seconds / dt if dt > 0 else 0.0}
     return state, record, step
 
 
@@ -381,7 +430,8 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
         The training summary (also written to ``train_summary.json``): epochs run, best
         epoch, best validation loss and metric, whether it stopped early, training wall
         time ``train_wall_s`` [s] (summed over the sessions of a resumed run, unchanged by
-        rerunning a finished one), mean training throughput [images/s].
+        rerunning a finished one), mean training throughput [images/s] and the mean share of
+        the training time spent waiting for data (``data_wait_fraction``, :class:`DataWait`).
 
     Raises
     ------
@@ -444,9 +494,9 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
         drawn = prog.done or time.perf_counter() - last_plot >= PLOT_EVERY_S
         write_history(workdir, prog.history, config.task, plot=drawn)
         last_plot = time.perf_counter() if drawn else last_plot
-        log.info("epoch %d: train loss %.4f metric %.4f | val loss %s metric %s | lr %.3g | %.0f img/s", prog.epoch,
-                 rec["train_loss"], rec["train_metric"], rec["val_loss"], rec["val_metric"], rec["learning_rate"],
-                 rec["images_per_s"])
+        log.info("epoch %d: train loss %.4f metric %.4f | val loss %s metric %s | lr %.3g | %.0f img/s, "
+                 "%.0f %% waiting for data", prog.epoch, rec["train_loss"], rec["train_metric"], rec["val_loss"],
+                 rec["val_metric"], rec["learning_rate"], rec["images_per_s"], 100 * rec["data_wait_fraction"])
         if on_epoch_end is not None:
             on_epoch_end(prog.epoch, rec)
     summary = {**prog.summary(config), "train_wall_s": prog.wall_s, "n_params": info["n_params"],
