@@ -1,0 +1,812 @@
+"""What a trained network looks at: saliency maps, their power spectra, and band occlusion.
+
+Three questions about any trained run (:func:`learn.rundir.load_run`):
+
+* **Where?** Saliency maps (:func:`saliency`): the gradient of the network's evidence for
+  a class (the logit margin ``z_c - z_other``, the log-odds of class ``c``, all a
+  two-class softmax reads) or of its predicted ``n`` [units of n] with respect to the
+  input pixels (normalised log10 column density); SmoothGrad (the gradient averaged over
+  noisy copies of the image, Smilkov et al. 2017) and integrated gradients (Sundararajan
+  et al. 2017: ``(x - x0) * mean over the path x0 -> x of the gradient``, from the
+  mean-level image ``x0 = 0``; its sum over the pixels equals ``f(x) - f(x0)``).
+* **At which scales?** The mean power spectrum of the saliency per class
+  (:func:`mean_spectrum`), against the classes' own map spectra: where the network is
+  sensitive in wavenumber, and where the maps hold their variance.
+* **Which scales carry the answer?** Band occlusion (:func:`band_occlusion`): the drop in
+  accuracy (or the rise in RMSE of n) when one band of wavenumbers is removed from every
+  input (a Fourier band-stop on the normalised image, :func:`band_stop`), band by band,
+  per image and per simulation. A band the network does not use costs nothing; one it
+  relies on costs much.
+
+:func:`explain_run` writes each into its own section of the run directory
+(``saliency/``, ``occlusion/``, and with :mod:`learn.embed` and
+:mod:`learn.baselines` ``tsne/`` and ``hog_svm/`` or ``hog_svr/``; :mod:`learn.sections`),
+and ``python -m learn.explain RUN_DIR`` is its command line.
+
+Wavenumbers ``k`` are in units of the image's fundamental, ``2 pi / L`` with ``L`` the
+image side (half the box for the study's quadrant images, the box for whole maps): ``k``
+cycles per image side, a scale of ``L / k``.
+
+Examples
+--------
+>>> x = np.cos(2 * np.pi * 3 * np.arange(16) / 16)[None, :, None] * np.ones((1, 16, 16))
+>>> float(np.abs(band_stop(x, 2, 4)).max()) < 1e-12   # k = 3 removed: nothing left
+True
+>>> bool(np.allclose(band_stop(x, 4, 8), x))          # another band: unchanged
+True
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass, fields
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from turbsim import spectra
+from turbsim.console import ArgumentParser
+from turbsim.console import progress as progress_bar
+
+from . import figures, rundir
+from .baselines import band_edges
+from .data import MapSet, load_split, open_ensemble
+from .metrics import classification_scores, per_simulation, regression_scores, softmax
+from .predict import dihedral_mean, eval_split
+from .sections import Figure, Section, Table, small_split_note, write_section
+from .transforms import CLASS_NAMES, DataError, eval_set
+
+log = logging.getLogger(__name__)
+
+METHODS = ("gradient", "smoothgrad", "integrated")
+"""Saliency methods: input gradient, SmoothGrad, integrated gradients."""
+METHOD_NAMES = {"gradient": "input gradient", "smoothgrad": "SmoothGrad", "integrated": "integrated gradients"}
+ANALYSES = ("saliency", "occlusion", "tsne", "hog")
+"""What :func:`explain_run` can write (each a section of the run directory)."""
+
+
+# --------------------------------------------------------------------------------------
+# gradients of a model's outputs
+# --------------------------------------------------------------------------------------
+@partial(jax.jit, static_argnums=0, static_argnames=("symmetrize",))
+def _weighted_grad(graphdef, state, x, weights, symmetrize=False):
+    """d/dx of ``sum_i outputs_i . weights_i`` for a batch ``x`` (each image's gradient of its own term)."""
+    model = nnx.merge(graphdef, state)
+
+    def total(x):
+        out = dihedral_mean(model, x) if symmetrize else model(x)
+        return jnp.sum(out * weights)
+
+    return jax.grad(total)(x)
+
+
+def output_weights(task: str, n_out: int, target=None, *, n_scale: float = 1.0) -> np.ndarray:
+    """Weights ``w`` of the model outputs whose gradient is the saliency: ``d(out . w)/dx``.
+
+    Parameters
+    ----------
+    task : {"classify", "regress"}
+    n_out : int
+        Outputs per image.
+    target : array of int, shape (M,)
+        Classification: the class of each image whose evidence is taken, the logit margin
+        ``z_c - z_(1-c)`` (log-odds of class c). Ignored for regression.
+    n_scale : float
+        Regression: units of n per unit of the first output (the target scaler's std), so
+        the saliency is ``d n_pred / dx`` [units of n per unit of normalised image].
+
+    Returns
+    -------
+    ndarray, float32, shape (M, n_out)
+
+    Examples
+    --------
+    >>> output_weights("classify", 2, np.array([0, 1])).tolist()
+    [[1.0, -1.0], [-1.0, 1.0]]
+    >>> output_weights("regress", 2, np.zeros(1), n_scale=0.5).tolist()
+    [[0.5, 0.0]]
+    """
+    target = np.asarray(target)
+    w = np.zeros((len(target), n_out), np.float32)
+    if task == "classify":
+        c = target.astype(int)
+        if not np.isin(c, (0, 1)).all():
+            raise ValueError(f"saliency target classes must be 0 or 1, got {sorted(set(c.tolist()) - {0, 1})}")
+        w[np.arange(len(c)), c] = 1.0
+        w[np.arange(len(c)), 1 - c] = -1.0
+    else:
+        w[:, 0] = n_scale
+    return w
+
+
+def gradients(model: nnx.Module, images: np.ndarray, weights: np.ndarray, *, batch_size: int = 64,
+              symmetrize: bool = False) -> np.ndarray:
+    """Input gradients of weighted model outputs, image by image (the model in eval mode).
+
+    Parameters
+    ----------
+    model : nnx.Module
+        Any model of :mod:`learn.models` (its own mode is left as it was).
+    images : ndarray, shape (M, H, W)
+        Normalised images.
+    weights : ndarray, shape (M, n_out)
+        :func:`output_weights`.
+    batch_size : int
+        Images per jitted call (padded, so one program serves every call).
+    symmetrize : bool
+        Differentiate the model averaged over the 8 rotations and reflections (as a
+        ``symmetrize`` run evaluates it).
+
+    Returns
+    -------
+    ndarray, float32, shape (M, H, W)
+    """
+    graphdef, state = eval_split(model)
+    images = np.asarray(images, np.float32)
+    weights = np.asarray(weights, np.float32)
+    bs = max(1, min(batch_size, len(images)))
+    out = np.empty(images.shape, np.float32)
+    for a in range(0, len(images), bs):
+        x, w = images[a:a + bs], weights[a:a + bs]
+        pad = bs - len(x)
+        if pad:
+            x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
+            w = np.concatenate([w, np.zeros((pad,) + w.shape[1:], w.dtype)])
+        out[a:a + bs] = np.asarray(_weighted_grad(graphdef, state, x, w, symmetrize=symmetrize))[:bs - pad]
+    return out
+
+
+def saliency(model: nnx.Module, images: np.ndarray, weights: np.ndarray, method: str = "gradient", *,
+             samples: int = 16, noise: float = 0.15, steps: int = 32, seed: int = 0, batch_size: int = 64,
+             symmetrize: bool = False) -> np.ndarray:
+    """Saliency maps of images: signed attributions, one per pixel.
+
+    Parameters
+    ----------
+    model : nnx.Module
+    images : ndarray, shape (M, H, W)
+        Normalised images.
+    weights : ndarray, shape (M, n_out)
+        Which output to explain (:func:`output_weights`).
+    method : {"gradient", "smoothgrad", "integrated"}
+        ``gradient``: ``df/dx``. ``smoothgrad``: the mean of ``df/dx`` over ``samples``
+        copies with Gaussian noise of ``noise`` times each image's range (max - min).
+        ``integrated``: integrated gradients from the image ``x0 = 0`` (the training mean
+        level) with ``steps`` midpoint steps; attributions sum to ``f(x) - f(0)``.
+    samples, noise, steps : int, float, int
+        As above.
+    seed : int
+        Seed of the SmoothGrad noise.
+    batch_size : int
+    symmetrize : bool
+        As :func:`gradients`.
+
+    Returns
+    -------
+    ndarray, float32, shape (M, H, W)
+        Units of the explained output per unit of normalised image (gradients) or units of
+        the output (integrated gradients).
+    """
+    grad = partial(gradients, model, weights=weights, batch_size=batch_size, symmetrize=symmetrize)
+    images = np.asarray(images, np.float32)
+    if method == "gradient":
+        return grad(images)
+    if method == "smoothgrad":
+        rng = np.random.default_rng(seed)
+        sigma = noise * (images.max(axis=(1, 2)) - images.min(axis=(1, 2)))[:, None, None]
+        total = np.zeros(images.shape, np.float64)
+        for _ in range(samples):
+            total += grad(images + (sigma * rng.standard_normal(images.shape)).astype(np.float32))
+        return (total / samples).astype(np.float32)
+    if method == "integrated":
+        total = np.zeros(images.shape, np.float64)
+        for alpha in (np.arange(steps) + 0.5) / steps:
+            total += grad((alpha * images).astype(np.float32))
+        return (images * total / steps).astype(np.float32)
+    raise ValueError(f"saliency method = {method!r} is not one of {', '.join(METHODS)}")
+
+
+# --------------------------------------------------------------------------------------
+# spectra and band-stop filters
+# --------------------------------------------------------------------------------------
+def mean_spectrum(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean shell power spectrum of images, normalised to sum 1 over the shells ``k >= 1``.
+
+    Parameters
+    ----------
+    images : ndarray, shape (M, S, S)
+        Periodic or not (read as periodic); each image's mean is left out.
+
+    Returns
+    -------
+    k : ndarray, shape (K,)
+        Shells ``1 .. K`` [cycles per image side] (:func:`turbsim.spectra.power_spectrum`).
+    fraction : ndarray, shape (K,)
+        Share of the images' variance in each shell (the mean over images of the shell
+        power, divided by its sum): spectra of quantities in different units on one axis.
+
+    Examples
+    --------
+    >>> x = np.cos(2 * np.pi * 5 * np.arange(32) / 32)[None, None, :] * np.ones((2, 32, 32))
+    >>> k, f = mean_spectrum(x)
+    >>> int(k[np.argmax(f)]), round(float(f.max()), 12)
+    (5, 1.0)
+    """
+    total = None
+    for img in np.asarray(images, np.float64):
+        k, p = spectra.power_spectrum(img - img.mean(), kind="shell")
+        total = p if total is None else total + p
+    total = total[1:]
+    return k[1:], total / max(total.sum(), 1e-300)
+
+
+def median_wavenumber(k: np.ndarray, fraction: np.ndarray) -> float:
+    """The wavenumber below which half of a spectrum's power lies (interpolated between shells).
+
+    Examples
+    --------
+    >>> median_wavenumber(np.array([1.0, 2.0, 3.0, 4.0]), np.full(4, 0.25))
+    2.0
+    """
+    c = np.cumsum(fraction) / max(float(np.sum(fraction)), 1e-300)
+    i = int(np.searchsorted(c, 0.5))
+    if i == 0:
+        return float(k[0])
+    lo = c[i - 1]
+    return float(k[i - 1] + (k[i] - k[i - 1]) * (0.5 - lo) / max(c[i] - lo, 1e-300))
+
+
+def band_stop(images: np.ndarray, k_lo: float, k_hi: float) -> np.ndarray:
+    """Images with every Fourier mode of ``k_lo <= |k| < k_hi`` removed.
+
+    Parameters
+    ----------
+    images : ndarray, shape (M, S, S)
+        Normalised images, read as periodic.
+    k_lo, k_hi : float
+        The band [cycles per image side]; ``k_lo >= 1`` keeps each image's mean.
+
+    Returns
+    -------
+    ndarray, float32, shape (M, S, S)
+        Not renormalised: the images lose the band's variance and keep every other mode.
+    """
+    images = np.asarray(images, np.float64)
+    s0, s1 = images.shape[-2:]
+    k0, k1 = np.fft.fftfreq(s0) * s0, np.fft.fftfreq(s1) * s1
+    kk = np.hypot(k0[:, None], k1[None, :])
+    keep = ~((kk >= k_lo) & (kk < k_hi))
+    return np.fft.ifft2(np.fft.fft2(images) * keep).real.astype(np.float32)
+
+
+def occlusion_bands(size: int, n_bands: int | None = None) -> np.ndarray:
+    """Band edges for :func:`band_occlusion`: logarithmic from ``k = 1`` to ``size/2``.
+
+    The default is octaves (``round(log2(size/2))`` bands). The last band is open above,
+    taking the corner modes of the square (``|k|`` up to ``size/sqrt(2)``).
+
+    Returns
+    -------
+    ndarray, shape (n_bands + 1,)
+        Edges [cycles per image side], the last one ``inf``.
+
+    Examples
+    --------
+    >>> occlusion_bands(64).round(6).tolist()
+    [1.0, 2.0, 4.0, 8.0, 16.0, inf]
+    """
+    n_bands = n_bands or max(1, int(round(np.log2(size / 2))))
+    edges = band_edges(size, n_bands)
+    edges[-1] = np.inf
+    return edges
+
+
+def _scores(task: str, out: np.ndarray, sim_index: np.ndarray, truth: np.ndarray, n_scale: float,
+            n_mean: float) -> dict:
+    """Per-image and per-simulation scores of raw outputs: accuracy and AUC, or RMSE of n."""
+    if task == "classify":
+        p = softmax(out)[:, 1]
+        return {"per_image": classification_scores(truth[sim_index], p),
+                "per_sim": classification_scores(truth, per_simulation(p, sim_index))}
+    n_pred = out[:, 0].astype(np.float64) * n_scale + n_mean
+    return {"per_image": regression_scores(truth[sim_index], n_pred),
+            "per_sim": regression_scores(truth, per_simulation(n_pred, sim_index))}
+
+
+def band_occlusion(predict_fn, images: np.ndarray, sim_index: np.ndarray, truth: np.ndarray, *, task: str,
+                   edges: np.ndarray | None = None, n_scale: float = 1.0, n_mean: float = 0.0,
+                   progress: bool = False) -> dict:
+    """Scores of a model on images with one wavenumber band removed, band by band.
+
+    Parameters
+    ----------
+    predict_fn : callable
+        ``predict_fn(images) -> raw outputs (M, n_out)`` (e.g. :meth:`learn.rundir.Run.predict`).
+    images : ndarray, shape (M, S, S)
+        Normalised images.
+    sim_index : ndarray of int, shape (M,)
+        Simulation (0..k-1) of every image.
+    truth : ndarray, shape (k,)
+        Class (0/1) or ``n`` of every simulation.
+    task : {"classify", "regress"}
+    edges : ndarray, optional
+        Band edges [cycles per image side] (default :func:`occlusion_bands`).
+    n_scale, n_mean : float
+        Regression: ``n = output * n_scale + n_mean`` (the target scaler).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        ``edges``; ``metric`` ("accuracy" or "rmse"); ``reference`` (scores of the
+        untouched images, per level); ``bands``: one record per band with ``k_lo``,
+        ``k_hi``, ``variance_fraction`` (the band's mean share of the images' variance),
+        ``per_image`` and ``per_sim`` (the metric with the band removed) and
+        ``change_per_image``, ``change_per_sim`` (occluded minus reference: negative for
+        an accuracy drop, positive for an RMSE rise); ``max_abs_image_change`` (largest
+        pixel change the band-stop made, 0 for a band without power).
+    """
+    images = np.asarray(images, np.float32)
+    edges = occlusion_bands(images.shape[-1]) if edges is None else np.asarray(edges, np.float64)
+    metric = "accuracy" if task == "classify" else "rmse"
+    ref = _scores(task, predict_fn(images), sim_index, truth, n_scale, n_mean)
+    var = np.maximum(images.var(axis=(1, 2)), 1e-30)
+    out = {"edges": edges.tolist(), "metric": metric,
+           "reference": {lvl: ref[lvl][metric] for lvl in ("per_image", "per_sim")}, "bands": []}
+    if task == "classify":
+        out["reference"].update({f"{lvl}_auc": ref[lvl]["auc"] for lvl in ("per_image", "per_sim")})
+    for lo, hi in progress_bar(list(zip(edges[:-1], edges[1:])), desc="band occlusion", unit="band",
+                               disable=not progress, leave=False, min_time=2):
+        cut = band_stop(images, lo, hi)
+        sc = _scores(task, predict_fn(cut), sim_index, truth, n_scale, n_mean)
+        rec = {"k_lo": float(lo), "k_hi": float(hi),
+               "variance_fraction": float(np.mean(np.maximum(var - cut.var(axis=(1, 2)), 0.0) / var)),
+               "max_abs_image_change": float(np.abs(cut - images).max()) if len(images) else 0.0}
+        for lvl in ("per_image", "per_sim"):
+            rec[lvl] = sc[lvl][metric]
+            rec[f"change_{lvl}"] = sc[lvl][metric] - ref[lvl][metric]
+            if task == "classify":
+                rec[f"{lvl}_auc"] = sc[lvl]["auc"]
+        out["bands"].append(rec)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# examples to show
+# --------------------------------------------------------------------------------------
+def pick_examples(task: str, outputs: np.ndarray, truth: np.ndarray, *, per_group: int = 2,
+                  n_scale: float = 1.0, n_mean: float = 0.0) -> list[tuple[int, str, str]]:
+    """Indices of telling images: right and wrong ones of each class (or good and bad ones of n).
+
+    Classification: per true class, the ``per_group`` most confidently right images and the
+    ``per_group`` most confidently wrong ones (fewer if there are none). Regression: in
+    the lower and the upper half of the true ``n``, the ``per_group`` best and worst
+    predicted images.
+
+    Parameters
+    ----------
+    task : {"classify", "regress"}
+    outputs : ndarray, shape (M, n_out)
+        Raw model outputs.
+    truth : ndarray, shape (M,)
+        Class or ``n`` of every image.
+    per_group : int
+    n_scale, n_mean : float
+        Regression: ``n = output * n_scale + n_mean``.
+
+    Returns
+    -------
+    list of (index, group, label)
+        ``group`` e.g. ``"burgers, right"``; ``label`` a short text for the figure.
+    """
+    picks = []
+    if task == "classify":
+        p = softmax(outputs)[:, 1]
+        margin = outputs[:, 1].astype(np.float64) - outputs[:, 0]
+        for c in (0, 1):
+            conf = margin if c == 1 else -margin  # evidence for the true class
+            for right in (True, False):
+                idx = np.flatnonzero((truth == c) & ((conf > 0) == right))
+                idx = idx[np.argsort(-conf[idx] if right else conf[idx], kind="stable")][:per_group]
+                for i in idx:
+                    picks.append((int(i), f"{CLASS_NAMES[c]}, {'right' if right else 'wrong'}",
+                                  f"P({CLASS_NAMES[1]}) {p[i]:.2f}"))
+        return picks
+    n_pred = outputs[:, 0].astype(np.float64) * n_scale + n_mean
+    err = np.abs(n_pred - truth)
+    mid = np.median(truth)
+    for half, sel in (("low n", truth <= mid), ("high n", truth > mid)):
+        idx = np.flatnonzero(sel)
+        order = idx[np.argsort(err[idx], kind="stable")]
+        for kind, chosen in (("good", order[:per_group]), ("bad", order[::-1][:per_group])):
+            for i in chosen:
+                picks.append((int(i), f"{half}, {kind}", f"n {truth[i]:.2f}, predicted {n_pred[i]:.2f}"))
+    return picks
+
+
+# --------------------------------------------------------------------------------------
+# sections of a run
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExplainOptions:
+    """Settings of :func:`explain_run`.
+
+    Parameters
+    ----------
+    per_group : int
+        Saliency examples per group (class x right/wrong), >= 1.
+    samples : int
+        SmoothGrad noisy copies, >= 1.
+    noise : float
+        SmoothGrad noise, a fraction of each image's range, >= 0.
+    steps : int
+        Integrated-gradient steps, >= 1.
+    spectrum_images : int
+        Images per class whose input gradients give the saliency spectra, >= 1.
+    n_bands : int or None
+        Occlusion bands (None: octaves).
+    tsne_images : int
+        Images of the scored split in the t-SNE (a random subset), >= 10.
+    perplexity : float
+        t-SNE perplexity (capped at a third of the points).
+    hog_train_images : int
+        Training images of the HOG + SVM/SVR (a random subset; the SVM is quadratic), >= 10.
+    seed : int
+        Seed of every random choice (subsets, SmoothGrad noise, t-SNE).
+    batch_size : int
+        Images per gradient call.
+    """
+
+    per_group: int = 2
+    samples: int = 16
+    noise: float = 0.15
+    steps: int = 32
+    spectrum_images: int = 128
+    n_bands: int | None = None
+    tsne_images: int = 1500
+    perplexity: float = 30.0
+    hog_train_images: int = 4000
+    seed: int = 0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            low = {"noise": 0.0, "tsne_images": 10, "hog_train_images": 10, "perplexity": 1.0, "seed": 0}.get(f.name, 1)
+            if v is not None and v < low:
+                raise ValueError(f"ExplainOptions.{f.name} = {v!r} must be >= {low}")
+
+
+def image_side_pc(data_path, full_maps: bool) -> float | None:
+    """Side of a network's image [pc]: the box of the ensemble, or half of it for quadrants.
+
+    None when unknown (a RAMSES ``.npz`` map file, or a file that cannot be read).
+    """
+    if data_path is None or Path(data_path).suffix != ".h5":
+        return None
+    try:
+        with open_ensemble(data_path) as ens:
+            rows = ens.indices("train")
+            if rows.size == 0:
+                rows = ens.indices("test")
+            box = float(ens.config(int(rows[0])).box)
+    except (DataError, OSError, IndexError, KeyError, ValueError) as exc:
+        log.warning("%s: box size unknown (%s); axes in pixels", data_path, exc)
+        return None
+    return box if full_maps else box / 2
+
+
+@dataclass
+class Scored:
+    """A run's evaluation images of a set of maps, with its outputs and the truths."""
+
+    images: np.ndarray
+    sim_index: np.ndarray
+    outputs: np.ndarray
+    truth_sim: np.ndarray
+    task: str
+    n_scale: float
+    n_mean: float
+    source: str
+    n_sims: int
+
+    @property
+    def truth(self) -> np.ndarray:
+        return self.truth_sim[self.sim_index]
+
+
+def score_images(run: rundir.Run, ms: MapSet, *, progress: bool = False) -> Scored:
+    """The run's evaluation images of ``ms`` (:func:`learn.transforms.eval_set`) and its raw outputs on them.
+
+    Raises
+    ------
+    DataError
+        Classification on maps without classes 0/1 for every simulation, or regression on
+        maps without ``n``.
+    """
+    images, sidx = eval_set(ms.maps, run.normaliser, run.image_size, run.full_maps)
+    out = run.predict(images, batch_size=run.config.eval_batch_size, progress=progress)
+    task = run.config.task
+    if task == "classify":
+        truth = np.asarray(ms.labels["klass"])
+        if not np.isin(truth, (0, 1)).all():
+            raise DataError(f"{ms.source}: explaining a classifier needs classes 0/1 for every simulation")
+        scale, mean = 1.0, 0.0
+    else:
+        truth = np.asarray(ms.labels["n"], np.float64)
+        if not np.isfinite(truth).all():
+            raise DataError(f"{ms.source}: explaining a regression needs n for every simulation")
+        scale, mean = float(run.scaler.std), float(run.scaler.mean)
+    source = os.path.basename(ms.source)  # the file's name and the split, not where it lies
+    return Scored(images, sidx, np.asarray(out), truth, task, scale, mean, source, int(len(ms.maps)))
+
+
+def _weights_for(run: rundir.Run, sc: Scored, idx: np.ndarray) -> np.ndarray:
+    n_out = sc.outputs.shape[1]
+    return output_weights(sc.task, n_out, sc.truth[idx] if sc.task == "classify" else np.zeros(len(idx)),
+                          n_scale=sc.n_scale)
+
+
+def _groups(sc: Scored) -> list[tuple[str, np.ndarray]]:
+    """Image groups of the spectra: the classes, or the lower and upper half of n."""
+    if sc.task == "classify":
+        return [(CLASS_NAMES[c], np.flatnonzero(sc.truth == c)) for c in (0, 1)]
+    mid = float(np.median(sc.truth))
+    return [(f"n <= {mid:.2f}", np.flatnonzero(sc.truth <= mid)), (f"n > {mid:.2f}", np.flatnonzero(sc.truth > mid))]
+
+
+def saliency_section(run: rundir.Run, sc: Scored, folder: Path, options: ExplainOptions = ExplainOptions(), *,
+                     side_pc: float | None = None, progress: bool = False) -> Section:
+    """Saliency maps of telling examples and the saliency spectra of each class; figures into ``folder``.
+
+    Returns
+    -------
+    Section
+        Figures ``saliency_maps.png`` and ``saliency_spectra.png``; data: the examples
+        (index, group, label), per group the median wavenumber of the saliency power and
+        of the maps' power, and both spectra.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    sym = run.config.symmetrize
+    what = "the logit margin of the true class" if sc.task == "classify" else "the predicted n"
+    picks = pick_examples(sc.task, sc.outputs, sc.truth, per_group=options.per_group, n_scale=sc.n_scale,
+                          n_mean=sc.n_mean)
+    idx = np.array([p[0] for p in picks], dtype=int)
+    maps = {}
+    if len(idx):
+        w = _weights_for(run, sc, idx)
+        for m in progress_bar(METHODS, desc="saliency", unit="method", disable=not progress, leave=False, min_time=2):
+            maps[m] = saliency(run.model, sc.images[idx], w, m, samples=options.samples, noise=options.noise,
+                               steps=options.steps, seed=options.seed, batch_size=options.batch_size, symmetrize=sym)
+        figures.plot_saliency_maps(sc.images[idx], {METHOD_NAMES[m]: v for m, v in maps.items()},
+                                   [f"{g}\n{lab}" for _, g, lab in picks], folder / "saliency_maps.png",
+                                   side_pc=side_pc)
+    rng = np.random.default_rng(options.seed)
+    spectra_data, curves = {}, []
+    for name, members in _groups(sc):
+        if not len(members):
+            continue
+        sub = np.sort(rng.choice(members, min(options.spectrum_images, len(members)), replace=False))
+        grads = gradients(run.model, sc.images[sub], _weights_for(run, sc, sub), batch_size=options.batch_size,
+                          symmetrize=sym)
+        k, f_sal = mean_spectrum(grads)
+        _, f_map = mean_spectrum(sc.images[sub])
+        spectra_data[name] = {"k": k, "saliency": f_sal, "maps": f_map, "n_images": int(len(sub)),
+                              "median_k_saliency": median_wavenumber(k, f_sal),
+                              "median_k_maps": median_wavenumber(k, f_map)}
+        curves.append((name, k, f_map, f_sal))
+    if curves:
+        figures.plot_saliency_spectra(curves, folder / "saliency_spectra.png", side_pc=side_pc,
+                                      image_px=sc.images.shape[-1])
+    scale = (lambda k: f" (scales of {side_pc / k:.2g} pc)") if side_pc else (lambda k: "")
+    text = [f"Saliency of {what} with respect to the input pixels (normalised log10 column density) on "
+            f"{sc.source}: input gradients, SmoothGrad ({options.samples} copies, noise {options.noise:g} of the "
+            f"range) and integrated gradients ({options.steps} steps from the mean-level image)"
+            + (", of the network averaged over rotations and reflections" if sym else "") + "."]
+    for name, d in spectra_data.items():
+        text.append(f"For {name} images, half of the saliency power lies below k = {d['median_k_saliency']:.1f}"
+                    f"{scale(d['median_k_saliency'])}, half of the maps' variance below k = {d['median_k_maps']:.1f}"
+                    f"{scale(d['median_k_maps'])} (k in cycles per image side; {d['n_images']} images).")
+    if sc.task == "classify":
+        wrong = int(sum(1 for _, g, _ in picks if g.endswith("wrong")))
+        if not wrong:
+            text.append("The network got every image of this split right: no wrong examples to show.")
+    text.append(small_split_note(sc.n_sims))
+    figs = []
+    if maps:
+        figs.append(Figure("saliency_maps.png", "Images (normalised log10 column density) and their saliency "
+                           f"(of {what}; red raises it, blue lowers it; each map scaled to its own largest values)."))
+    if curves:
+        figs.append(Figure("saliency_spectra.png", "Share of the power per wavenumber shell: the maps (solid) and the "
+                           "saliency (dashed), per group; the network is sensitive where the dashed curve lies."))
+    rows = [[name, d["n_images"], round(d["median_k_maps"], 2), round(d["median_k_saliency"], 2)]
+            for name, d in spectra_data.items()]
+    return Section("Saliency: where and at which scales the network looks", " ".join(t for t in text if t), figs,
+                   [Table("Median wavenumber of the power [cycles per image side]",
+                          ["group", "images", "maps", "saliency"], rows)],
+                   {"examples": [{"index": i, "group": g, "label": lab} for i, g, lab in picks],
+                    "spectra": spectra_data, "side_pc": side_pc, "target": what, "methods": list(METHODS),
+                    "n_sims": sc.n_sims, "source": sc.source})
+
+
+def occlusion_section(run: rundir.Run, sc: Scored, folder: Path, options: ExplainOptions = ExplainOptions(), *,
+                      side_pc: float | None = None, progress: bool = False) -> Section:
+    """Band occlusion of a run on its scored images; figure ``band_occlusion.png`` into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    edges = occlusion_bands(sc.images.shape[-1], options.n_bands)
+    predict_fn = partial(run.predict, batch_size=run.config.eval_batch_size)
+    res = band_occlusion(predict_fn, sc.images, sc.sim_index, sc.truth_sim, task=sc.task, edges=edges,
+                         n_scale=sc.n_scale, n_mean=sc.n_mean, progress=progress)
+    figures.plot_band_occlusion(res, folder / "band_occlusion.png", side_pc=side_pc)
+    metric = res["metric"]
+    bands = res["bands"]
+    worst = (min if metric == "accuracy" else max)(bands, key=lambda b: b["change_per_image"])
+    least = (max if metric == "accuracy" else min)(bands, key=lambda b: b["change_per_image"])
+
+    def name(b):
+        return f"k = {b['k_lo']:.3g}-{b['k_hi']:.3g}" if np.isfinite(b["k_hi"]) else f"k >= {b['k_lo']:.3g}"
+
+    unit = "points of accuracy" if metric == "accuracy" else "in the RMSE of n"
+    fmt = (lambda v: f"{100 * v:+.1f}") if metric == "accuracy" else (lambda v: f"{v:+.3f}")
+    text = (f"Each band of wavenumbers removed in turn from every input (Fourier band-stop on the normalised image; "
+            f"{len(bands)} bands, k in cycles per image side) on {sc.source}: untouched, the network scores "
+            f"{metric} {res['reference']['per_image']:.3f} per image and {res['reference']['per_sim']:.3f} per "
+            f"simulation. Removing {name(worst)} (a share {worst['variance_fraction']:.2f} of the images' variance) "
+            f"changes it most, by {fmt(worst['change_per_image'])} {unit} per image "
+            f"({fmt(worst['change_per_sim'])} per simulation); removing {name(least)} changes it least "
+            f"({fmt(least['change_per_image'])}). {small_split_note(sc.n_sims)}").strip()
+    rows = [[name(b), round(b["variance_fraction"], 4), round(b["per_image"], 4), round(b["change_per_image"], 4),
+             round(b["per_sim"], 4), round(b["change_per_sim"], 4)] for b in bands]
+    return Section("Band occlusion: which scales carry the answer", text,
+                   [Figure("band_occlusion.png", f"The {metric} with one band of wavenumbers removed from every "
+                           "input (bars), against the untouched inputs (lines), per image and per simulation.")],
+                   [Table(f"{metric} with one band removed", ["band", "variance share", f"{metric} per image",
+                                                               "change", f"{metric} per simulation", "change"], rows)],
+                   {**res, "n_sims": sc.n_sims, "n_images": int(len(sc.images)), "source": sc.source,
+                    "side_pc": side_pc})
+
+
+def explain_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool = False,
+                analyses=ANALYSES, options: ExplainOptions = ExplainOptions(), name_suffix: str | None = None,
+                progress: bool = False) -> dict[str, Path]:
+    """Write the explanation sections of a trained run into its directory.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        A finished run (:func:`learn.rundir.load_run`).
+    data : path-like, optional
+        Maps to explain (default: the run's own ensemble).
+    split : {"train", "test", "holdout"}
+        Split of ``data`` to explain and score.
+    allow_holdout : bool
+        Needed for the holdout.
+    analyses : sequence of {"saliency", "occlusion", "tsne", "hog"}
+        ``tsne``: :func:`learn.embed.tsne_section`; ``hog``: HOG + SVM's ROC against the
+        network's (classification) or HOG + SVR's predicted against true n (regression),
+        fitted on the run's own train split (:func:`learn.baselines.hog_section`).
+    options : ExplainOptions
+    name_suffix : str, optional
+        Appended to every section name (default: ``_<data stem>_<split>`` for other data or
+        another split than test, nothing otherwise).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        ``{section name: section.json path}``.
+    """
+    from . import baselines as lbase
+    from . import embed
+
+    unknown = sorted(set(analyses) - set(ANALYSES))
+    if unknown:
+        raise ValueError(f"unknown analyses {unknown}; choose from {', '.join(ANALYSES)}")
+    run_dir = Path(run_dir)
+    run = rundir.load_run(run_dir)
+    path = data if data is not None else run.config.data
+    if path is None:
+        raise DataError(f"{run_dir}: a live run has no data file of its own; pass --data")
+    own = run.config.data is not None and Path(path).resolve() == Path(run.config.data).resolve()
+    if name_suffix is None:
+        name_suffix = "" if own and split == "test" else f"_{Path(path).stem}_{split}"
+    ms = load_split(path, split, allow_holdout=allow_holdout)
+    sc = score_images(run, ms, progress=progress)
+    side = image_side_pc(path, run.full_maps)
+    written = {}
+
+    def put(name, make):
+        name = name + name_suffix
+        sec = make(run_dir / name)
+        written[name] = write_section(run_dir, name, sec)
+        log.info("%s: section %s written", run_dir, name)
+
+    if "saliency" in analyses:
+        put("saliency", lambda f: saliency_section(run, sc, f, options, side_pc=side, progress=progress))
+    if "occlusion" in analyses:
+        put("occlusion", lambda f: occlusion_section(run, sc, f, options, side_pc=side, progress=progress))
+    if "tsne" in analyses:
+        put("tsne", lambda f: embed.tsne_section(run, sc, f, max_images=options.tsne_images,
+                                                 perplexity=options.perplexity, seed=options.seed,
+                                                 labels=ms.labels, progress=progress))
+    if "hog" in analyses:
+        if run.config.data is None:
+            raise DataError(f"{run_dir}: HOG is fitted on the run's train split; a live run has none")
+        train = load_split(run.config.data, "train")
+        name = "hog_svm" if run.config.task == "classify" else "hog_svr"
+        put(name, lambda f: lbase.hog_section(run, train, sc, f, max_train_images=options.hog_train_images,
+                                              seed=options.seed, progress=progress))
+    return written
+
+
+# --------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """``python -m learn.explain`` options."""
+    d = ExplainOptions()
+    p = ArgumentParser(prog="python -m learn.explain", short_usage="RUN_DIR [--data FILE] [--split test] [options]",
+                       description="What a trained network looks at: saliency maps and their spectra, band occlusion, "
+                                   "t-SNE of HOG and network features, HOG + SVM/SVR against the network. Each analysis "
+                                   "is written into its own section folder of RUN_DIR (section.json and PNG figures), "
+                                   "which the report shows.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished training run")
+    p.add_argument("--data", metavar="FILE", help="ensemble (.h5) or RAMSES map file (.npz) to explain "
+                                                  "(default: the run's own ensemble)")
+    p.add_argument("--split", default="test", choices=("train", "test", "holdout"), help="split of --data")
+    p.add_argument("--holdout", action="store_true", help="allow the locked holdout split (final evaluation only)")
+    p.add_argument("--analyses", nargs="+", default=list(ANALYSES), choices=ANALYSES, help="what to write")
+    p.add_argument("--examples", type=int, default=d.per_group, metavar="N",
+                   help="saliency examples per class and right/wrong group")
+    p.add_argument("--smoothgrad-samples", type=int, default=d.samples, metavar="N", help="SmoothGrad noisy copies")
+    p.add_argument("--smoothgrad-noise", type=float, default=d.noise, metavar="X",
+                   help="SmoothGrad noise, a fraction of each image's range")
+    p.add_argument("--ig-steps", type=int, default=d.steps, metavar="N", help="integrated-gradient steps")
+    p.add_argument("--spectrum-images", type=int, default=d.spectrum_images, metavar="N",
+                   help="images per class of the saliency spectra")
+    p.add_argument("--bands", type=int, default=None, metavar="N", help="occlusion bands (default: octaves)")
+    p.add_argument("--tsne-images", type=int, default=d.tsne_images, metavar="N", help="images in the t-SNE")
+    p.add_argument("--perplexity", type=float, default=d.perplexity, metavar="X", help="t-SNE perplexity")
+    p.add_argument("--hog-train-images", type=int, default=d.hog_train_images, metavar="N",
+                   help="training images of the HOG + SVM/SVR")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of subsets, noise and t-SNE")
+    p.add_argument("--json", action="store_true", help="print the written sections as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    return p
+
+
+def main(argv=None) -> int:
+    """Command-line entry point; returns the exit status (0 ok, 2 bad arguments or data)."""
+    import json
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        options = ExplainOptions(per_group=args.examples, samples=args.smoothgrad_samples,
+                                 noise=args.smoothgrad_noise, steps=args.ig_steps,
+                                 spectrum_images=args.spectrum_images, n_bands=args.bands,
+                                 tsne_images=args.tsne_images, perplexity=args.perplexity,
+                                 hog_train_images=args.hog_train_images, seed=args.seed)
+        written = explain_run(args.run_dir, args.data, split=args.split, allow_holdout=args.holdout,
+                              analyses=args.analyses, options=options, progress=not args.no_progress)
+    except (ValueError, DataError, rundir.RunError) as exc:
+        parser.error(str(exc))
+    if args.json:
+        print(json.dumps({k: str(v) for k, v in written.items()}))
+    else:
+        for name, path in written.items():
+            print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
