@@ -144,6 +144,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="torch device (auto: cuda when available, else cpu)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile of the model")
     ap.add_argument("--padding", choices=("zeros", "circular"), default="zeros", help="convolution padding")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads of PyTorch (default: its own choice)")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     ap.add_argument("--jsonl", action="store_true",
                     help="print one JSON line per result as it is measured, then one with the run's information")
@@ -161,6 +162,8 @@ def main(argv=None) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
     torch.backends.cudnn.benchmark = True  # autotuned convolutions, as XLA autotunes its own
+    if args.threads:
+        torch.set_num_threads(args.threads)
     checks = []
     for s in args.sizes:
         mine, learn_count = formula_params(s), learn_params(s)
