@@ -40,7 +40,8 @@ KNN = 5
 """Neighbours of the separation score."""
 
 
-def tsne(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0, pca_dims: int = PCA_DIMS) -> np.ndarray:
+def tsne(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0, pca_dims: int = PCA_DIMS,
+         iterations: int = 1000) -> np.ndarray:
     """Two-dimensional t-SNE of feature vectors.
 
     Parameters
@@ -55,6 +56,8 @@ def tsne(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0, pca_d
         Capped at ``(M - 1) / 3``.
     pca_dims : int
         Principal components kept first.
+    iterations : int
+        Gradient-descent iterations of the t-SNE, >= 250 (scikit-learn's least).
 
     Returns
     -------
@@ -77,7 +80,8 @@ def tsne(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0, pca_d
         f = PCA(dims, svd_solver="full").fit_transform(f)
     per = min(perplexity, (len(f) - 1) / 3)
     with threadpool_limits(1):  # one thread: the same map on any machine (and faster on a busy one)
-        return TSNE(2, perplexity=per, init="pca", random_state=seed, learning_rate="auto").fit_transform(f)
+        return TSNE(2, perplexity=per, init="pca", random_state=seed, learning_rate="auto",
+                    max_iter=iterations).fit_transform(f)
 
 
 def knn_score(embedding: np.ndarray, values: np.ndarray, *, k: int = KNN, classes: bool = True) -> float:
@@ -113,7 +117,7 @@ def knn_score(embedding: np.ndarray, values: np.ndarray, *, k: int = KNN, classe
 
 
 def tsne_section(run, scored, folder: Path, *, max_images: int = 1500, perplexity: float = 30.0, seed: int = 0,
-                 labels: dict | None = None, progress: bool = False) -> Section:
+                 iterations: int = 1000, labels: dict | None = None, progress: bool = False) -> Section:
     """t-SNE of the HOG features and of a run's features on its scored images; ``tsne.png`` into ``folder``.
 
     Parameters
@@ -127,6 +131,8 @@ def tsne_section(run, scored, folder: Path, *, max_images: int = 1500, perplexit
     perplexity : float
     seed : int
         Subset and t-SNE.
+    iterations : int
+        t-SNE iterations.
     labels : dict, optional
         Per-simulation labels of the scored maps (``n``, ``klass``): colour by ``n`` when it
         takes more than two values, else by class.
@@ -156,7 +162,7 @@ def tsne_section(run, scored, folder: Path, *, max_images: int = 1500, perplexit
                                                                       features=True, progress=progress)}
     panels, knn = [], {}
     for name, f in feats.items():
-        emb = tsne(f, seed=seed, perplexity=perplexity)
+        emb = tsne(f, seed=seed, perplexity=perplexity, iterations=iterations)
         panels.append((name, emb))
         knn[name] = {"embedding": knn_score(emb, colour, classes=not by_n),
                      "features": knn_score((f - f.mean(0)) / np.maximum(f.std(0), 1e-12), colour,

@@ -455,6 +455,8 @@ class ExplainOptions:
         Images of the scored split in the t-SNE (a random subset), >= 10.
     perplexity : float
         t-SNE perplexity (capped at a third of the points).
+    tsne_iterations : int
+        t-SNE iterations, >= 250.
     hog_train_images : int
         Training images of the HOG + SVM/SVR (a random subset; the SVM is quadratic), >= 10.
     seed : int
@@ -471,6 +473,7 @@ class ExplainOptions:
     n_bands: int | None = None
     tsne_images: int = 1500
     perplexity: float = 30.0
+    tsne_iterations: int = 1000
     hog_train_images: int = 4000
     seed: int = 0
     batch_size: int = 64
@@ -478,7 +481,8 @@ class ExplainOptions:
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
-            low = {"noise": 0.0, "tsne_images": 10, "hog_train_images": 10, "perplexity": 1.0, "seed": 0}.get(f.name, 1)
+            low = {"noise": 0.0, "tsne_images": 10, "hog_train_images": 10, "perplexity": 1.0, "seed": 0,
+                   "tsne_iterations": 250}.get(f.name, 1)
             if v is not None and v < low:
                 raise ValueError(f"ExplainOptions.{f.name} = {v!r} must be >= {low}")
 
@@ -734,7 +738,8 @@ def explain_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool 
     if "tsne" in analyses:
         put("tsne", lambda f: embed.tsne_section(run, sc, f, max_images=options.tsne_images,
                                                  perplexity=options.perplexity, seed=options.seed,
-                                                 labels=ms.labels, progress=progress))
+                                                 iterations=options.tsne_iterations, labels=ms.labels,
+                                                 progress=progress))
     if "hog" in analyses:
         if run.config.data is None:
             raise DataError(f"{run_dir}: HOG is fitted on the run's train split; a live run has none")
@@ -774,6 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bands", type=int, default=None, metavar="N", help="occlusion bands (default: octaves)")
     p.add_argument("--tsne-images", type=int, default=d.tsne_images, metavar="N", help="images in the t-SNE")
     p.add_argument("--perplexity", type=float, default=d.perplexity, metavar="X", help="t-SNE perplexity")
+    p.add_argument("--tsne-iterations", type=int, default=d.tsne_iterations, metavar="N",
+                   help="t-SNE iterations, >= 250")
     p.add_argument("--hog-train-images", type=int, default=d.hog_train_images, metavar="N",
                    help="training images of the HOG + SVM/SVR")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of subsets, noise and t-SNE")
@@ -795,6 +802,7 @@ def main(argv=None) -> int:
                                  noise=args.smoothgrad_noise, steps=args.ig_steps,
                                  spectrum_images=args.spectrum_images, n_bands=args.bands,
                                  tsne_images=args.tsne_images, perplexity=args.perplexity,
+                                 tsne_iterations=args.tsne_iterations,
                                  hog_train_images=args.hog_train_images, seed=args.seed)
         written = explain_run(args.run_dir, args.data, split=args.split, allow_holdout=args.holdout,
                               analyses=args.analyses, options=options, progress=not args.no_progress)

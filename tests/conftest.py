@@ -91,6 +91,21 @@ def tiny_run(tiny_binary, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_regress_run(tiny_sweep, tmp_path_factory):
+    """A run of :data:`TINY_RUN` regressing n on :func:`tiny_sweep` for one epoch (training only, no
+    evaluation): the regression network that transfer learning starts from. Read-only."""
+    pytest.importorskip("flax")
+    pytest.importorskip("orbax.checkpoint")
+    from learn.config import TrainConfig
+    from learn.train import train_and_evaluate
+
+    out = tmp_path_factory.mktemp("runs") / "tiny_regress"
+    train_and_evaluate(TrainConfig(data=os.fspath(tiny_sweep), **{**TINY_RUN, "task": "regress", "epochs": 1}), out,
+                       progress=False)
+    return out
+
+
 def copy_run(run_dir: Path, dest: Path) -> Path:
     """A copy of a run directory to change (a session run stays as it was)."""
     shutil.copytree(run_dir, dest)

@@ -6,6 +6,9 @@ import pytest
 
 pytest.importorskip("flax")
 
+import jax  # noqa: E402
+from flax import nnx  # noqa: E402
+
 from learn import embed, explain, sections  # noqa: E402
 from learn.baselines import hog_features  # noqa: E402
 from learn.data import load_split  # noqa: E402
@@ -20,9 +23,22 @@ SQUARE = (slice(3, 7), slice(9, 13))
 """Where the planted feature sits (4 x 4 pixels of a 16 x 16 image)."""
 
 
-@pytest.fixture(scope="module")
-def planted():
-    """study_cnn trained to tell noise from noise with a bright square at a fixed place (class 1)."""
+class LocalCNN(nnx.Module):
+    """A 3x3 convolution and a dense layer over every position: small, and it knows where things are."""
+
+    def __init__(self, size: int, *, rngs: nnx.Rngs):
+        self.conv = nnx.Conv(1, 4, (3, 3), rngs=rngs)
+        self.dense = nnx.Linear(4 * size * size, 2, rngs=rngs)
+
+    def __call__(self, x, *, rngs=None):
+        h = jax.nn.relu(self.conv(x[..., None]))
+        return self.dense(h.reshape(len(x), -1))
+
+
+@pytest.fixture(scope="module", params=["local", pytest.param("study_cnn", marks=pytest.mark.slow)])
+def planted(request):
+    """A network trained to tell noise from noise with a bright square at a fixed place (class 1):
+    a small local CNN, or (slow) the study's network."""
     from learn.models import build_model
     from learn.transfer import fit_images
 
@@ -30,8 +46,11 @@ def planted():
     x = rng.normal(0, 1, (128, S, S)).astype(np.float32)
     y = np.arange(len(x)) % 2
     x[y == 1, SQUARE[0], SQUARE[1]] += 2.5
-    model = build_model("study_cnn", task="classify", input_size=S, seed=0)
-    fit_images(model, x, y, steps=60, batch_size=32, learning_rate=1e-3, augment=False)
+    if request.param == "local":
+        model, lr = LocalCNN(S, rngs=nnx.Rngs(0)), 1e-2
+    else:
+        model, lr = build_model("study_cnn", task="classify", input_size=S, seed=0), 1e-3
+    fit_images(model, x, y, steps=60, batch_size=32, learning_rate=lr, augment=False)
     return model, x, y
 
 
@@ -172,7 +191,7 @@ def test_knn_score_measures_separation():
 def test_explain_run_writes_every_section(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path / "run")
     opts = explain.ExplainOptions(per_group=1, samples=2, steps=4, spectrum_images=8, tsne_images=60,
-                                  perplexity=10, hog_train_images=100)
+                                  perplexity=10, tsne_iterations=250, hog_train_images=100)
     written = explain.explain_run(run_dir, options=opts)
     assert sorted(written) == ["hog_svm", "occlusion", "saliency", "tsne"]
     got = sections.read_sections(run_dir)
