@@ -128,9 +128,9 @@ else
     BUILD_ARGS=""
     TRAIN_ARGS="--sizes 64 128 --batch-size 64 256 --images 2560 --min-seconds 1"
     TORCH_ARGS="--sizes 64 128 --batch-size 64 256 --images 2560 --min-seconds 1"
-    LIVE_ARGS="--cells 64 --batch-size 64 --sims-per-epoch 240"
+    LIVE_ARGS="--cells 64 --batch-size 64 --sims-per-epoch 480"
     : "${LIVE_SECONDS:=35}"
-    SOLVER_ARGS="--threads 1 2 4 8 16 --cells 128 256 --dtypes float64 --repeat 3 --steps 256"
+    SOLVER_ARGS="--threads 1 2 4 8 16 --cells 128 256 --dtypes float64 --repeat 3 --steps 128"
     : "${RAMSES_SIMS:=1000}"
     : "${RAMSES_EPOCHS:=20}"
     GEN_ARGS="--workers 16"
@@ -138,11 +138,12 @@ else
     MIN_STEP=10
     FIT_NEED=40
     #          env build import train torch live solver gen fit
-    CAPS=(       40  90    30     130   60    80   60     60  170)
+    CAPS=(       40  90    30     130   60    80   75     60  170)
 fi
 export PYTHONPATH=$KROOT:$REPO${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONUNBUFFERED=1
 START=$(date +%s)
+DATE_UTC=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 DEADLINE=$((START + BUDGET - 8))      # the summary's time kept back
 
 log() { printf '%s\n' "$*" | tee -a "$LOG"; }
@@ -187,7 +188,10 @@ run_step() {
     [ "$state" = ok ]
 }
 
-log "device check $(date -u +%Y-%m-%dT%H:%M:%SZ) in $REPO (commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+COMMIT=$(git -C "$REPO" rev-parse --verify -q HEAD 2>/dev/null) || COMMIT=unknown
+CHANGES=""
+[ "$COMMIT" != unknown ] && ! git -C "$REPO" diff --quiet HEAD 2>/dev/null && CHANGES=", with uncommitted changes"
+log "device check $DATE_UTC in $REPO (commit $COMMIT$CHANGES)"
 log "budget ${BUDGET} s; $([ "$DRY" = 1 ] && echo 'DRY RUN: tiny sizes, JAX on the CPU' || echo 'full sizes'); python: $(command -v "$PY" || echo "$PY not found"); work folder $WORK"
 
 # ---- 1. environment ----------------------------------------------------------------------
@@ -327,11 +331,9 @@ done
 WALL=$(($(now) - START))
 log ""
 log "== summary (${WALL} s of the ${BUDGET} s budget)"
-META=$(printf '{"started": %s, "wall_s": %s, "budget_s": %s, "dry_run": %s, "gpu": %s, "backend": "%s", "repo": "%s", "commit": "%s", "log": "%s"}' \
-    "$START" "$WALL" "$BUDGET" "$([ "$DRY" = 1 ] && echo true || echo false)" "$([ "$GPU" = 1 ] && echo true || echo false)" \
-    "$BACKEND" "$REPO" "$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)" "$LOG")
-if timeout 30 "$PY" "$REPO/benchmarks/device_steps.py" summary --work "$WORK" --json-out "$JSON" --meta "$META" \
-        >"$WORK/summary.out" 2>"$WORK/summary.err"; then
+if timeout 30 "$PY" "$REPO/benchmarks/device_steps.py" summary --work "$WORK" --json-out "$JSON" \
+        --meta started="$START" wall_s="$WALL" budget_s="$BUDGET" dry_run="$DRY" gpu="$GPU" backend="$BACKEND" \
+        repo="$REPO" commit="$COMMIT" date_utc="$DATE_UTC" log="$LOG" >"$WORK/summary.out" 2>"$WORK/summary.err"; then
     tee -a "$LOG" <"$WORK/summary.out"
 else
     log "summary failed: $(tail -n 3 "$WORK/summary.err")"

@@ -34,6 +34,8 @@ import json
 import math
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -90,6 +92,29 @@ def in_pin(version: str | None, spec: str | None) -> bool | None:
         return None
 
 
+def cpu_model() -> str | None:
+    """The processor's model name (``/proc/cpuinfo``), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def gpus() -> list[str]:
+    """One line per NVIDIA GPU from ``nvidia-smi`` (name, memory, driver, max SM clock), or none."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        res = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [ln.strip() for ln in res.stdout.splitlines() if ln.strip()]
+
+
 def env_info() -> dict:
     """Python, package versions against the pins, JAX's backend and devices, CPUs."""
     from importlib import metadata
@@ -107,7 +132,8 @@ def env_info() -> dict:
     except (AttributeError, OSError):
         cores = os.cpu_count()
     info = {"python": platform.python_version(), "executable": sys.executable, "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "cores_available": cores, "packages": packages,
+            "cpu_count": os.cpu_count(), "cores_available": cores, "cpu_model": cpu_model(), "gpus": gpus(),
+            "packages": packages,
             "jax_platforms": os.environ.get("JAX_PLATFORMS", ""), "xla_flags": os.environ.get("XLA_FLAGS", "")}
     try:
         import jax
@@ -122,7 +148,8 @@ def env_info() -> dict:
 
 def print_env(info: dict) -> None:
     print(f"python {info['python']} ({info['executable']}), {info['platform']}")
-    print(f"CPUs: {info['cpu_count']} ({info['cores_available']} available to this process)")
+    print(f"CPUs: {info['cpu_count']} ({info['cores_available']} available to this process), {info['cpu_model']}")
+    print(f"GPUs: {'; '.join(info['gpus']) or 'none (no nvidia-smi)'}")
     for name, p in info["packages"].items():
         pin = "" if p["pin"] is None else f"  (project pins {p['pin']}: {'in' if p['in_pin'] else 'OUT OF'} range)" \
             if p["in_pin"] is not None else f"  (project pins {p['pin']})"
@@ -275,7 +302,8 @@ def describe(step: str, fig: dict) -> str:
         vers = ", ".join(f"{k} {v['version']}" for k, v in pk.items() if v.get("version") and k in
                          ("jax", "flax", "optax", "torch", "Cython", "numpy"))
         return (f"python {fig.get('python')}; {vers}; JAX backend {fig.get('jax_backend')} "
-                f"{fig.get('jax_device_kinds', '')}; {fig.get('cpu_count')} CPUs")
+                f"{fig.get('jax_device_kinds', '')}; GPU {'; '.join(fig.get('gpus') or []) or 'none'}; "
+                f"{fig.get('cpu_count')} CPUs ({fig.get('cpu_model')})")
     if step == "build":
         return (f"{Path(fig.get('path', '?')).name}: OpenMP {'on' if fig.get('openmp') else 'off'}, "
                 f"cython {fig.get('cython_s', 0):.1f} s, compile and link {fig.get('compile_s', 0):.1f} s"
@@ -357,6 +385,34 @@ def targets(figs: dict) -> list[dict]:
     return out
 
 
+FLAGS = ("dry_run", "gpu")
+"""Facts of the run that are 0/1 flags (booleans in the JSON)."""
+NUMBERS = ("started", "wall_s", "budget_s")
+"""Facts of the run that are numbers (the others are kept as text)."""
+
+
+def parse_meta(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs as a dict: :data:`FLAGS` as booleans, :data:`NUMBERS` as numbers, the rest as text."""
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key in FLAGS:
+            out[key] = value == "1"
+            continue
+        if key not in NUMBERS:
+            out[key] = value
+            continue
+        for kind in (int, float):
+            try:
+                out[key] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
 def summary(work: Path, json_out: Path, meta: dict) -> list[str]:
     """The summary lines (one per step, then the targets); writes the JSON of all figures."""
     steps, lines = {}, []
@@ -407,7 +463,7 @@ def main(argv=None) -> int:
     lv.add_argument("--scheme", default="muscl", choices=("first", "muscl"))
     lv.add_argument("--t-end", type=float, default=0.5)
     lv.add_argument("--batch-size", type=int, default=64)
-    lv.add_argument("--sims-per-epoch", type=int, default=240)
+    lv.add_argument("--sims-per-epoch", type=int, default=480)
     lv.add_argument("--workers", type=int, default=None, help="simulation workers (default: all cores but one)")
     lv.add_argument("--steps-per-call", type=int, default=1)
     lv.add_argument("--augment", nargs="*", default=["flip", "quadrant"])
@@ -415,7 +471,8 @@ def main(argv=None) -> int:
     s = sub.add_parser("summary", help="the per-step lines, the targets and the JSON of the figures")
     s.add_argument("--work", type=Path, required=True, help="the check's work folder (STEP.out, STEP.status)")
     s.add_argument("--json-out", type=Path, required=True)
-    s.add_argument("--meta", default="{}", help="JSON object of the run's facts (budget, dry run, start, wall)")
+    s.add_argument("--meta", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="facts of the run kept in the JSON (numbers and 0/1 flags as numbers and booleans)")
     args = ap.parse_args(argv)
 
     if args.cmd == "env":
@@ -434,7 +491,7 @@ def main(argv=None) -> int:
                         workers=args.workers, steps_per_call=args.steps_per_call, augment=tuple(args.augment))
         print(json.dumps(info) if args.json else describe("live", info))
         return 0
-    lines = summary(args.work, args.json_out, json.loads(args.meta))
+    lines = summary(args.work, args.json_out, parse_meta(args.meta))
     print("\n".join(lines))
     return 0
 

@@ -218,8 +218,10 @@ def test_summary_targets_and_lines(tmp_path):
         (work / f"{step}.status").write_text(f"ok\t0\t12.0\t100\t\n")
     (work / "env.status").write_text("skipped\t\t\t\tsome reason\n")
     (work / "ramses_fit.status").write_text("timed out\t124\t170.0\t170\ttimed out after 170 s\n")
-    lines = device_steps.summary(work, tmp_path / "s.json", {"dry_run": False})
+    meta = device_steps.parse_meta(["dry_run=0", "commit=0123", "wall_s=7"])
+    lines = device_steps.summary(work, tmp_path / "s.json", meta)
     doc = json.loads((tmp_path / "s.json").read_text())
+    assert (doc["dry_run"], doc["commit"], doc["wall_s"]) == (False, "0123", 7)
     met = {t["target"]: t["met"] for t in doc["targets"]}
     assert met == {"study_cnn / PyTorch eager, 64 px, batch 64": False,
                    "study_cnn / PyTorch eager, 64 px, batch 256": True,
