@@ -186,8 +186,9 @@ class _Budget(Exception):
 
 
 def live_run(*, seconds: float, out: Path, model: str, cells: int, scheme: str, t_end: float, batch: int,
-             sims_per_epoch: int, workers: int | None, steps_per_call: int, augment: tuple[str, ...]) -> dict:
-    """Train on live simulations for about ``seconds`` (whole epochs) and report the data wait.
+             sims_per_epoch: int, workers: int | None, steps_per_call: int, augment: tuple[str, ...],
+             min_epochs: int = 2) -> dict:
+    """Train on live simulations for about ``seconds`` (whole epochs, at least ``min_epochs``); report the data wait.
 
     Returns
     -------
@@ -195,7 +196,7 @@ def live_run(*, seconds: float, out: Path, model: str, cells: int, scheme: str, 
         Per epoch (``epochs``: images/s, seconds, data-wait fraction), and over the
         epochs after the first: ``data_wait_fraction`` (waiting time over training time),
         ``images_per_s``, ``busy_images_per_s`` (images over the time not spent waiting),
-        ``sims_per_s``; the same over all epochs as ``*_all``.
+        ``sims_per_s``, ``n_epochs``, ``train_s``; the same over all epochs as ``*_all``.
     """
     from learn.config import TrainConfig
     from learn.train import train_and_evaluate
@@ -210,7 +211,7 @@ def live_run(*, seconds: float, out: Path, model: str, cells: int, scheme: str, 
 
     def on_end(epoch: int, rec: dict) -> None:
         recs.append(dict(rec))
-        if time.perf_counter() - t0 >= seconds:
+        if time.perf_counter() - t0 >= seconds and len(recs) >= min_epochs:
             raise _Budget
 
     try:
@@ -227,7 +228,7 @@ def live_run(*, seconds: float, out: Path, model: str, cells: int, scheme: str, 
         imgs = sum(r["images_per_s"] * r["epoch_s"] for r in rs)
         return {"data_wait_fraction": wait / ep, "images_per_s": imgs / ep,
                 "busy_images_per_s": imgs / (ep - wait) if ep > wait else None,
-                "sims_per_s": sims_per_epoch * len(rs) / ep, "epochs": len(rs), "train_s": ep}
+                "sims_per_s": sims_per_epoch * len(rs) / ep, "n_epochs": len(rs), "train_s": ep}
 
     steady, every = over(recs[1:]), over(recs)
     return {"model": model, "cells": cells, "scheme": scheme, "t_end": t_end, "batch_size": batch,
@@ -332,7 +333,7 @@ def describe(step: str, fig: dict) -> str:
                 f"{fig['batch_size']}): {100 * fig['data_wait_fraction']:.0f} % of the time waiting for data after the "
                 f"first epoch ({100 * fig.get('data_wait_fraction_all', 0):.0f} % with it), {fig['images_per_s']:.0f} "
                 f"img/s, {fig['sims_per_s']:.1f} sims/s, {fig['busy_images_per_s'] or 0:.0f} img/s while fed, "
-                f"{fig['epochs'] + 1} epochs")
+                f"{fig.get('n_epochs_all', fig['n_epochs'] + 1)} epochs")
     if step == "solver":
         rows = fig.get("rows", [])
         if not rows:
@@ -457,6 +458,7 @@ def main(argv=None) -> int:
     k.add_argument("--json", action="store_true")
     lv = sub.add_parser("live", help="live training for a fixed time, with the data wait")
     lv.add_argument("--seconds", type=float, default=40.0, help="training time (whole epochs; the last may overrun)")
+    lv.add_argument("--min-epochs", type=int, default=2, help="epochs at least (the first holds the compilation)")
     lv.add_argument("--out", type=Path, required=True, help="run directory (must not hold another run)")
     lv.add_argument("--model", default="study_cnn", choices=("study_cnn", "resnet", "pyramid"))
     lv.add_argument("--cells", type=int, default=64)
@@ -488,7 +490,8 @@ def main(argv=None) -> int:
             ap.error(f"{args.out} is not empty")
         info = live_run(seconds=args.seconds, out=args.out, model=args.model, cells=args.cells, scheme=args.scheme,
                         t_end=args.t_end, batch=args.batch_size, sims_per_epoch=args.sims_per_epoch,
-                        workers=args.workers, steps_per_call=args.steps_per_call, augment=tuple(args.augment))
+                        workers=args.workers, steps_per_call=args.steps_per_call, augment=tuple(args.augment),
+                        min_epochs=args.min_epochs)
         print(json.dumps(info) if args.json else describe("live", info))
         return 0
     lines = summary(args.work, args.json_out, parse_meta(args.meta))

@@ -57,7 +57,7 @@ def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("device_check")
     before = _extension_files()
     t0 = time.perf_counter()
-    res, log, doc = _check(["--dry-run"], out, timeout=240)
+    res, log, doc = _check(["--dry-run"], out, timeout=360)
     return res, log, doc, time.perf_counter() - t0, before
 
 
@@ -79,7 +79,7 @@ def test_dry_run_has_a_line_with_figures_or_a_reason_for_every_step(dry_run):
         assert st["figures"], step
         assert not lines[0].endswith(": no figures"), lines[0]
     assert doc["wall_s"] <= doc["budget_s"]
-    assert wall < 200
+    assert wall < doc["budget_s"] + 30
 
 
 def test_dry_run_figures(dry_run):
@@ -90,7 +90,9 @@ def test_dry_run_figures(dry_run):
     assert all(r["images_per_s"] > 0 and r["first_call_s"] > 0 for r in train)
     assert steps["import"]["figures"]["ok"] is True
     live = steps["live"]["figures"]
-    assert live["epochs"] and 0.0 <= live["data_wait_fraction_all"] <= 1.0
+    assert live["n_epochs_all"] == len(live["epochs"]) == 2 and live["n_epochs"] == 1  # the second: steady state
+    assert 0.0 <= live["data_wait_fraction"] <= 1.0 and live["sims_per_s"] > 0 and live["images_per_s"] > 0
+    assert 0.0 <= live["data_wait_fraction_all"] <= 1.0
     assert live["workers"] == 2 and live["cells"] == 32
     rows = steps["solver"]["figures"]["rows"]
     assert {r["threads"] for r in rows} == {1, 2} and all(r["bit_identical"] for r in rows)
@@ -210,7 +212,7 @@ def test_summary_targets_and_lines(tmp_path):
     (work / "live.out").write_text(json.dumps({
         "model": "study_cnn", "cells": 64, "workers": 15, "batch_size": 64, "data_wait_fraction": 0.25,
         "data_wait_fraction_all": 0.4, "images_per_s": 3000.0, "sims_per_s": 60.0, "busy_images_per_s": 4000.0,
-        "epochs": 5}))
+        "n_epochs": 4, "n_epochs_all": 5}))
     (work / "solver.out").write_text(json.dumps({
         "scheme": "muscl", "cells": 256, "dtype": "float64", "threads": 16, "cell_updates_per_s": 5e8,
         "speedup": 12.5, "reference_threads": 1, "bit_identical": True}))
@@ -232,7 +234,7 @@ def test_summary_targets_and_lines(tmp_path):
     assert "step build: not run: not among the selected steps" in lines
     assert "target study_cnn / PyTorch eager, 64 px, batch 64: 0.9 (>= 1.0): NOT met" in lines
     assert any(ln.startswith("step live: ok in 12 s: study_cnn on 64^3 live simulations (15 workers, batch 64): "
-                             "25 % of the time waiting") for ln in lines)
+                             "25 % of the time waiting") and ln.endswith(", 5 epochs") for ln in lines)
     assert doc["steps"]["train"]["figures"]["info"] == {"backend": "gpu"}
 
 
