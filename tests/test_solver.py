@@ -360,3 +360,35 @@ def test_invalid_cell_reported_alike_for_any_thread_count():
                    density_floor=1e-3, threads=threads)
         messages.add(str(info.value))
     assert len(messages) == 1
+
+
+THREAD_LIMIT = r"""
+import sys
+import numpy as np
+from turbsim.solver import evolve
+rng = np.random.default_rng(2)
+rho = 1.0 + 0.3 * rng.random((12, 6, 8))
+vel = rng.normal(0.0, 0.8, (3, 12, 6, 8))
+res = evolve(rho, vel, dx=0.1, cs=1.0, t_end=0.05, threads=int(sys.argv[1]))
+np.save(sys.argv[2], np.concatenate([res.rho[None], res.velocity]))
+"""
+
+
+@pytest.mark.skipif(not _kernels.openmp_available(), reason="built without OpenMP")
+def test_fewer_threads_granted_than_asked(tmp_path):
+    # under OMP_THREAD_LIMIT the team is smaller than the threads asked for: the slabs are
+    # shared among the threads that exist, and the result is unchanged
+    import os
+    import subprocess
+    import sys
+
+    paths = []
+    for limit, threads in (("4", 1), ("1", 3), ("2", 4)):
+        path = tmp_path / f"limit{limit}_threads{threads}.npy"
+        env = dict(os.environ, OMP_THREAD_LIMIT=limit)
+        subprocess.run([sys.executable, "-c", THREAD_LIMIT, str(threads), str(path)], env=env,
+                       check=True)
+        paths.append(path)
+    ref = np.load(paths[0])
+    for path in paths[1:]:
+        assert np.array_equal(np.load(path), ref)

@@ -499,6 +499,33 @@ def _raise(status, U, bad, t, steps, density_floor, max_steps):
     raise SolverError(f"solver failed with status {status}")
 
 
+def work_bytes(shape, dtype=np.float64, scheme: str = "muscl", limiter: str = "minmod",
+               gamma: float = 1.0, threads: int | None = None) -> int:
+    """Bytes of work buffers the kernels allocate for a run, besides the state and work
+    buffer of :func:`state_buffers`.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Grid shape ``(nx, ny, nz)``.
+    dtype : numpy dtype
+        float64 or float32.
+    scheme, limiter, gamma
+        As in :func:`evolve` (the buffers depend on the reconstruction and on whether face
+        states carry RAMSES's pressure correction).
+    threads : int, optional
+        Threads asked for (default: all available); the buffers are per thread.
+
+    Returns
+    -------
+    int
+        Bytes, all threads together.
+    """
+    return int(_kernels.work_bytes(tuple(int(n) for n in shape), np.dtype(dtype),
+                                   int(SCHEME_CODES[scheme]), int(LIMITER_CODES[limiter]),
+                                   float(gamma), 0 if threads is None else int(threads)))
+
+
 def max_signal_speed(rho, velocity, cs: float, gamma: float = 1.0) -> float:
     """Largest ``sum_d |v_d| + ndim sqrt(gamma) c_s`` over the cells (the CFL speed)."""
     return _kernels.max_signal_speed(to_conserved(np.asarray(rho), np.asarray(velocity)), cs, gamma)

@@ -1,6 +1,6 @@
 /*
  * One time step for the x slabs [a, b) of one thread, and the boundary step that completes
- * it: the conservative update of Godunov-type schemes (Toro 2009, eq. 6.5) summed over the
+ * it: the conservative update of Godunov-type schemes (Toro 2009, ch. 6) summed over the
  * three directions (unsplit),
  *
  *   U_new = U + dt/dx sum over the axes of (F at the low face - F at the high face),
