@@ -10,7 +10,11 @@ Pieces (pure, no run directories):
 Stages: :mod:`learn.train` (step, epoch, loop), :mod:`learn.rundir` (files, checkpoints,
 loading a run), :mod:`learn.predict`, :mod:`learn.readout`, :mod:`learn.baselines`,
 :mod:`learn.evaluate`, :mod:`learn.figures`, :mod:`learn.report`, and
-:mod:`learn.pipeline` (the whole fit: train, evaluate, baselines, report).
+:mod:`learn.pipeline` (the whole fit: train, evaluate, baselines, report). What a trained
+network sees: :mod:`learn.explain` (saliency, saliency spectra, band occlusion),
+:mod:`learn.embed` (t-SNE), :mod:`learn.transfer` (from the regression of n to the
+classification), each written as a section of the run directory (:mod:`learn.sections`).
 
-Commands: ``python -m learn.fit`` and ``python -m learn.evaluate``.
+Commands: ``python -m learn.fit``, ``python -m learn.evaluate``, ``python -m learn.explain``
+and ``python -m learn.transfer``.
 """

@@ -496,7 +496,12 @@ def hog_section(run, train: MapSet, scored, folder: Path, *, max_train_images: i
                 f"{d[run.config.model]['per image']['auc']:.3f} and accuracy "
                 f"{d[run.config.model]['per image']['accuracy']:.3f}; per simulation "
                 f"{d['HOG + SVM']['per simulation']['auc']:.3f} against {d[run.config.model]['per simulation']['auc']:.3f} "
-                f"(AUC). {note}").strip()
+                f"(AUC).")
+        if d["HOG + SVM"]["per image"]["auc"] is not None and d["HOG + SVM"]["per image"]["auc"] < 0.6:
+            text += (" HOG + SVM is near chance: its descriptor is a map of local, contrast-normalised histograms of "
+                     "gradient orientations, tied to positions that carry nothing in statistically homogeneous "
+                     "turbulence, and orientations are isotropic in both classes.")
+        text = f"{text} {note}".strip()
         return Section("HOG + SVM against the network: ROC", text,
                        [Figure("roc.png", "ROC curves of the network (solid) and HOG + SVM (dashed), per image and "
                                "per simulation, on the same images.")],

@@ -664,7 +664,13 @@ def occlusion_section(run: rundir.Run, sc: Scored, folder: Path, options: Explai
             f"simulation. Removing {name(worst)} (a share {worst['variance_fraction']:.2f} of the images' variance) "
             f"changes it most, by {fmt(worst['change_per_image'])} {unit} per image "
             f"({fmt(worst['change_per_sim'])} per simulation); removing {name(least)} changes it least "
-            f"({fmt(least['change_per_image'])}). {small_split_note(sc.n_sims)}").strip()
+            f"({fmt(least['change_per_image'])}).")
+    if metric == "accuracy":
+        chance = [b for b in bands if b["per_image"] <= 0.55]
+        if len(chance) > 1:
+            text += (f" Removing any one of {len(chance)} bands brings the network to chance: it reads them together, "
+                     "or an image without one of them is unlike any it was trained on (occlusion measures both).")
+    text = f"{text} {small_split_note(sc.n_sims)}".strip()
     rows = [[name(b), round(b["variance_fraction"], 4), round(b["per_image"], 4), round(b["change_per_image"], 4),
              round(b["per_sim"], 4), round(b["change_per_sim"], 4)] for b in bands]
     return Section("Band occlusion: which scales carry the answer", text,

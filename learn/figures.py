@@ -200,11 +200,12 @@ def plot_saliency_maps(images: np.ndarray, maps: dict, labels: list[str], path: 
 
 
 def _plain_ticks(axis) -> None:
-    """Plain numbers (``2``, ``0.5``) instead of powers of ten on a logarithmic axis."""
-    from matplotlib.ticker import FormatStrFormatter
+    """Ticks at 1, 2, 5 x powers of ten labelled as plain numbers on a logarithmic axis."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FormatStrFormatter("%g"))
-    axis.set_minor_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _scale_axis(ax, side_pc: float | None, image_px: int | None = None) -> None:
