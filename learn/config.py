@@ -33,6 +33,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 import optax
@@ -450,8 +451,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         m = f.metadata
         flags = m["flags"] or ("--" + f.name.replace("_", "-"),)
         kw: dict[str, Any] = {"dest": f.name, "help": helps.get(f.name, "")}
-        if isinstance(f.default, bool):
-            kw["action"] = argparse.BooleanOptionalAction if f.default else "store_true"
+        if isinstance(f.default, bool):  # --x and --no-x: a value from a --config file can be turned off
+            kw["action"] = argparse.BooleanOptionalAction
             kw["default"] = f.default
         else:
             kw["default"] = list(f.default) if isinstance(f.default, tuple) else f.default
@@ -467,6 +468,162 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                   type=type(_SIM_DEFAULTS[name]), choices=_SIM_CHOICES.get(name),
                                   metavar=None if name in _SIM_CHOICES else _METAVARS[type(_SIM_DEFAULTS[name])],
                                   help=f"{text} SimConfig.{name}, with --live.")
+
+
+# --------------------------------------------------------------------------------------
+# configuration files (learn.fit --config FILE; learn.tune writes its best one)
+# --------------------------------------------------------------------------------------
+CONFIG_SUFFIXES = (".toml", ".json")
+
+
+def read_config_file(path) -> dict:
+    """TrainConfig fields from a TOML or JSON file (``learn.fit --config FILE``).
+
+    The file holds field names at top level (``learning_rate = 0.002``, ``augment =
+    ["flip", "rot90"]``); fields it leaves out keep their defaults (or the command line's
+    values). ``live_sim`` is a table of SimConfig fields.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.toml`` or ``.json`` file.
+
+    Returns
+    -------
+    dict
+        ``{field: value}``, values as the file gives them (checked when the TrainConfig is
+        built).
+
+    Raises
+    ------
+    ValueError
+        The file is missing, unreadable, of another suffix, not a table of fields, or names
+        a field TrainConfig does not have (the file and the field are named).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "best.toml"
+    >>> _ = write_config_file(p, TrainConfig(data="x.h5", model="pyramid", learning_rate=2e-3))
+    >>> TrainConfig.from_dict(read_config_file(p)) == TrainConfig(data="x.h5", model="pyramid", learning_rate=2e-3)
+    True
+    """
+    import tomllib
+
+    path = Path(path)
+    if path.suffix not in CONFIG_SUFFIXES:
+        raise ValueError(f"{path}: a configuration file is {' or '.join(CONFIG_SUFFIXES)}, got suffix {path.suffix!r}")
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the configuration file ({exc.strerror or exc})") from None
+    try:
+        values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not valid {path.suffix[1:].upper()} ({exc})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a configuration file holds a table of TrainConfig fields, got "
+                         f"{type(values).__name__}")
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ValueError(f"{path}: unknown TrainConfig field(s) {unknown}")
+    return values
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)  # TOML reads 1e-05, inf and nan as Python writes them
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise ValueError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
+
+
+def write_config_file(path, config: TrainConfig, *, header: str = "") -> Path:
+    """Write a configuration as TOML or JSON (by suffix) that :func:`read_config_file` reads back.
+
+    Every field is written (None-valued fields, which TOML cannot hold, as comments that
+    leave the default None), atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.toml`` or ``.json`` file.
+    config : TrainConfig
+    header : str
+        Comment lines at the top of a TOML file (e.g. where the configuration comes from).
+
+    Returns
+    -------
+    Path
+    """
+    from turbsim.atomic import atomic_path
+
+    path = Path(path)
+    if path.suffix not in CONFIG_SUFFIXES:
+        raise ValueError(f"{path}: a configuration file is {' or '.join(CONFIG_SUFFIXES)}, got suffix {path.suffix!r}")
+    d = config.to_dict()
+    if path.suffix == ".json":
+        text = json.dumps(d, indent=2) + "\n"
+    else:
+        lines = [f"# {line}".rstrip() for line in header.splitlines()]
+        for k, v in d.items():
+            lines.append(f"# {k}: None (the default)" if v is None else f"{k} = {_toml_value(v)}")
+        text = "\n".join(lines) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def file_defaults(values: dict) -> dict:
+    """Parser defaults (``argparse`` destinations) of a configuration file's fields.
+
+    Given to ``parser.set_defaults`` before parsing, they make the file's values the
+    defaults that command-line options override. ``live_sim`` becomes the ``--live-*``
+    options' defaults (only :data:`LIVE_SIM_OPTIONS` fields can be given this way).
+
+    Raises
+    ------
+    ValueError
+        A ``live_sim`` field that has no command-line option.
+    """
+    out = {}
+    for k, v in values.items():
+        if k == "live_sim":
+            sim = dict(v)
+            extra = sorted(set(sim) - set(LIVE_SIM_OPTIONS))
+            if extra:
+                raise ValueError(f"live_sim field(s) {extra} cannot come from a configuration file; only "
+                                 f"{sorted(LIVE_SIM_OPTIONS)}")
+            out.update({"live_" + name: val for name, val in sim.items()})
+        else:
+            out[k] = list(v) if isinstance(v, (list, tuple)) else v
+    return out
+
+
+def parse_with_config_file(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse a command line whose ``--config FILE`` gives defaults that its options override.
+
+    The file's fields (:func:`read_config_file`) become the parser's defaults
+    (:func:`file_defaults`), then the command line is parsed. A bad file exits with status
+    2 (``parser.error``), naming the file and the field.
+    """
+    import sys
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if known.config:
+        try:
+            parser.set_defaults(**file_defaults(read_config_file(known.config)))
+        except ValueError as exc:
+            parser.error(str(exc))
+    return parser.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -15,6 +15,7 @@ Examples
     python -m learn.fit --data sweep.h5 --task regress --model resnet --uncertainty --optimizer adamw \\
         --epochs 30 --out runs/reg --holdout --baselines spectrum
     python -m learn.fit --live --live-cells 64 --data demo.h5 --task classify --epochs 5 --out runs/live
+    python -m learn.fit --config runs/tune/best_config.toml --epochs 40 --out runs/best   # options override the file
 """
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "evaluate it and write checkpoints, learning curves, metrics, figures and report.html into --out. "
                     "Rerun the same command after an interruption to continue from the last epoch.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", metavar="FILE",
+                   help="TrainConfig fields from a TOML or JSON file (e.g. the best configuration of python -m "
+                        "learn.tune); options given on the command line override the file")
     lconfig.add_arguments(p)
     e = p.add_argument_group("evaluation")
     e.add_argument("--holdout", action="store_true",
@@ -69,12 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 bad arguments or data)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = lconfig.parse_with_config_file(parser, argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         result = fit(config_from_args(args), args.out, splits=args.eval_splits + ["holdout"] * args.holdout,
                      allow_holdout=args.holdout, eval_data=args.eval_data, baselines=args.baselines,
-                     baseline_bins=args.baseline_bins, progress=not args.no_progress)
+                     baseline_bins=args.baseline_bins, progress=not args.no_progress,
+                     command=["python", "-m", "learn.fit", *(sys.argv[1:] if argv is None else argv)])
     except (ValueError, DataError, RunError) as exc:
         parser.error(str(exc))
     print(json.dumps(result.to_json(), default=json_default) if args.json else "\n".join(result.lines()))
