@@ -279,3 +279,31 @@ def bootstrap_scores(outputs: Outputs, *, n_boot: int = N_BOOT, level: float = L
     res.update({"n_sims": outputs.n_sims, "n_images": int(len(outputs.sim_index)), "n_boot": int(n_boot),
                 "level": float(level), "task": outputs.task})
     return res
+
+
+def metrics_record(outputs: Outputs, source: str = "") -> dict:
+    """The metrics record of outputs, in the layout of :func:`learn.evaluate.score`.
+
+    Returns
+    -------
+    dict
+        ``mode`` ("classify", "regress", or "sweep" for a classifier on simulations
+        without classes), ``per_image`` and ``per_sim`` scores
+        (:func:`learn.metrics.classification_scores`, :func:`learn.metrics.regression_scores`)
+        or, for a sweep, P(Burgers) per simulation against ``n``; ``n_sims``,
+        ``n_images`` and ``data`` (``source``).
+    """
+    from .metrics import classification_scores, regression_scores
+
+    o, sidx = outputs, outputs.sim_index
+    rec = {"data": source, "n_sims": o.n_sims, "n_images": int(len(sidx))}
+    if o.task == "classify":
+        p_sim = per_simulation(o.p, sidx)
+        if not o.labelled:
+            return {**rec, "mode": "sweep", "sweep": {"n": o.n_true.tolist(), "p_burgers_sim": p_sim.tolist()}}
+        rank_sim = ranking_score(p_sim, per_simulation(o.margin, sidx))
+        return {**rec, "mode": "classify",
+                "per_image": classification_scores(o.klass[sidx], o.p, ranking_score(o.p, o.margin)),
+                "per_sim": classification_scores(o.klass, p_sim, rank_sim)}
+    return {**rec, "mode": "regress", "per_image": regression_scores(o.n_true[sidx], o.n_pred),
+            "per_sim": regression_scores(o.n_true, per_simulation(o.n_pred, sidx))}

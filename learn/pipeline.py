@@ -4,30 +4,41 @@
 :func:`learn.train.train_and_evaluate` trains (resuming from ``workdir`` if it holds a run
 of the same configuration), :func:`learn.evaluate.evaluate_run` scores the best checkpoint
 on the asked splits of the run's ensemble and on any other data files,
-:func:`learn.baselines.run_baseline` fits the classical baselines on the same images, and
-:func:`learn.report.write_report` writes ``report.html``. The returned :class:`FitResult`
-gives a JSON summary and a human-readable one.
+:func:`learn.baselines.fit_baseline` fits the classical baselines on the network's own
+images, and :func:`learn.report.write_report` writes ``report.html`` (the study report of
+this one run). The returned :class:`FitResult` gives a JSON summary and a human-readable
+one.
+
+Besides the files of training and evaluation, the run directory keeps what the study
+report needs: the per-image outputs of the network and of every baseline on every scored
+set (``eval/<name>/predictions.npz``, ``baselines/<kind>/<name>.npz``:
+:class:`learn.bootstrap.Outputs`, for the intervals over simulations and the ROC curves)
+and the command lines that made the run (``commands.json``).
 """
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import baselines as lbase
+from .bootstrap import Outputs, metrics_record, save_outputs
 from .config import TrainConfig
-from .data import check_file
-from .evaluate import evaluate_run, summary_lines
+from .data import check_file, load_split
+from .evaluate import EVAL_DIR, evaluate_run, predictions, summary_lines
 from .metrics import headline
-from .report import write_report
+from .report import BASELINES_DIR, BASELINES_FILE, COMMANDS_FILE, PREDICTIONS_FILE, REPORT_FILE, write_report
 from .rundir import load_run, write_json
 from .train import train_and_evaluate
 from .transforms import DataError
 
 log = logging.getLogger(__name__)
 
-BASELINES_FILE = "baselines.json"
 SPLITS = ("train", "test", "holdout")
 
 
@@ -102,8 +113,126 @@ def _scored(res: dict) -> dict:
     return {k: m for k, m in res.items() if isinstance(m, dict) and "mode" in m}
 
 
+def scored_name(data, split: str = "test") -> str:
+    """The name of a scored set, as :func:`learn.evaluate.evaluate_run` names its folder.
+
+    ``data`` None: the run's own ensemble, named by the split; a RAMSES ``.npz`` file by its
+    stem; another ensemble by ``<stem>_<split>``.
+    """
+    if data is None:
+        return split
+    p = Path(data)
+    return p.stem if p.suffix == ".npz" else f"{p.stem}_{split}"
+
+
+def record_command(workdir, command) -> None:
+    """Append a command line and the date to ``workdir/commands.json`` (atomic).
+
+    Parameters
+    ----------
+    workdir : path-like
+        The run directory (created).
+    command : sequence of str
+        The command's words, e.g. ``["python", "-m", "learn.fit", "--data", ...]``.
+    """
+    path = Path(workdir) / COMMANDS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = load_commands(workdir)
+    entry = {"command": shlex.join(str(c) for c in command),
+             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    write_json(path, old + [entry])
+
+
+def load_commands(workdir) -> list[dict]:
+    """The command lines recorded in a run directory (``[{"command", "date"}]``; empty if none)."""
+    p = Path(workdir) / COMMANDS_FILE
+    return json.loads(p.read_text()) if p.is_file() else []
+
+
+def network_outputs(run, mapset) -> Outputs:
+    """A trained run's per-image outputs on a set of maps, with the truths.
+
+    Parameters
+    ----------
+    run : learn.rundir.Run
+    mapset : learn.data.MapSet
+        Maps [g/cm^2] and labels.
+
+    Returns
+    -------
+    learn.bootstrap.Outputs
+        P(Burgers) and the logit margin, or the predicted ``n``.
+    """
+    pred = predictions(run, mapset.maps, batch_size=run.config.eval_batch_size)
+    kw = ({"p": pred["p_burgers"], "margin": pred["margin"]} if run.config.task == "classify"
+          else {"n_pred": pred["n_pred"]})
+    return Outputs(pred["sim_index"], np.asarray(mapset.labels["klass"]), np.asarray(mapset.labels["n"]), **kw)
+
+
+def _scored_sets(config: TrainConfig, splits, eval_data) -> list[tuple[str, str, str]]:
+    """``(name, path, split)`` of every set a fit scores."""
+    own = [(scored_name(None, s), config.data, s) for s in splits] if config.data else []
+    return own + [(scored_name(f), f, "test") for f in eval_data]
+
+
+def fit_baselines(workdir, run, kinds, sets, *, allow_holdout: bool, n_bins: int, settings: dict,
+                  progress: bool = False) -> dict:
+    """Fit baselines on the network's own images and score them on every set; keep their outputs.
+
+    Each baseline is fitted on the train split's images as the network sees them (its
+    normaliser, image size, quadrants or whole maps: :func:`learn.baselines.fit_baseline`),
+    and its per-image outputs on each scored set are written to
+    ``workdir/baselines/<kind>/<name>.npz``.
+
+    Parameters
+    ----------
+    workdir : path-like
+    run : learn.rundir.Run
+    kinds : sequence of {"spectrum", "stats", "hog"}
+    sets : sequence of (name, path, split)
+        The scored sets.
+    allow_holdout : bool
+    n_bins : int
+        Spectrum bins.
+    settings : dict
+        Stored with each result (a later fit with equal settings reuses it).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        ``{kind: {"kind", "normalisation", "n_train_images", "images", "n_bins", name: metrics,
+        "settings"}}``.
+    """
+    if not kinds:
+        return {}
+    train = load_split(run.config.data, "train")
+    out = {}
+    for kind in kinds:
+        fitted = lbase.fit_baseline(kind, train, task=run.config.task, normaliser=run.normaliser,
+                                    image_size=run.image_size, full_maps=run.full_maps, n_bins=n_bins,
+                                    progress=progress)
+        res = {"kind": kind, "normalisation": run.normaliser.kind, "n_train_images": fitted.n_train_images,
+               "images": "full maps" if run.full_maps else "quadrants", "n_bins": n_bins}
+        for name, path, split in sets:
+            ms = load_split(path, split, allow_holdout=allow_holdout)
+            o = fitted.outputs(ms, progress=progress)
+            kw = {"p": o["score"]} if run.config.task == "classify" else {"n_pred": o["n_pred"]}
+            outputs = Outputs(o["sim_index"], o["klass"], o["n_true"], **kw)
+            save_outputs(Path(workdir) / BASELINES_DIR / kind / f"{name}.npz", outputs)
+            res[name] = metrics_record(outputs, ms.source)
+            log.info("baseline %s on %s: %s", kind, name, headline(res[name]))
+        out[kind] = {**res, "settings": settings}
+    return out
+
+
+def _baseline_files_exist(workdir: Path, kind: str, sets) -> bool:
+    return all((workdir / BASELINES_DIR / kind / f"{name}.npz").is_file() for name, _, _ in sets)
+
+
 def fit(config: TrainConfig, workdir, *, splits=("test",), allow_holdout: bool = False, eval_data=(),
-        baselines=(), baseline_bins: int = 10, progress: bool = True) -> FitResult:
+        baselines=(), baseline_bins: int = 10, progress: bool = True, command=None, report: bool = True
+        ) -> FitResult:
     """Train a run, score it, fit the baselines and write the report.
 
     Parameters
@@ -119,13 +248,20 @@ def fit(config: TrainConfig, workdir, *, splits=("test",), allow_holdout: bool =
         Other data to score the run and the baselines on: ensembles (.h5, their test split)
         or RAMSES map files (.npz).
     baselines : sequence of {"spectrum", "stats", "hog"}
-        Classical baselines to fit on the same images and splits (:mod:`learn.baselines`).
-        A baseline already stored in ``workdir`` (``baselines.json``) with the same data,
-        splits and settings is reused; stored baselines not asked for stay in the report.
+        Classical baselines to fit on the network's own images and score on the same sets
+        (:func:`fit_baselines`). A baseline already stored in ``workdir``
+        (``baselines.json`` and its outputs) with the same data, splits and settings is
+        reused; stored baselines not asked for stay in the report.
     baseline_bins : int
         Logarithmic wavenumber bins of the baselines' power spectrum, >= 1.
     progress : bool
         Progress bars (a terminal bar, or plain lines when redirected).
+    command : sequence of str, optional
+        The command line that asked for this fit, recorded in ``commands.json`` for the
+        report.
+    report : bool
+        Write ``report.html`` (the study report of this run); a caller that writes one
+        report of several runs (:mod:`learn.study`) passes False.
 
     Returns
     -------
@@ -152,29 +288,36 @@ def fit(config: TrainConfig, workdir, *, splits=("test",), allow_holdout: bool =
         check_file(f)
     workdir = Path(workdir)
     summary = train_and_evaluate(config, workdir, progress=progress)
+    if command is not None:
+        record_command(workdir, command)
     run = load_run(workdir)
+    sets = _scored_sets(config, splits, eval_data)
     results = {}
-    for split in splits if config.data else ():
-        results[split] = evaluate_run(workdir, split=split, allow_holdout=allow_holdout, run=run, progress=progress)
-    for f in eval_data:
-        results[Path(f).name] = evaluate_run(workdir, f, run=run, progress=progress)
+    for name, path, split in sets:
+        own = path == config.data
+        results[split if own else Path(path).name] = evaluate_run(
+            workdir, None if own else path, split=split, allow_holdout=allow_holdout, name=name, run=run,
+            progress=progress)
+        save_outputs(workdir / EVAL_DIR / name / PREDICTIONS_FILE,
+                     network_outputs(run, load_split(path, split, allow_holdout=allow_holdout)))
     settings = {"data": str(Path(config.data).resolve()) if config.data else None, "task": config.task,
                 "normalisation": config.normalisation, "splits": list(splits),
                 "others": [str(Path(f).resolve()) for f in eval_data], "n_bins": baseline_bins,
-                "full_maps": not {"quadrant", "crop"} & set(config.augment)}
+                "full_maps": run.full_maps}
     stored = load_baselines(workdir)
     base = dict(stored)  # kinds not asked for this time stay in the report
+    todo = []
     for kind in baselines:
-        if stored.get(kind, {}).get("settings") == settings:
+        if stored.get(kind, {}).get("settings") == settings and _baseline_files_exist(workdir, kind, sets):
             log.info("%s: baseline %s reused from %s (same data, splits and settings)", workdir, kind, BASELINES_FILE)
-            continue
-        base[kind] = {**lbase.run_baseline(kind, config.data, task=config.task, normalisation=config.normalisation,
-                                           splits=splits, allow_holdout=allow_holdout, others=eval_data,
-                                           n_bins=baseline_bins, full_maps=settings["full_maps"],
-                                           progress=progress),
-                      "settings": settings}
+        else:
+            todo.append(kind)
+    base.update(fit_baselines(workdir, run, todo, sets, allow_holdout=allow_holdout, n_bins=baseline_bins,
+                              settings=settings, progress=progress))
     if base != stored:
         write_json(workdir / BASELINES_FILE, base)
-    report = write_report(workdir, baselines=base)
-    log.info("%s: report written", report)
-    return FitResult(config, summary, results, base, report)
+    page = workdir / REPORT_FILE
+    if report:
+        write_report(workdir)
+        log.info("%s: report written", page)
+    return FitResult(config, summary, results, base, page)
