@@ -138,13 +138,13 @@ else
     MIN_STEP=10
     FIT_NEED=40
     #          env build import train torch live solver gen fit
-    CAPS=(       40  90    30     130   60    80   75     60  170)
+    CAPS=(       40  90    30     160   60    80   75     60  170)
 fi
 export PYTHONPATH=$KROOT:$REPO${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONUNBUFFERED=1
 START=$(date +%s)
 DATE_UTC=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-DEADLINE=$((START + BUDGET - 8))      # the summary's time kept back
+DEADLINE=$((START + BUDGET - 15))     # kept back: a step's 5 s to die after its timeout, the summary's 10 s
 
 log() { printf '%s\n' "$*" | tee -a "$LOG"; }
 now() { date +%s; }
@@ -239,13 +239,31 @@ if selected import; then
     fi
 fi
 
-# ---- what the learning steps need -----------------------------------------------------------
-JAX_OK=$("$PY" -c "import jax, flax, optax, learn.train" >/dev/null 2>"$WORK/jax_import.err" && echo 1 || echo 0)
-JAX_WHY="jax/flax/learn not importable: $(grep -v '^\s*$' "$WORK/jax_import.err" | tail -n 1 | cut -c1-200)"
+# ---- what the learning steps need (an import, bounded like the steps) ---------------------------
+JAX_OK=""
+JAX_WHY=""
+bounded() {  # bounded CAP command...: the command under min(CAP, the time left) seconds; 124 when no time is left
+    local t=$1 left=$((DEADLINE - $(now))); shift
+    [ "$left" -lt "$t" ] && t=$left
+    [ "$t" -ge 1 ] || return 124
+    timeout -k 2 "$t" "$@"
+}
+jax_ok() {  # whether JAX, Flax and learn import; the reason in JAX_WHY (checked once)
+    if [ -z "$JAX_OK" ]; then
+        bounded 60 "$PY" -c "import jax, flax, optax, learn.train" >/dev/null 2>"$WORK/jax_import.err"
+        case $? in
+            0) JAX_OK=1 ;;
+            124|137) JAX_OK=0; JAX_WHY="no time left in the budget (importing jax and learn did not finish)" ;;
+            *) JAX_OK=0
+               JAX_WHY="jax/flax/learn not importable: $(grep -v '^\s*$' "$WORK/jax_import.err" | tail -n 1 | cut -c1-200)" ;;
+        esac
+    fi
+    [ "$JAX_OK" = 1 ]
+}
 
 # ---- 3. training images/s (JAX) --------------------------------------------------------------
 if selected train; then
-    if [ "$JAX_OK" = 1 ]; then
+    if jax_ok; then
         # shellcheck disable=SC2086
         run_step train 20 "" -- "$PY" "$REPO/benchmarks/train.py" --models study_cnn pyramid --variants split_auto \
             --jsonl $TRAIN_ARGS
@@ -256,18 +274,19 @@ fi
 
 # ---- 4. the PyTorch anchor --------------------------------------------------------------------
 if selected torch; then
-    if "$PY" -c "import torch" >/dev/null 2>&1; then
+    bounded 60 "$PY" -c "import torch" >/dev/null 2>&1
+    case $? in
         # shellcheck disable=SC2086
-        run_step torch 15 "" -- "$PY" "$REPO/benchmarks/train_torch.py" --jsonl $TORCH_ARGS
-    else
-        skip torch "torch not installed"
-    fi
+        0) run_step torch 15 "" -- "$PY" "$REPO/benchmarks/train_torch.py" --jsonl $TORCH_ARGS ;;
+        124|137) skip torch "no time left in the budget (importing torch did not finish)" ;;
+        *) skip torch "torch not installed" ;;
+    esac
 fi
 
 # ---- 5. live training -------------------------------------------------------------------------
 if selected live; then
     if [ "$BUILT" != 1 ]; then skip live "kernels not built"
-    elif [ "$JAX_OK" != 1 ]; then skip live "$JAX_WHY"
+    elif ! jax_ok; then skip live "$JAX_WHY"
     else
         # shellcheck disable=SC2086
         run_step live $((LIVE_SECONDS + 10)) "" -- "$PY" "$REPO/benchmarks/device_steps.py" live --json \
@@ -311,7 +330,7 @@ if selected ramses_fit; then
     fi
     [ "$RAMSES_EPOCHS" != 20 ] && note="${note:+$note; }$RAMSES_EPOCHS epochs instead of the recipe's 20"
     if [ "$GENERATED" != 1 ]; then skip ramses_fit "no ramses64 ensemble (the generate step did not succeed)"
-    elif [ "$JAX_OK" != 1 ]; then skip ramses_fit "$JAX_WHY"
+    elif ! jax_ok; then skip ramses_fit "$JAX_WHY"
     else
         [ -n "$note" ] && log "ramses_fit: $note"
         # the docs' recipe (docs/results.md, 'To repeat it'), with the readout refitted on symmetrized energies
@@ -331,7 +350,7 @@ done
 WALL=$(($(now) - START))
 log ""
 log "== summary (${WALL} s of the ${BUDGET} s budget)"
-if timeout 30 "$PY" "$REPO/benchmarks/device_steps.py" summary --work "$WORK" --json-out "$JSON" \
+if timeout 10 "$PY" "$REPO/benchmarks/device_steps.py" summary --work "$WORK" --json-out "$JSON" \
         --meta started="$START" wall_s="$WALL" budget_s="$BUDGET" dry_run="$DRY" gpu="$GPU" backend="$BACKEND" \
         repo="$REPO" commit="$COMMIT" date_utc="$DATE_UTC" log="$LOG" >"$WORK/summary.out" 2>"$WORK/summary.err"; then
     tee -a "$LOG" <"$WORK/summary.out"
