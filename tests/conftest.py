@@ -77,11 +77,11 @@ def tiny_sweep(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_binary32(tmp_path_factory):
-    """16 simulations at 32^3 (first order, 0.1 Myr), n = 2 against n = 5: 8 train, 4 test, 4 holdout.
+    """24 simulations at 32^3 (first order, 0.1 Myr), n = 2 against n = 5: 12 train, 6 test, 6 holdout.
     Its quadrant images (16 px) fit study_cnn, whose input is a multiple of 16 pixels."""
     from turbsim import SimConfig
 
-    return make_ensemble(tmp_path_factory.mktemp("data") / "tiny_binary32.h5", sims=16, seed=6,
+    return make_ensemble(tmp_path_factory.mktemp("data") / "tiny_binary32.h5", sims=24, seed=6,
                          splits=(0.5, 0.25, 0.25), sim=SimConfig(cells=32, scheme="first", t_end=0.1))
 
 

@@ -369,7 +369,7 @@ def test_a_really_full_disk_mid_run_exits_1_with_the_message_and_keeps_the_parts
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
     try:
         out = disk / "full.h5"
-        cmd = [sys.executable, "-m", "turbsim.generate", "demo", "-o", str(out), "--cells", "64",
+        cmd = [sys.executable, "-m", "turbsim.generate", "demo", "-o", str(out), "--sims", "24", "--cells", "64",
                "--scheme", "first", "--t-end", "0.02", "--workers", "2", "--no-progress"]
         proc = subprocess.Popen(cmd, env=_hooked_env(tmp_path, SLOW_HOOK), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -387,7 +387,7 @@ def test_a_really_full_disk_mid_run_exits_1_with_the_message_and_keeps_the_parts
         assert not out.exists()
         parts = sorted(gen.parts_dir(out).glob("*.h5"))
         assert 6 <= len(parts) < 24
-        tag = ep.PRESETS["demo"].override(cells=64, scheme="first", t_end=0.02).fingerprint()
+        tag = ep.PRESETS["demo"].override(sims=24, cells=64, scheme="first", t_end=0.02).fingerprint()
         for p in parts:
             dataset.read_part(p, tag=tag)
         filler.unlink()
