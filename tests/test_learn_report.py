@@ -146,7 +146,8 @@ def test_a_regression_run_gets_its_scatter(tiny_sweep, tmp_path):
     from conftest import TINY_RUN
     from learn.config import TrainConfig
 
-    cfg = TrainConfig(data=os.fspath(tiny_sweep), **{**TINY_RUN, "task": "regress", "epochs": 1, "dropout": None})
+    cfg = TrainConfig(data=os.fspath(tiny_sweep), **{**TINY_RUN, "task": "regress", "epochs": 1, "dropout": None,
+                                                     "augment": ("flip",), "padding": "circular"})  # whole maps
     pipeline.fit(cfg, tmp_path / "reg", progress=False, baselines=("spectrum",))
     page = (tmp_path / "reg" / report.REPORT_FILE).read_text()
     c = checked(page)
