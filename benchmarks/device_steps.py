@@ -4,7 +4,8 @@ Subcommands (each prints one JSON line with ``--json``, else a few readable line
 
 ``env``
     Python, the versions of the packages the project uses (and of PyTorch, Cython,
-    setuptools) against the project's pins, JAX's backend and devices, the CPU count.
+    setuptools) against the project's pins, JAX's backend and devices, whether JAX, Flax
+    and learn import (the learning steps' skip reason), the CPUs and the GPUs.
 ``kernels``
     Import turbsim from ``PYTHONPATH`` (the freshly built tree), name the extension file
     that was loaded and whether it has OpenMP, and run one small simulation.
@@ -143,6 +144,14 @@ def env_info() -> dict:
                     jax_device_kinds=sorted({getattr(d, "device_kind", "?") for d in devs}))
     except Exception as exc:  # noqa: BLE001 (report it: the JAX steps will say they cannot run)
         info.update(jax_backend=None, jax_devices=[], jax_error=f"{type(exc).__name__}: {exc}"[:300])
+    try:  # what the learning steps import: their skip reason when it fails
+        import flax  # noqa: F401
+        import optax  # noqa: F401
+
+        import learn.train  # noqa: F401
+        info["learn_import_error"] = None
+    except Exception as exc:  # noqa: BLE001
+        info["learn_import_error"] = f"{type(exc).__name__}: {exc}"[:300]
     return info
 
 
@@ -156,6 +165,7 @@ def print_env(info: dict) -> None:
         print(f"  {name:<17} {p['version'] or 'not installed'}{pin}")
     print(f"JAX backend {info['jax_backend']}, devices {info['jax_devices']}" +
           (f"; JAX error: {info['jax_error']}" if info.get("jax_error") else ""))
+    print(f"learn imports: {info['learn_import_error'] or 'ok'}")
 
 
 # --------------------------------------------------------------------------------------
