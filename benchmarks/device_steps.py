@@ -375,7 +375,7 @@ def targets(figs: dict) -> list[dict]:
     """The targets of the issue, computed from the figures where they were measured."""
     out = []
     jax_rs = {(r["size"], r["batch_size"]): r["images_per_s"] for r in figs.get("train", {}).get("results", [])
-              if r.get("model") == "study_cnn" and "images_per_s" in r}
+              if r.get("model") == "study_cnn" and r.get("variant") == "split_auto" and "images_per_s" in r}
     torch_rs = {(r["size"], r["batch_size"]): r["images_per_s"] for r in figs.get("torch", {}).get("results", [])
                 if r.get("variant") == "eager" and "images_per_s" in r}
     for key in sorted(set(jax_rs) & set(torch_rs)):
