@@ -123,7 +123,7 @@ def read_labels(ens: dataset.Ensemble, rows: np.ndarray, source: str) -> dict[st
     """
     try:
         lab = ens.labels(rows)
-    except KeyError:
+    except (KeyError, dataset.LayoutError):
         missing = [m for m in _missing_objects(ens.path) if m.startswith("labels/")]
         raise DataError(f"{source}: no {', '.join('/' + m for m in missing) or '/labels data set'} in the file "
                         f"(every turbsim ensemble holds the labels {', '.join(LABELS)})") from None
