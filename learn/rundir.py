@@ -64,7 +64,7 @@ SUMMARY_FILE = "train_summary.json"
 READOUT_FILE = "readout.npz"
 CKPT_DIR = "checkpoints"
 HISTORY_FIELDS = ("epoch", "train_loss", "train_metric", "val_loss", "val_metric", "learning_rate", "images_per_s",
-                  "epoch_s")
+                  "epoch_s", "data_wait_s", "data_wait_fraction")
 
 
 class RunError(RuntimeError):
