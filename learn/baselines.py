@@ -171,6 +171,25 @@ HOG_CELLS = 12
 """Cells along each side of an image in the HOG features (the study's 12)."""
 
 
+def hog_grid(size: int, cells: int = HOG_CELLS) -> tuple[int, int]:
+    """Pixels per HOG cell and cells a side for images of ``size`` pixels: ``size // cells``
+    pixels (at least 2), as many whole cells as fit.
+
+    Examples
+    --------
+    >>> hog_grid(64), hog_grid(32), hog_grid(8)
+    ((5, 12), (2, 16), (2, 4))
+    """
+    ppc = max(2, size // cells)
+    return ppc, size // ppc
+
+
+def hog_label(size: int, cells: int = HOG_CELLS, orientations: int = HOG_ORIENTATIONS) -> str:
+    """What the HOG features of images of ``size`` pixels are, e.g. ``"12 x 12 cells of 5 px, 8 orientations"``."""
+    ppc, n = hog_grid(size, cells)
+    return f"{n} x {n} cells of {ppc} px, {orientations} orientations"
+
+
 def hog_features(images: np.ndarray, *, orientations: int = HOG_ORIENTATIONS, cells: int = HOG_CELLS,
                  cells_per_block: int = 2) -> np.ndarray:
     """HOG descriptors of each image (:func:`skimage.feature.hog`), the study's 12 cells and 8 orientations.
@@ -205,7 +224,7 @@ def hog_features(images: np.ndarray, *, orientations: int = HOG_ORIENTATIONS, ce
 
     images = np.asarray(images, np.float64)
     s = images.shape[-1]
-    ppc = max(2, s // cells)
+    ppc, _ = hog_grid(s, cells)
     if s // ppc < cells_per_block:
         raise ValueError(f"images of {s} px give {s // ppc} HOG cells of {ppc} px a side, fewer than a block "
                          f"({cells_per_block} cells)")
@@ -469,7 +488,7 @@ def hog_section(run, train: MapSet, scored, folder: Path, *, max_train_images: i
     f = features("hog", scored.images, progress=progress, desc="baseline hog")
     sidx, truth = scored.sim_index, scored.truth_sim
     note = small_split_note(scored.n_sims)
-    setup = (f"HOG features (12 cells a side, 8 orientations) of the network's own images, an RBF "
+    setup = (f"HOG features ({hog_label(run.image_size)}) of the network's own images, an RBF "
              f"{'SVM' if task == 'classify' else 'SVR'} fitted on {fitted.n_train_images} images of the train split, "
              f"scored on {scored.source}")
     if task == "classify":
@@ -495,7 +514,8 @@ def hog_section(run, train: MapSet, scored, folder: Path, *, max_train_images: i
                 f"{d['HOG + SVM']['per image']['accuracy']:.3f}, the network AUC "
                 f"{d[run.config.model]['per image']['auc']:.3f} and accuracy "
                 f"{d[run.config.model]['per image']['accuracy']:.3f}; per simulation "
-                f"{d['HOG + SVM']['per simulation']['auc']:.3f} against {d[run.config.model]['per simulation']['auc']:.3f} "
+                f"{d['HOG + SVM']['per simulation']['auc']:.3f} against "
+                f"{d[run.config.model]['per simulation']['auc']:.3f} "
                 f"(AUC).")
         if d["HOG + SVM"]["per image"]["auc"] is not None and d["HOG + SVM"]["per image"]["auc"] < 0.6:
             text += (" HOG + SVM is near chance: its descriptor is a map of local, contrast-normalised histograms of "
@@ -525,7 +545,8 @@ def hog_section(run, train: MapSet, scored, folder: Path, *, max_train_images: i
     text = (f"{setup}. HOG + SVR reads n with an RMSE of {d['HOG + SVR']['per image']['rmse']:.3f} per image and "
             f"{d['HOG + SVR']['per simulation']['rmse']:.3f} per simulation; the network "
             f"{d[run.config.model]['per image']['rmse']:.3f} and {d[run.config.model]['per simulation']['rmse']:.3f} "
-            f"(the study's CNN: 0.155). {note}").strip()
+            f"(the study's CNN: 0.155; always answering the mean n would give {float(np.std(truth)):.3f}). "
+            f"{note}").strip()
     return Section("HOG + SVR: regression of n", text,
                    [Figure("regression.png", "Predicted against true n: HOG + SVR and the network, images (dots) and "
                            "per-simulation means (circles); the dotted line is perfect prediction.")],

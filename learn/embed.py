@@ -29,7 +29,7 @@ import numpy as np
 from turbsim.atomic import atomic_path
 
 from . import figures
-from .baselines import hog_features
+from .baselines import hog_features, hog_label
 from .sections import Figure, Section, Table, small_split_note
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def tsne_section(run, scored, folder: Path, *, max_images: int = 1500, perplexit
     colour = n_sim[sidx] if by_n else klass_sim[sidx]
     if by == "class" and not np.isin(colour, (0, 1)).all():
         raise ValueError(f"{scored.source}: t-SNE colours need classes 0/1 or a sweep of n")
-    feats = {"HOG (12 cells, 8 orientations)": hog_features(x),
+    feats = {f"HOG ({hog_label(x.shape[-1])})": hog_features(x),
              f"{run.config.model}: last hidden features": run.predict(x, batch_size=run.config.eval_batch_size,
                                                                       features=True, progress=progress)}
     panels, knn = [], {}
@@ -181,6 +181,8 @@ def tsne_section(run, scored, folder: Path, *, max_images: int = 1500, perplexit
     for name, d in knn.items():
         parts.append(f"{name}: {d['embedding']:.3f} in the map, {d['features']:.3f} in the {d['n_features']} "
                      "standardised features themselves.")
+    if by_n:
+        parts.append(f"(Always answering the mean n would give an RMSE of {float(np.std(colour)):.3f}.)")
     parts.append(small_split_note(scored.n_sims))
     rows = [[name, d["n_features"], round(d["embedding"], 4), round(d["features"], 4)] for name, d in knn.items()]
     return Section("t-SNE of HOG features and of the network's features", " ".join(p for p in parts if p),

@@ -764,9 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = ExplainOptions()
     p = ArgumentParser(prog="python -m learn.explain", short_usage="RUN_DIR [--data FILE] [--split test] [options]",
                        description="What a trained network looks at: saliency maps and their spectra, band occlusion, "
-                                   "t-SNE of HOG and network features, HOG + SVM/SVR against the network. Each analysis "
-                                   "is written into its own section folder of RUN_DIR (section.json and PNG figures), "
-                                   "which the report shows.",
+                                   "t-SNE of HOG and network features, HOG + SVM/SVR against the network. Each "
+                                   "analysis is written into its own section folder of RUN_DIR (section.json and PNG "
+                                   "figures), which the report shows.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished training run")
     p.add_argument("--data", metavar="FILE", help="ensemble (.h5) or RAMSES map file (.npz) to explain "

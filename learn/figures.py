@@ -341,7 +341,8 @@ def plot_roc_comparison(curves: list, path: Path, *, title: str = "ROC") -> None
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for i, (label, y, score) in enumerate(curves):
         fpr, tpr, _ = roc_curve(y, score)
-        ax.plot(fpr, tpr, color=f"C{i // 2}", ls="-" if i % 2 == 0 else "--", label=f"{label} (AUC {auc(fpr, tpr):.3f})")
+        ax.plot(fpr, tpr, color=f"C{i // 2}", ls="-" if i % 2 == 0 else "--",
+                label=f"{label} (AUC {auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set_xlabel(f"false positive rate ({CLASS_NAMES[0]} called {CLASS_NAMES[1]})")
     ax.set_ylabel(f"true positive rate ({CLASS_NAMES[1]} called {CLASS_NAMES[1]})")

@@ -230,8 +230,9 @@ def small_split_note(n_sims: int, what: str = "the scored split", few: int = FEW
 
     Examples
     --------
-    >>> small_split_note(4)
-    'Only 4 simulations in the scored split: one simulation moves a per-simulation score by 25 %, so read these numbers as anecdotes.'
+    >>> print(small_split_note(4))  # doctest: +NORMALIZE_WHITESPACE
+    Only 4 simulations in the scored split: one simulation moves a per-simulation score by 25 %,
+    so read these numbers as anecdotes.
     >>> small_split_note(40)
     ''
     """

@@ -364,7 +364,8 @@ def learning_curve(source: rundir.Run, data, options: TransferOptions = Transfer
         ``sizes`` (per class, as trained), ``available`` (training simulations per class in
         the split), ``points``: one record per size, arm and repeat (``size``, ``arm``,
         ``repeat``, ``steps``, ``seconds``, the test scores ``accuracy_per_image``,
-        ``auc_per_image``, ``accuracy_per_sim``, ``auc_per_sim``), and ``n_test_sims``.
+        ``auc_per_image``, ``accuracy_per_sim``, ``auc_per_sim``), ``n_test_sims`` and
+        ``n_test_images``.
 
     Raises
     ------
@@ -423,6 +424,7 @@ def learning_curve(source: rundir.Run, data, options: TransferOptions = Transfer
                 bar.update(1)
     bar.close()
     return {"sizes": list(sizes), "available": avail, "points": points, "n_test_sims": int(len(test.maps)),
+            "n_test_images": int(len(x_test)),
             "arms": list(options.arms), "source_run": str(source.path), "data": str(data),
             "options": {k: getattr(options, k) for k in options.__dataclass_fields__}}
 
@@ -439,7 +441,7 @@ def summarise(curve: dict, key: str = "accuracy_per_image") -> dict[str, list]:
     return out
 
 
-def _reach(sizes, means, target, tol=0.01):
+def _reach(sizes, means, target, tol):
     """The smallest size whose mean score is within ``tol`` of ``target`` (None if none)."""
     return next((n for n, m in zip(sizes, means) if m is not None and m >= target - tol), None)
 
@@ -468,18 +470,31 @@ def transfer_section(curve: dict, folder: Path) -> Section:
             f"{curve['n_test_sims']} test simulations. With {sizes[0]} per class, per-image accuracy: {first}."]
     means = {a: [m for m, _ in acc[a]] for a in curve["arms"]}
     best = max(m for v in means.values() for m in v if m is not None)
-    reach = {a: _reach(sizes, v, best) for a, v in means.items()}
+    noise = 2 * math.sqrt(max(best * (1 - best), 0.25 / curve["n_test_images"]) / curve["n_test_images"])
+    reach = {a: _reach(sizes, v, best, noise) for a, v in means.items()}
     said = "; ".join(f"{ARM_NAMES[a]} {'with ' + str(n) + ' per class' if n else 'not within the sizes tried'}"
                      for a, n in reach.items())
-    text.append(f"The best per-image accuracy is {best:.3f}; within one point of it: {said}.")
-    if "scratch" in reach and len(curve["arms"]) > 1:
-        rs = reach["scratch"]
-        fewer = [a for a in curve["arms"] if a != "scratch" and reach[a] and (rs is None or reach[a] < rs)]
-        if fewer:
-            text.append(f"Learning n first needs fewer simulations here ({', '.join(ARM_NAMES[a] for a in fewer)}).")
+    text.append(f"Differences under {100 * noise:.1f} points are noise (two binomial standard errors of an accuracy "
+                f"on {curve['n_test_images']} test images; the images of a simulation are correlated, so the true "
+                f"noise is larger). The best per-image accuracy is {best:.3f}; within that of it: {said}.")
+    if "scratch" in means and len(curve["arms"]) > 1:
+        gaps = {a: [None if m is None or s is None else m - s for m, s in zip(means[a], means["scratch"])]
+                for a in curve["arms"] if a != "scratch"}
+        ahead = {a: max((g, n) for g, n in zip(v, sizes) if g is not None) for a, v in gaps.items()}
+        ahead = {a: gn for a, gn in ahead.items() if gn[0] > noise}
+        behind = [a for a, v in gaps.items() if min(g for g in v if g is not None) < -noise]
+        if ahead:
+            text.append("Learning n first helps here: " + "; ".join(
+                f"{ARM_NAMES[a]} beats training from scratch by {100 * g:.1f} points with {n} per class"
+                for a, (g, n) in ahead.items()) + ".")
+        elif behind:
+            text.append(f"Learning n first costs here: {', '.join(ARM_NAMES[a] for a in behind)} falls below "
+                        "training from scratch by more than the noise.")
         else:
-            text.append("Learning n first does not need fewer simulations here.")
-    if any(n < s for n, s in zip(sizes, curve["options"]["sizes"])):
+            text.append(f"No way of training differs from training from scratch by more than the noise at any size "
+                        f"(from scratch: {means['scratch'][0]:.3f} with {sizes[0]} per class): on this data, learning "
+                        "n first does not measurably reduce the simulations needed.")
+    if max(curve["options"]["sizes"]) > min(curve["available"]):
         text.append(f"The train split holds only {min(curve['available'])} simulations of its rarer class: larger "
                     "sizes were capped.")
     text.append(small_split_note(curve["n_test_sims"], "the test split"))
