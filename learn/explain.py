@@ -350,7 +350,8 @@ def band_occlusion(predict_fn, images: np.ndarray, sim_index: np.ndarray, truth:
         ``per_image`` and ``per_sim`` (the metric with the band removed) and
         ``change_per_image``, ``change_per_sim`` (occluded minus reference: negative for
         an accuracy drop, positive for an RMSE rise); ``max_abs_image_change`` (largest
-        pixel change the band-stop made, 0 for a band without power).
+        pixel change the band-stop made, 0 for a band without power); for regression
+        ``no_skill``, the RMSE of always answering the mean ``n`` (per level).
     """
     images = np.asarray(images, np.float32)
     edges = occlusion_bands(images.shape[-1]) if edges is None else np.asarray(edges, np.float64)
@@ -361,6 +362,8 @@ def band_occlusion(predict_fn, images: np.ndarray, sim_index: np.ndarray, truth:
            "reference": {lvl: ref[lvl][metric] for lvl in ("per_image", "per_sim")}, "bands": []}
     if task == "classify":
         out["reference"].update({f"{lvl}_auc": ref[lvl]["auc"] for lvl in ("per_image", "per_sim")})
+    else:  # the RMSE of always answering the mean n
+        out["no_skill"] = {"per_image": float(np.std(truth[sim_index])), "per_sim": float(np.std(truth))}
     for lo, hi in progress_bar(list(zip(edges[:-1], edges[1:])), desc="band occlusion", unit="band",
                                disable=not progress, leave=False, min_time=2):
         cut = band_stop(images, lo, hi)
@@ -665,6 +668,8 @@ def occlusion_section(run: rundir.Run, sc: Scored, folder: Path, options: Explai
             f"changes it most, by {fmt(worst['change_per_image'])} {unit} per image "
             f"({fmt(worst['change_per_sim'])} per simulation); removing {name(least)} changes it least "
             f"({fmt(least['change_per_image'])}).")
+    if metric == "rmse":
+        text += f" Always answering the mean n would give an RMSE of {res['no_skill']['per_image']:.3f}."
     if metric == "accuracy":
         chance = [b for b in bands if b["per_image"] <= 0.55]
         if len(chance) > 1:

@@ -285,7 +285,9 @@ def plot_band_occlusion(result: dict, path: Path, *, side_pc: float | None = Non
     ax[0].set_ylabel("accuracy" if metric == "accuracy" else "RMSE of n")
     if metric == "accuracy":
         ax[0].set_ylim(0, 1.05)
-        ax[0].axhline(0.5, color="k", ls=":", lw=0.8)
+        ax[0].axhline(0.5, color="k", ls=":", lw=0.8, label="chance")
+    elif "no_skill" in result:
+        ax[0].axhline(result["no_skill"]["per_image"], color="k", ls=":", lw=0.8, label="always the mean n")
     ax[0].legend(fontsize=7)
     ax[0].set_title("Band occlusion", fontsize=10)
     ax[1].bar(x, [b["variance_fraction"] for b in bands], color="0.5")

@@ -154,6 +154,19 @@ def test_band_occlusion_of_a_band_without_information_changes_nothing():
     assert by[(8.0, 16.0)]["per_image"] == 1.0 and by[(8.0, 16.0)]["variance_fraction"] > 0.3
 
 
+def test_band_occlusion_of_a_regression_against_the_mean_answer():
+    # a "network" that always answers the mean n scores exactly the no-skill RMSE, whatever band is removed
+    rng = np.random.default_rng(4)
+    x = _field(rng, 12, 1, 16)
+    n = np.array([3.0, 3.5, 4.0, 4.5])
+    res = explain.band_occlusion(lambda im: np.zeros((len(im), 1)), x, np.repeat(np.arange(4), 3), n,
+                                 task="regress", n_mean=float(n.mean()), edges=np.array([1.0, 4.0, np.inf]))
+    assert res["metric"] == "rmse"
+    assert res["no_skill"]["per_sim"] == pytest.approx(float(np.std(n)))
+    for b in res["bands"]:
+        assert b["per_image"] == pytest.approx(res["no_skill"]["per_image"]) and b["change_per_sim"] == 0.0
+
+
 def test_mean_spectrum_puts_the_power_where_it_is():
     rng = np.random.default_rng(0)
     k, f = explain.mean_spectrum(_field(rng, 4, 5, 7))
