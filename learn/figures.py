@@ -395,9 +395,14 @@ def plot_learning_curves(sizes, panels: dict, path: Path, *, title: str = "Trans
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False, layout="constrained")
     for ax, (ylabel, arms) in zip(axes[0], panels.items()):
+        lo = 1.0
         for i, (label, vals) in enumerate(arms.items()):
             v = np.array([np.nan if x is None else x for x in vals], float)
             ax.plot(sizes, v, "o-", color=f"C{i}", label=label)
+            lo = min(lo, float(np.nanmin(v)) if np.isfinite(v).any() else lo)
+        if "accuracy" in ylabel:  # the whole way down to chance: one simulation does not look like a cliff
+            ax.set_ylim(max(0.0, min(0.5, lo - 0.02)), 1.01)
+            ax.axhline(0.5, color="k", ls=":", lw=0.8)
         ax.set_xscale("log")
         ax.set_xticks(list(sizes), [str(s) for s in sizes])
         ax.minorticks_off()

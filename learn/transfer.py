@@ -470,13 +470,15 @@ def transfer_section(curve: dict, folder: Path) -> Section:
             f"{curve['n_test_sims']} test simulations. With {sizes[0]} per class, per-image accuracy: {first}."]
     means = {a: [m for m, _ in acc[a]] for a in curve["arms"]}
     best = max(m for v in means.values() for m in v if m is not None)
-    noise = 2 * math.sqrt(max(best * (1 - best), 0.25 / curve["n_test_images"]) / curve["n_test_images"])
+    n_eff = curve["n_test_sims"]  # one independent draw per simulation: its images are correlated
+    noise = 2 * math.sqrt(max(best * (1 - best), 0.25 / n_eff) / n_eff)
     reach = {a: _reach(sizes, v, best, noise) for a, v in means.items()}
     said = "; ".join(f"{ARM_NAMES[a]} {'with ' + str(n) + ' per class' if n else 'not within the sizes tried'}"
                      for a, n in reach.items())
-    text.append(f"Differences under {100 * noise:.1f} points are noise (two binomial standard errors of an accuracy "
-                f"on {curve['n_test_images']} test images; the images of a simulation are correlated, so the true "
-                f"noise is larger). The best per-image accuracy is {best:.3f}; within that of it: {said}.")
+    text.append(f"Differences under {100 * noise:.1f} points are taken for noise (two binomial standard errors of an "
+                f"accuracy over the {n_eff} test simulations: the {curve['n_test_images']} images of the test split are "
+                f"correlated within a simulation). The best per-image accuracy is {best:.3f}; within that of it: "
+                f"{said}.")
     if "scratch" in means and len(curve["arms"]) > 1:
         gaps = {a: [None if m is None or s is None else m - s for m, s in zip(means[a], means["scratch"])]
                 for a in curve["arms"] if a != "scratch"}
