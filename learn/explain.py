@@ -670,6 +670,9 @@ def occlusion_section(run: rundir.Run, sc: Scored, folder: Path, options: Explai
             f"({fmt(least['change_per_image'])}).")
     if metric == "rmse":
         text += f" Always answering the mean n would give an RMSE of {res['no_skill']['per_image']:.3f}."
+        if worst["per_image"] > res["no_skill"]["per_image"]:
+            text += (f" Without {name(worst)} the network does worse than that: the images are unlike any it was "
+                     "trained on, and it extrapolates.")
     if metric == "accuracy":
         chance = [b for b in bands if b["per_image"] <= 0.55]
         if len(chance) > 1:
