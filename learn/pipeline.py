@@ -32,7 +32,8 @@ from .config import TrainConfig
 from .data import check_file, load_split
 from .evaluate import EVAL_DIR, evaluate_run, predictions, summary_lines
 from .metrics import headline
-from .report import BASELINES_DIR, BASELINES_FILE, COMMANDS_FILE, PREDICTIONS_FILE, REPORT_FILE, write_report
+from .report import REPORT_FILE, write_report
+from .report_data import BASELINES_DIR, BASELINES_FILE, COMMANDS_FILE, PREDICTIONS_FILE
 from .rundir import load_run, write_json
 from .train import train_and_evaluate
 from .transforms import DataError

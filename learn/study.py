@@ -16,6 +16,7 @@ Examples
     python -m turbsim.generate demo -o runs/demo.h5
     python -m learn.study --data runs/demo.h5 --out runs/demo --holdout
     python -m learn.study --data binary.h5 --out runs/binary --epochs 20 --holdout   # longer training
+    python -m learn.study --data demo.h5 --out runs/demo --eval-data sweep64.h5 binary64_dev.npz   # a sweep, RAMSES
 """
 from __future__ import annotations
 
@@ -68,21 +69,25 @@ RECIPES = {
     "pyramid": Recipe(
         "pyramid",
         {"model": "pyramid", "padding": "circular", "augment": ("flip", "rot90"), "normalisation": "global",
-         "optimizer": "adamw", "learning_rate": 1e-3, "epochs": 10, "patience": 0, "batch_size": 32,
+         "optimizer": "adamw", "learning_rate": 1e-3, "epochs": 8, "patience": 0, "batch_size": 32,
          "steps_per_call": 4},
         ("spectrum", "stats", "hog"),
         "the multi-scale network (log band energies at five scales) on whole periodic maps, circular padding"),
     "study_cnn": Recipe(
         "study_cnn",
-        {"model": "study_cnn", "epochs": 3, "patience": 0, "steps_per_call": 4},
+        {"model": "study_cnn", "epochs": 2, "patience": 0, "steps_per_call": 4},
         ("spectrum",),
-        "the study's CNN on its 48 quadrant images per simulation, RMSprop, as in the study"),
+        "the study's CNN on its 48 quadrant images per simulation, RMSprop, as in the study (2 epochs: a demo's "
+        "time, far less than it needs)"),
 }
 """The study's networks. The pyramid recipe is that of the results (docs/results.md) with the
 global normalisation, which keeps each map's fluctuation amplitude (the better choice on one
 code and resolution; per_image is the robust one across codes)."""
 DEFAULT_RECIPES = ("pyramid", "study_cnn")
 EXPLAIN_ANALYSES = ("saliency", "occlusion", "tsne")
+EXPLAIN_SETTINGS = {"samples": 8, "steps": 16, "spectrum_images": 48, "tsne_images": 600}
+"""learn.explain.ExplainOptions of a study: lighter than the defaults (SmoothGrad copies, integrated-gradient
+steps, images of the saliency spectra and of the t-SNE), to keep the main job short."""
 
 
 @dataclass
@@ -122,7 +127,8 @@ def recipe_config(recipe: Recipe, data, **overrides) -> TrainConfig:
 
 
 def run_study(data, out, *, recipes=DEFAULT_RECIPES, holdout: bool = False, explain: bool = True,
-              overrides: dict | None = None, progress: bool = True, command=None, n_boot: int = 1000) -> StudyResult:
+              eval_data=(), overrides: dict | None = None, progress: bool = True, command=None,
+              n_boot: int = 1000) -> StudyResult:
     """Fit the study's networks and baselines on an ensemble and write the study report.
 
     Parameters
@@ -139,6 +145,9 @@ def run_study(data, out, *, recipes=DEFAULT_RECIPES, holdout: bool = False, expl
     explain : bool
         Write the explanation sections of the first recipe's run (saliency, band
         occlusion, t-SNE).
+    eval_data : sequence of path-like
+        Other data to score every network and baseline on: a sweep (the classifier's
+        P(Burgers) against n), RAMSES map files (.npz), another resolution.
     overrides : dict, optional
         TrainConfig fields applied to every recipe (e.g. ``{"epochs": 20}``).
     progress : bool
@@ -169,8 +178,8 @@ def run_study(data, out, *, recipes=DEFAULT_RECIPES, holdout: bool = False, expl
     fits = {}
     for name, cfg in configs.items():
         log.info("study: fitting %s (%s)", name, RECIPES[name].what)
-        fits[name] = fit(cfg, out / name, splits=splits, allow_holdout=holdout, baselines=RECIPES[name].baselines,
-                         progress=progress, command=command, report=False)
+        fits[name] = fit(cfg, out / name, splits=splits, allow_holdout=holdout, eval_data=eval_data,
+                         baselines=RECIPES[name].baselines, progress=progress, command=command, report=False)
     if explain:
         _explain(out / recipes[0], progress)
     report = write_study_report([out / name for name in recipes], out / REPORT_NAME, n_boot=n_boot)
@@ -188,8 +197,7 @@ def _explain(run_dir: Path, progress: bool) -> None:
     except ImportError as exc:  # pragma: no cover (explain ships with learn)
         log.warning("explanations skipped: %s", exc)
         return
-    explain_run(run_dir, analyses=EXPLAIN_ANALYSES, options=ExplainOptions(tsne_images=600, spectrum_images=64),
-                progress=progress)
+    explain_run(run_dir, analyses=EXPLAIN_ANALYSES, options=ExplainOptions(**EXPLAIN_SETTINGS), progress=progress)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipes", nargs="+", default=list(DEFAULT_RECIPES), choices=list(RECIPES),
                    help="networks to fit (the first one is explained)")
     p.add_argument("--holdout", action="store_true", help="also score the holdout split (final evaluation)")
+    p.add_argument("--eval-data", nargs="*", default=[], metavar="FILE",
+                   help="other data to score every network and baseline on: a sweep ensemble (P(Burgers) against "
+                        "n), RAMSES map files (.npz), another resolution")
     p.add_argument("--epochs", type=int, metavar="N", help="epochs of every network (default: each recipe's)")
     p.add_argument("--no-explain", action="store_true", help="skip saliency, band occlusion and t-SNE")
     p.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples of the intervals")
@@ -221,7 +232,8 @@ def main(argv=None) -> int:
     overrides = {} if args.epochs is None else {"epochs": args.epochs}
     try:
         res = run_study(args.data, args.out, recipes=tuple(args.recipes), holdout=args.holdout,
-                        explain=not args.no_explain, overrides=overrides, progress=not args.no_progress,
+                        explain=not args.no_explain, eval_data=args.eval_data, overrides=overrides,
+                        progress=not args.no_progress,
                         n_boot=args.n_boot,
                         command=["python", "-m", "learn.study", *(sys.argv[1:] if argv is None else argv)])
     except (ValueError, DataError, RunError) as exc:

@@ -59,13 +59,14 @@ def test_the_main_job_runs_end_to_end_at_a_tiny_size(tiny_binary32, tmp_path, ca
 
 
 @pytest.mark.slow
-def test_the_whole_main_job_at_a_tiny_size_and_its_rerun(tiny_binary32, tmp_path, capsys, monkeypatch):
+def test_the_whole_main_job_at_a_tiny_size_and_its_rerun(tiny_binary32, tiny_sweep, tmp_path, capsys, monkeypatch):
     out = tmp_path / "study"
-    assert _study(tiny_binary32, out) == 0
+    assert _study(tiny_binary32, out, "--eval-data", str(tiny_sweep)) == 0
     printed = capsys.readouterr().out
     assert "pyramid (pyramid) on test" in printed and "study_cnn (study_cnn) on holdout" in printed
     page = (out / study.REPORT_NAME).read_text()
-    for what in ("study_cnn", "spectrum baseline (quadrants)", "Saliency", "Band occlusion", "t-SNE"):
+    for what in ("study_cnn", "spectrum baseline (quadrants)", "Saliency", "Band occlusion", "t-SNE",
+                 "The classifier on a sweep of n"):
         assert what in page, what
     runs = [report.load_run_data(out / name) for name in study.DEFAULT_RECIPES]
     assert runs[1].config["model"] == "study_cnn" and not runs[1].info["full_maps"]
@@ -74,7 +75,7 @@ def test_the_whole_main_job_at_a_tiny_size_and_its_rerun(tiny_binary32, tmp_path
         raise AssertionError("a stored baseline should have been reused")
 
     monkeypatch.setattr(pipeline.lbase, "fit_baseline", refit)
-    assert _study(tiny_binary32, out) == 0  # rerun: trained runs and baselines reused
+    assert _study(tiny_binary32, out, "--eval-data", str(tiny_sweep)) == 0  # rerun: runs and baselines reused
     assert len(pipeline.load_commands(out / "pyramid")) == 2
 
 

@@ -119,7 +119,7 @@ def test_the_study_page_holds_every_section_and_figure(rich_run):
                  "P(Burgers) per simulation", "Learning curves of run", "Accuracy with each band removed"):
         assert what in alts, what
     # the table of every method: the network and the baseline with bootstrap intervals, the study beside them
-    assert "pyramid (run)" in text and "spectrum baseline (quadrants, run)" in text
+    assert "pyramid (run)" in text and "spectrum baseline (quadrants)" in text
     assert text.count(" [") >= 8 and "the study (CNN)" in text and "77.0 %" in text
     # generated text, and the warning a 3-per-class split deserves
     assert "Only 3 simulations per class in the test split" in text and "95 % interval" in text
