@@ -56,7 +56,8 @@ STUDY_ACCURACY = 0.77
 """The study's accuracy, Kolmogorov against Burgers (its CNN on quadrant images, 128^3)."""
 FOLLOWUP_RMSE = 0.155
 """The follow-up's RMSE of n (its CNN)."""
-STUDY_CNN_FULL = ("98.5 %", "the binary preset (400 simulations per class at 128^3), 6 epochs, holdout")
+STUDY_CNN_FULL = ("trained on the binary preset's 400 simulations per class at 128^3 for 6 epochs, it classifies "
+                  "98.5 % of the holdout images")
 """What study_cnn reaches with the study's amount of data (docs/results.md)."""
 # --------------------------------------------------------------------------------------
 # HTML pieces
@@ -310,9 +311,8 @@ def _explain_study_cnn(page: Page, runs: list[RunData], main: str, mode: str) ->
                           "epochs ran out, not because it had learned what it can.")
         page.p(f"Why is the study's CNN lower? {m.name} scores {pct(acc)} per image against the best network's "
                f"{pct(best)}. It is the study's network ({r.info.get('n_params', '?')} parameters) reading "
-               f"{m.images}, trained here for {epochs} epochs on {n_train} simulations; the study trained it on "
-               f"400 simulations per class, and with that much data it reaches {STUDY_CNN_FULL[0]} "
-               f"({STUDY_CNN_FULL[1]}).{rising} A demo gives it far less data and far fewer epochs than it needs; "
+               f"{m.images}, trained here for {epochs} epochs on {n_train} simulations; {STUDY_CNN_FULL} "
+               f"(docs/results.md).{rising} A demo gives it far less data and far fewer epochs than it needs; "
                "the multi-scale network, which pools log band energies over whole periodic maps, needs much less.",
                "says")
 
@@ -363,7 +363,8 @@ def _what_was_done(page: Page, runs: list[RunData], facts: dict | None) -> None:
     page.h3("Command lines")
     lines = []
     if facts:
-        lines.append(f"# the ensemble (an equivalent command)\n{generate_command(facts['config'], Path(facts['path']).name)}")
+        command = generate_command(facts["config"], Path(facts["path"]).name)
+        lines.append(f"# the ensemble (an equivalent command)\n{command}")
     for r in runs:
         for c in r.commands:
             lines.append(f"# {r.name}, {c.get('date', '')}\n{c.get('command', '')}")
@@ -430,8 +431,8 @@ def _methods_table(page: Page, runs: list[RunData], task: str) -> None:
         if sc0 is not None:
             notes.append(_small_note(sc0, f"the {name} set"))
     if mode == "classify":
-        rows.append(["the study (CNN)", "quadrants of 128^3 maps", "its test set", "–", pct(STUDY_ACCURACY), "–", "–",
-                     "–"])
+        rows.append(["the study (CNN)", "quadrants of 128^3 maps", "its test set", "–", pct(STUDY_ACCURACY), "–",
+                     "–", "–"])
         cols = ["method", "images", "scored set", "simulations (Kolmogorov + Burgers)", "accuracy per image [95 %]",
                 "AUC per image [95 %]", "accuracy per simulation [95 %]", "AUC per simulation [95 %]"]
     else:
@@ -442,7 +443,8 @@ def _methods_table(page: Page, runs: list[RunData], task: str) -> None:
                            f"({N_BOOT} resamples, within each class)")
     page.p("Each row is a method on one scored set: the networks, and the classical baselines fitted on exactly "
            "the images of the network they stand beside (spectrum: a linear model on the binned power spectrum; "
-           "stats: the same on the spectrum and non-Gaussian statistics; hog: HOG features and an RBF SVM or SVR). Intervals resample simulations, not images: the images "
+           "stats: the same on the spectrum and non-Gaussian statistics; hog: HOG features and an RBF SVM or SVR). "
+           "Intervals resample simulations, not images: the images "
            "of one simulation share its random realisation, and resampling them alone would understate the "
            "uncertainty. A score without an interval has no stored per-image outputs (a run scored by an older "
            "version).", "says")

@@ -216,7 +216,8 @@ def ensemble_facts(path) -> dict | None:
             st = ens.stats()
             return {"config": cfg, "counts": ens.split_counts(), "class_names": list(ens.class_names),
                     "sim_core_s": float(np.sum(st["wall_time"])), "time_myr": float(np.median(st["time_myr"])),
-                    "box_pc": float(cfg.get("sim", {}).get("box", 10.0)), "cells": int(cfg.get("sim", {}).get("cells", 0)),
+                    "box_pc": float(cfg.get("sim", {}).get("box", 10.0)),
+                    "cells": int(cfg.get("sim", {}).get("cells", 0)),
                     "preset": str(ens.attrs.get("preset", "")), "version": str(ens.attrs.get("turbsim_version", "")),
                     "path": str(path), "map_size": ens.map_size}
     except Exception as exc:  # noqa: BLE001 (the page says the file could not be read)

@@ -1,4 +1,4 @@
-"""``python -m learn.study``: the main job. The best network and the study's CNN on one ensemble, the baselines, one report.
+"""``python -m learn.study``: the main job, the best network and the study's CNN on one ensemble, one report.
 
 :func:`run_study` fits each recipe of :data:`RECIPES` with :func:`learn.pipeline.fit` into
 its own run directory under ``--out`` (the multi-scale ``pyramid`` on whole periodic maps,

@@ -95,7 +95,8 @@ def rich_run(tiny_run, tiny_sweep, tiny_binary32, tmp_path_factory):
     evaluate.evaluate_run(run, tiny_sweep)
     evaluate.evaluate_run(run, tiny_binary32)
     folder = sections.section_dir(run, "occlusion")
-    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kg"
+                           "AAAABJRU5ErkJggg==")  # a 1x1 PNG
     (folder / "bands.png").write_bytes(png)
     sections.write_section(run, "occlusion", sections.Section(
         "Band occlusion", "Removing k = 4-8 costs 12 points <of> accuracy & more.",
