@@ -60,7 +60,7 @@ class FitResult:
         with the ``settings`` each was fitted with: those fitted now, those reused, and
         those of earlier fits of the run directory that were not asked for this time.
     report : Path
-        The HTML report.
+        The HTML report of the run (``report.html``; not written by ``fit(report=False)``).
     """
 
     config: TrainConfig
