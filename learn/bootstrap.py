@@ -39,6 +39,8 @@ N_BOOT = 1000
 """Default number of bootstrap resamples."""
 LEVEL = 0.95
 """Default central coverage of the intervals."""
+CHUNK_VALUES = 4_000_000
+"""Resamples x images weighed at once (about 32 MB per array)."""
 
 
 @dataclass
@@ -265,7 +267,9 @@ def bootstrap_scores(outputs: Outputs, *, n_boot: int = N_BOOT, level: float = L
     rng = np.random.default_rng(seed)
     strata = outputs.klass if outputs.task == "classify" else None
     w = resample_weights(outputs.n_sims, int(n_boot), rng, strata)
-    boot = _level_scores(outputs, w)
+    step = max(1, CHUNK_VALUES // max(len(outputs.sim_index), 1))  # resamples scored at once (bounded memory)
+    parts = [_level_scores(outputs, w[a:a + step]) for a in range(0, len(w), step)]
+    boot = {lvl: {k: np.concatenate([p[lvl][k] for p in parts]) for k in parts[0][lvl]} for lvl in parts[0]}
     point = point_scores(outputs)
     q = ((1 - level) / 2, (1 + level) / 2)
     res: dict = {}
