@@ -509,15 +509,21 @@ def _curves(page: Page, runs: list[RunData]) -> None:
         s = r.summary
         last = r.history[-1]
         metric = "accuracy" if r.config["task"] == "classify" else "RMSE of n"
+        name = r.name if r.name == r.config["model"] else f"{r.name} ({r.config['model']})"
         gap = ""
         if last.get("val_metric") is not None and last.get("train_metric") is not None:
             gap = (f" At the last epoch the {metric} was {last['train_metric']:.3f} on the train split (augmented "
                    f"images, with dropout) and {last['val_metric']:.3f} on the test split.")
-        page.plot(lambda r=r: plots.learning_curves(r.history, r.config["task"], f"{r.name}: {r.config['model']}"),
-                  f"Learning curves of {r.name} ({r.config['model']}): loss and {metric} per epoch on the train split "
-                  "and the test split.",
+        best = s.get("best_epoch")
+        val = [h.get("val_loss") for h in r.history]
+        if best and best < len(val) and val[best - 1] and val[-1] and val[-1] > 1.2 * val[best - 1]:
+            gap += (f" The test-split loss rose after epoch {best} while the training loss went on falling: the "
+                    "network began to fit its training maps, and the checkpoint of epoch "
+                    f"{best} is the one scored.")
+        page.plot(lambda r=r, t=name: plots.learning_curves(r.history, r.config["task"], t),
+                  f"Learning curves of {name}: loss and {metric} per epoch on the train split and the test split.",
                   f"Trained {s.get('epochs_run', len(r.history))} epochs; the checkpoint kept is the one of the lowest "
-                  f"test-split loss (epoch {s.get('best_epoch', '?')}).{gap} The test split chose that epoch, so its "
+                  f"test-split loss (epoch {best or '?'}).{gap} The test split chose that epoch, so its "
                   "score is slightly optimistic; the holdout split, when scored, is not.")
 
 
