@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from turbsim.console import ArgumentParser
+from turbsim.console import ArgumentParser, configure_logging
 
 from . import rundir
 from .data import MapSet, load_split
@@ -286,9 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symmetrize", action=argparse.BooleanOptionalAction, default=None,
                    help="average the network over the 8 rotations and reflections of each image, or not "
                         "(default: as the run was trained; another choice is scored under NAME_d4 or NAME_plain)")
-    p.add_argument("--json", action="store_true", help="print the metrics as one JSON line")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_output_options(json="print the metrics as one JSON line")
     return p
 
 
@@ -296,7 +294,7 @@ def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 bad arguments or data)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(args.verbose)
     if args.split == "holdout" and not args.holdout:
         parser.error("--split holdout reads the locked holdout split: add --holdout (final evaluation only)")
     if not Path(args.run_dir).is_dir():

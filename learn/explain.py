@@ -51,7 +51,7 @@ import numpy as np
 from flax import nnx
 
 from turbsim import spectra
-from turbsim.console import ArgumentParser
+from turbsim.console import ArgumentParser, configure_logging
 from turbsim.console import progress as progress_bar
 
 from . import figures, rundir
@@ -798,9 +798,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hog-train-images", type=int, default=d.hog_train_images, metavar="N",
                    help="training images of the HOG + SVM/SVR")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of subsets, noise and t-SNE")
-    p.add_argument("--json", action="store_true", help="print the written sections as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    p.add_output_options(json="print the written sections as JSON", verbose="log each step")
     return p
 
 
@@ -810,7 +808,7 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(args.verbose)
     try:
         options = ExplainOptions(per_group=args.examples, samples=args.smoothgrad_samples,
                                  noise=args.smoothgrad_noise, steps=args.ig_steps,

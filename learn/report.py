@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from turbsim.atomic import atomic_path
-from turbsim.console import ArgumentParser
+from turbsim.console import ArgumentParser, configure_logging
 
 from . import report_plots as plots
 from .metrics import per_simulation, ranking_score
@@ -688,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="study.html", metavar="FILE", help="HTML file to write")
     p.add_argument("--title", help="page title")
     p.add_argument("--n-boot", type=int, default=N_BOOT, metavar="N", help="bootstrap resamples, >= 1")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_output_options(json=None, progress=False)
     return p
 
 
@@ -696,7 +696,7 @@ def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 bad arguments)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(args.verbose)
     if args.n_boot < 1:
         parser.error(f"--n-boot must be >= 1, got {args.n_boot}")
     runs, others = [], []

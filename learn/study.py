@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from turbsim.console import ArgumentParser
+from turbsim.console import ArgumentParser, configure_logging
 
 from .config import TrainConfig
 from .metrics import headline
@@ -218,9 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, metavar="N", help="epochs of every network (default: each recipe's)")
     p.add_argument("--no-explain", action="store_true", help="skip saliency, band occlusion and t-SNE")
     p.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples of the intervals")
-    p.add_argument("--json", action="store_true", help="print a JSON summary line")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every stage")
+    p.add_output_options(verbose="log every stage")
     return p
 
 
@@ -228,7 +226,7 @@ def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 bad arguments or data)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(args.verbose)
     overrides = {} if args.epochs is None else {"epochs": args.epochs}
     try:
         res = run_study(args.data, args.out, recipes=tuple(args.recipes), holdout=args.holdout,

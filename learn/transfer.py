@@ -49,7 +49,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from turbsim.console import ArgumentParser
+from turbsim.console import ArgumentParser, configure_logging
 from turbsim.console import progress as progress_bar
 
 from . import figures, rundir
@@ -564,9 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="peak learning rate of the linear probe")
     p.add_argument("--repeats", type=int, default=d.repeats, metavar="N", help="subsets per size")
     p.add_argument("--seed", type=int, default=d.seed, help="subsets, initialisation, batches")
-    p.add_argument("--json", action="store_true", help="print the curve as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every fit")
+    p.add_output_options(json="print the curve as JSON", verbose="log every fit")
     return p
 
 
@@ -574,7 +572,7 @@ def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 bad arguments or data)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(args.verbose)
     try:
         options = TransferOptions(sizes=tuple(args.sizes), arms=tuple(args.arms), epochs=args.epochs,
                                   min_steps=args.min_steps, batch_size=args.batch_size, learning_rate=args.lr,

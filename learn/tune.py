@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from turbsim.console import ArgumentParser
+from turbsim.console import ArgumentParser, configure_logging
 
 from . import config as lconfig
 from .config import TrainConfig
@@ -406,9 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-splits", nargs="+", help=argparse.SUPPRESS)
     t.add_argument("--config", metavar="FILE", help="fixed TrainConfig fields from a TOML or JSON file; "
                    "options override it")
-    t.add_argument("--json", action="store_true", help="print a JSON summary line")
-    t.add_argument("--no-progress", action="store_true", help="no progress bars")
-    t.add_argument("-v", "--verbose", action="store_true", help="log every trial")
+    p.add_output_options(t, verbose="log every trial")
     lconfig.add_arguments(p)
     return p
 
@@ -422,7 +420,7 @@ def main(argv=None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 bad arguments or data)."""
     parser = build_parser()
     args = lconfig.parse_with_config_file(parser, argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(args.verbose)
     if args.holdout or (args.eval_splits and "holdout" in args.eval_splits):
         parser.error(HOLDOUT_REFUSED)
     if args.eval_splits:

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
-from .console import ArgumentParser
+from .console import ArgumentParser, configure_logging
 from .ramses import RamsesFormatError
 from .ramses.crosscheck import TOLERANCE, CrossCheck, IcMismatchError, cross_validate, plot_cross_check
 
@@ -98,7 +97,7 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit status (0, 1 or 2, see the module docstring)."""
     ap = build_parser()
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(False, names=True)
     try:
         check, rho_r, rho_t = cross_validate(args.output, args.ic, scheme=args.scheme,
                                              limiter=args.limiter, courant=args.courant,

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from typing import IO, Any, Iterable, Iterator, NoReturn
@@ -41,6 +42,49 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``usage: PROG SHORT (see --help)`` and ``PROG: error: MESSAGE``; exit 2."""
         self.exit(2, f"usage: {self.prog} {self.short_usage} (see --help)\n{self.prog}: error: {message}\n")
+
+    def add_output_options(self, group: Any = None, *, json: str | None = "print a JSON summary line",
+                           progress: bool = True, verbose: str = "log progress") -> None:
+        """Add the options every command shares: ``--json``, ``--no-progress``, ``-v/--verbose``.
+
+        Parameters
+        ----------
+        group : argparse argument group, optional
+            Where the options go (default: the parser itself).
+        json : str or None, optional
+            Help text of ``--json``; None leaves the option out.
+        progress : bool, optional
+            Whether the command has progress bars (``--no-progress``).
+        verbose : str, optional
+            Help text of ``-v/--verbose``.
+
+        Examples
+        --------
+        >>> p = ArgumentParser(prog="demo")
+        >>> p.add_output_options(json=None, progress=False, verbose="log every step")
+        >>> p.parse_args(["-v"])
+        Namespace(verbose=True)
+        """
+        g = self if group is None else group
+        if json is not None:
+            g.add_argument("--json", action="store_true", help=json)
+        if progress:
+            g.add_argument("--no-progress", action="store_true", help="no progress bars")
+        g.add_argument("-v", "--verbose", action="store_true", help=verbose)
+
+
+def configure_logging(verbose: bool, *, names: bool = False) -> None:
+    """Set up the root logger of a command: INFO with ``-v``, WARNING otherwise.
+
+    Parameters
+    ----------
+    verbose : bool
+        ``-v/--verbose`` given.
+    names : bool, optional
+        Prefix each message with the logger's name (module) as well as its level.
+    """
+    fmt = "%(levelname)s %(name)s: %(message)s" if names else "%(levelname)s %(message)s"
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=fmt)
 
 
 def _is_terminal(stream: IO) -> bool:
