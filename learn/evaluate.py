@@ -158,7 +158,7 @@ def evaluate_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool
         Run directory of :func:`learn.train.train_and_evaluate`.
     data : path-like, optional
         Ensemble ``.h5`` or RAMSES ``.npz`` map file (default: the run's own data).
-    split : {"train", "test", "holdout"}
+    split : {"test", "train", "holdout"}, optional
         Split of an ensemble (ignored for ``.npz``).
     allow_holdout : bool
         Needed for ``split="holdout"``.

@@ -701,7 +701,7 @@ def explain_run(run_dir, data=None, *, split: str = "test", allow_holdout: bool 
         A finished run (:func:`learn.rundir.load_run`).
     data : path-like, optional
         Maps to explain (default: the run's own ensemble).
-    split : {"train", "test", "holdout"}
+    split : {"test", "train", "holdout"}, optional
         Split of ``data`` to explain and score.
     allow_holdout : bool
         Needed for the holdout.
