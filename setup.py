@@ -56,7 +56,16 @@ extensions = [
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         define_macros=macros,
-    )
+    ),
+    Extension(
+        "turbsim._solver._amr",
+        sources=["turbsim/_solver/_amr.pyx", "turbsim/_solver/amr.c"],
+        include_dirs=[np.get_include(), "turbsim/_solver"],
+        depends=["turbsim/_solver/amr.h"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+        define_macros=macros,
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, language_level=3,

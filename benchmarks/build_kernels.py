@@ -43,6 +43,9 @@ log = logging.getLogger("build_kernels")
 REPO = Path(__file__).resolve().parents[1]
 SOLVER = Path("turbsim") / "_solver"
 MODULE = "_kernels"
+AMR_MODULE = "_amr"
+"""The AMR-lite kernels' extension (``_amr.pyx`` with ``amr.c``), built beside ``_kernels``."""
+AMR_SOURCES = ("amr.c",)
 
 BASE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
 """The compile flags of ``setup.py`` (the tests check that the two agree)."""
@@ -72,8 +75,10 @@ def include_dirs(root: Path) -> list[str]:
 
 
 def c_sources(root: Path) -> list[Path]:
-    """The hand-written C files of the kernels (every ``*.c`` beside the ``.pyx`` but Cython's output)."""
-    return sorted(p for p in (root / SOLVER).glob("*.c") if p.name != f"{MODULE}.c")
+    """The hand-written C files of the uniform kernels (every ``*.c`` beside the ``.pyx`` but
+    Cython's output and the AMR-lite kernels' files, which make their own extension)."""
+    skip = {f"{MODULE}.c", f"{AMR_MODULE}.c", *AMR_SOURCES}
+    return sorted(p for p in (root / SOLVER).glob("*.c") if p.name not in skip)
 
 
 def run(cmd: list[str], what: str, timeout: float = 600.0) -> float:
@@ -90,9 +95,9 @@ def run(cmd: list[str], what: str, timeout: float = 600.0) -> float:
     return time.perf_counter() - t0
 
 
-def cythonize(root: Path) -> tuple[Path, float]:
-    """Translate ``_kernels.pyx`` to C with Cython's command line. Returns the C file and the time [s]."""
-    pyx = root / SOLVER / f"{MODULE}.pyx"
+def cythonize(root: Path, module: str = MODULE) -> tuple[Path, float]:
+    """Translate ``<module>.pyx`` to C with Cython's command line. Returns the C file and the time [s]."""
+    pyx = root / SOLVER / f"{module}.pyx"
     out = pyx.with_suffix(".c")
     dt = run([sys.executable, "-m", "cython", "-3", "--directive", DIRECTIVES, "-o", str(out), str(pyx)],
              "cython")
@@ -158,14 +163,28 @@ def build(root: Path = REPO, *, native: bool = True, openmp: bool = True, opt: s
         if openmp:
             try:
                 dt = compile_and_link(root, sources, flags + OPENMP_FLAGS, True, Path(tmp), dest)
+                dt += _build_amr(root, flags + OPENMP_FLAGS, True, Path(tmp))
                 return dict(path=str(dest), openmp=True, flags=flags + OPENMP_FLAGS, cython_s=cython_s,
                             compile_s=dt, compiler=" ".join(compiler()), openmp_error=None)
             except BuildError as exc:
                 omp_error = str(exc).splitlines()[0]
                 log.warning("the OpenMP build failed (%s); building without OpenMP", omp_error)
         dt = compile_and_link(root, sources, flags, False, Path(tmp), dest)
+        dt += _build_amr(root, flags, False, Path(tmp))
     return dict(path=str(dest), openmp=False, flags=flags, cython_s=cython_s, compile_s=dt,
                 compiler=" ".join(compiler()), openmp_error=omp_error)
+
+
+def _build_amr(root: Path, flags: list[str], openmp: bool, workdir: Path) -> float:
+    """Build the AMR-lite extension (when the tree has it) with the same flags. Returns the time [s]."""
+    if not (root / SOLVER / f"{AMR_MODULE}.pyx").is_file():
+        return 0.0
+    c_file, dt = cythonize(root, AMR_MODULE)
+    dest = root / SOLVER / (AMR_MODULE + sysconfig.get_config_var("EXT_SUFFIX"))
+    sources = [c_file] + [root / SOLVER / name for name in AMR_SOURCES]
+    sub = workdir / AMR_MODULE
+    sub.mkdir(exist_ok=True)
+    return dt + compile_and_link(root, sources, flags, openmp, sub, dest)
 
 
 def main(argv=None) -> int:

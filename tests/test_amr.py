@@ -1,0 +1,156 @@
+"""Tests of turbsim.amr: the refined mesh (regrid, nesting), the step on it (conservation,
+equality with the uniform solver), and its API through turbsim.simulate."""
+import numpy as np
+import pytest
+
+from turbsim import ic, solver
+from turbsim.amr import ABSENT, LEAF, REFINED, AmrError, Mesh, evolve
+
+
+def blob(n, amp=2.0, centre=(0.5, 0.4, 0.5), width=0.1):
+    x = (np.arange(n) + 0.5) / n
+    X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
+    r2 = (X - centre[0]) ** 2 + (Y - centre[1]) ** 2 + (Z - centre[2]) ** 2
+    return 1.0 + amp * np.exp(-r2 / width**2)
+
+
+def moving_blob(n=16, lmin=3, lmax=5, speed=1.0):
+    """A dense blob advected along x through an 8^3 base: refines ahead, derefines behind."""
+    rho = blob(n)
+    vel = np.zeros((3, n, n, n))
+    vel[0] = speed
+    return Mesh.from_uniform(rho, vel, lmin, lmax)
+
+
+# -- the mesh -------------------------------------------------------------------------------
+
+def test_levels_validated():
+    with pytest.raises(ValueError, match="levelmin = 2"):
+        Mesh(2, 4)
+    with pytest.raises(ValueError, match="levelmax = 3"):
+        Mesh(4, 3)
+    with pytest.raises(ValueError, match="N = 12"):
+        Mesh.from_uniform(np.ones((12,) * 3), np.zeros((3, 12, 12, 12)), 3, 5)
+
+
+def test_restrict_prolong_conserve():
+    rng = np.random.default_rng(1)
+    rho = 1 + 0.5 * rng.random((16,) * 3)
+    vel = rng.standard_normal((3, 16, 16, 16))
+    mesh = Mesh.from_uniform(rho, vel, 3, 5)
+    # restriction: the coarse cells hold the volume average
+    assert np.allclose(mesh.U[3][0], rho.reshape(8, 2, 8, 2, 8, 2).mean(axis=(1, 3, 5)), rtol=1e-15)
+    # prolongation into level 5 (filled everywhere at construction) averages back
+    back = mesh.U[5].reshape(4, 16, 2, 16, 2, 16, 2).mean(axis=(2, 4, 6))
+    assert np.allclose(back, mesh.U[4], rtol=1e-14, atol=1e-14)
+
+
+def test_regrid_nesting_and_buffer():
+    """RAMSES's rules: flagged cells plus nexpand buffer, 2:1 nesting after every regrid."""
+    mesh = Mesh.from_uniform(blob(8, width=0.15), np.zeros((3, 8, 8, 8)), 3, 6)
+    mesh.regrid("gradient", err_grad_d=0.1, nexpand=1)
+    mesh.check_nesting()
+    counts = mesh.leaf_counts()
+    assert set(counts) >= {3, 4, 5}, counts
+    flagged = mesh.flag(3, "gradient", 0.1, 0.0)
+    refined = mesh.kind[3] == REFINED
+    from turbsim.amr import _dilate, _erode
+    assert np.array_equal(refined, _dilate(flagged) & _erode(mesh.kind[3] != ABSENT))
+    # nexpand = 0 refines exactly the flagged cells of the base level
+    m0 = Mesh.from_uniform(blob(8, width=0.15), np.zeros((3, 8, 8, 8)), 3, 4)
+    m0.regrid("gradient", err_grad_d=0.1, nexpand=0)
+    assert np.array_equal(m0.kind[3] == REFINED, m0.flag(3, "gradient", 0.1, 0.0))
+    # uniform density: nothing flagged, everything derefined to levelmin
+    m1 = Mesh.from_uniform(np.ones((16,) * 3), np.zeros((3, 16, 16, 16)), 3, 5)
+    m1.regrid("gradient", err_grad_d=0.1)
+    assert m1.leaf_counts() == {3: 512}
+    m1.check_nesting()
+
+
+def test_mass_criterion():
+    mesh = Mesh.from_uniform(blob(8, amp=20.0), np.zeros((3, 8, 8, 8)), 3, 5)
+    mesh.regrid("mass", m_refine=2.0, nexpand=0)
+    mesh.check_nesting()
+    d = mesh.U[3][0]
+    mean = mesh.totals()[0]
+    assert np.array_equal(mesh.kind[3] == REFINED, (d >= 2.0 * mean) & np.ones_like(d, bool))
+
+
+# -- the step -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scheme", ["first", "muscl"])
+@pytest.mark.parametrize("gamma", [1.0, 1.0001])
+def test_nowhere_and_everywhere_equal_uniform(scheme, gamma):
+    """Refining nowhere = the uniform coarse run, everywhere = the uniform fine run, bit for
+    bit (the same per-cell arithmetic)."""
+    n = 16
+    vel = ic.velocity_field(n, 11 / 3, 3, mach=1.41)
+    rho = blob(n, amp=0.3)
+    ref = solver.evolve(rho, vel, dx=1 / n, cs=1.0, t_end=0.03, scheme=scheme, gamma=gamma)
+    m = Mesh.from_uniform(rho, vel, 4, 5)
+    r = evolve(m, 0.03, scheme=scheme, gamma=gamma, refine="none")
+    assert m.leaf_counts() == {4: n**3} and r.steps == ref.steps
+    assert np.array_equal(m.U[4][0], ref.rho)
+    assert np.array_equal(m.U[4][1:] / m.U[4][0], ref.velocity)
+    m = Mesh.from_uniform(rho, vel, 3, 4)
+    r = evolve(m, 0.03, scheme=scheme, gamma=gamma, refine="all")
+    assert m.leaf_counts() == {4: n**3} and r.steps == ref.steps
+    assert np.array_equal(m.U[4][0], ref.rho)
+    assert np.array_equal(m.U[4][1:] / m.U[4][0], ref.velocity)
+
+
+@pytest.mark.parametrize("scheme", ["first", "muscl"])
+def test_conservation_over_many_regrids(scheme):
+    """Mass and momentum to 1e-12 relative while the mesh refines and derefines every step;
+    proper nesting after every regrid."""
+    mesh = moving_blob()
+    vel = ic.velocity_field(16, 11 / 3, 1, mach=0.5)
+    mesh = Mesh.from_uniform(blob(16), vel + np.array([1.0, 0, 0])[:, None, None, None], 3, 5)
+    counts = []
+
+    def check(m):
+        m.check_nesting()
+        counts.append(m.leaf_counts())
+
+    res = evolve(mesh, 0.3, scheme=scheme, err_grad_d=0.1, on_regrid=check)
+    assert res.regrids >= 30
+    assert res.mass_error < 1e-12
+    assert res.momentum_error < 1e-12
+    assert len({tuple(sorted(c.items())) for c in counts}) > 10   # the mesh changed
+    assert any(len(c) == 3 for c in counts)
+
+
+def test_refines_and_derefines():
+    """Octs are removed where the flow no longer needs them and created where it does."""
+    vel = np.zeros((3, 32, 32, 32))
+    vel[0] = 1.0
+    mesh = Mesh.from_uniform(blob(32), vel, 3, 5)     # refined everywhere at first
+    res = evolve(mesh, 0.08, err_grad_d=0.1)
+    removed = sum(h["removed"].get(5, 0) for h in res.history)
+    created = sum(h["created"].get(5, 0) for h in res.history[1:])
+    assert removed > 0 and created > 0, (removed, created)
+    assert res.history[0]["leaves"][5] < 32**3
+    assert res.mass_error < 1e-12
+
+
+def test_threads_identical():
+    def run(threads):
+        vel = ic.velocity_field(16, 11 / 3, 2, mach=1.0)
+        m = Mesh.from_uniform(blob(16), vel, 3, 5)
+        evolve(m, 0.05, err_grad_d=0.1, threads=threads)
+        return m
+    a, b = run(1), run(2)
+    for L in a.levels:
+        assert np.array_equal(a.kind[L], b.kind[L])
+        leaf = a.kind[L] == LEAF
+        assert np.array_equal(a.U[L][:, leaf], b.U[L][:, leaf])
+
+
+def test_failure_is_loud():
+    n = 16
+    vel = np.zeros((3, n, n, n))
+    vel[0, : n // 2] = 30.0
+    vel[0, n // 2:] = -30.0
+    m = Mesh.from_uniform(np.ones((n,) * 3), vel, 4, 5)
+    with pytest.raises(AmrError, match="invalid state|density"):
+        evolve(m, 0.1, scheme="muscl", courant=1.0, density_floor=0.05, refine="none")

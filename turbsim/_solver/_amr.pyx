@@ -1,0 +1,117 @@
+# cython: language_level=3
+"""Thin Cython bridge to the AMR-lite kernels of ``amr.c`` (private: use :mod:`turbsim.amr`).
+
+Arrays only: the dense level arrays (float64, C-contiguous), the cell kinds (uint8), the
+tile and cell lists. The kernels run without the GIL.
+"""
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int64_t, int32_t, uint8_t
+
+cnp.import_array()
+
+TILE = 8
+"""Cells per side of the tiles the step works on (``TS_AMR_TILE`` of ``amr.h``)."""
+
+cdef extern from "amr.h" nogil:
+    ctypedef struct ts_amr_params:
+        double cs, gamma
+        int scheme, limiter, threads
+        double density_floor
+    int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U,
+                     const uint8_t *kind, const int32_t *tiles, int64_t ntiles,
+                     const double *fc_in, double *fc_out, double *out)
+    void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t *kind,
+                        const int32_t *tiles, int64_t ntiles, const double *out,
+                        double *smax, int64_t *bad)
+    void ts_amr_leaf_speed(const ts_amr_params *p, int64_t n, const double *U,
+                           const uint8_t *kind, double *smax, int64_t *bad)
+    void ts_amr_restrict(const ts_amr_params *p, int64_t nc, double *Uc, const double *Uf,
+                         const int64_t *cells, int64_t ncells)
+    void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double *Uf,
+                        const int64_t *cells, int64_t ncells)
+
+
+cdef ts_amr_params _params(double cs, double gamma, int scheme, int limiter, int threads,
+                           double floor):
+    cdef ts_amr_params p
+    p.cs = cs
+    p.gamma = gamma
+    p.scheme = scheme
+    p.limiter = limiter
+    p.threads = threads
+    p.density_floor = floor
+    return p
+
+
+def sweep(double[:, :, :, ::1] U, const uint8_t[:, :, ::1] kind, const int32_t[:, ::1] tiles,
+          double dtdx, double cs, double gamma, int scheme, int limiter, int threads,
+          fc_in, fc_out, double[::1] out):
+    """One step of a level's leaves into ``out`` (see ``ts_amr_sweep``); returns the status."""
+    cdef ts_amr_params p = _params(cs, gamma, scheme, limiter, threads, 0.0)
+    cdef int64_t n = U.shape[1]
+    cdef int64_t ntiles = tiles.shape[0]
+    cdef double[:, :, :, :, ::1] fin
+    cdef double[:, :, :, :, ::1] fout
+    cdef const double *pin = NULL
+    cdef double *pout = NULL
+    cdef int st
+    if fc_in is not None:
+        fin = fc_in
+        pin = &fin[0, 0, 0, 0, 0]
+    if fc_out is not None:
+        fout = fc_out
+        pout = &fout[0, 0, 0, 0, 0]
+    if ntiles == 0:
+        return 0
+    with nogil:
+        st = ts_amr_sweep(&p, n, dtdx, &U[0, 0, 0, 0], &kind[0, 0, 0], &tiles[0, 0], ntiles,
+                          pin, pout, &out[0])
+    return st
+
+
+def scatter(double[:, :, :, ::1] U, const uint8_t[:, :, ::1] kind, const int32_t[:, ::1] tiles,
+            const double[::1] out, double floor, int threads):
+    """Copy the tiles' new leaf states into U; returns (largest speed, first invalid cell)."""
+    cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, floor)
+    cdef double smax = 0.0
+    cdef int64_t bad = -1
+    if tiles.shape[0] == 0:
+        return 0.0, -1
+    with nogil:
+        ts_amr_scatter(&p, U.shape[1], &U[0, 0, 0, 0], &kind[0, 0, 0], &tiles[0, 0],
+                       tiles.shape[0], &out[0], &smax, &bad)
+    return smax, bad
+
+
+def leaf_speed(const double[:, :, :, ::1] U, const uint8_t[:, :, ::1] kind, double floor,
+               int threads):
+    """Largest speed sum_d |v_d| of the leaves and the first invalid leaf (or -1)."""
+    cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, floor)
+    cdef double smax = 0.0
+    cdef int64_t bad = -1
+    with nogil:
+        ts_amr_leaf_speed(&p, U.shape[1], &U[0, 0, 0, 0], &kind[0, 0, 0], &smax, &bad)
+    return smax, bad
+
+
+def restrict(double[:, :, :, ::1] Uc, const double[:, :, :, ::1] Uf, const int64_t[::1] cells,
+             int threads):
+    """Volume average of the children of ``cells`` (flat coarse indices) into Uc."""
+    cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, 0.0)
+    if cells.shape[0] == 0:
+        return
+    with nogil:
+        ts_amr_restrict(&p, Uc.shape[1], &Uc[0, 0, 0, 0], &Uf[0, 0, 0, 0], &cells[0],
+                        cells.shape[0])
+
+
+def prolong(const double[:, :, :, ::1] Uc, double[:, :, :, ::1] Uf, const int64_t[::1] cells,
+            int threads):
+    """Minmod-limited linear prolongation into the fine ``cells`` (flat fine indices)."""
+    cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, 0.0)
+    if cells.shape[0] == 0:
+        return
+    with nogil:
+        ts_amr_prolong(&p, Uc.shape[1], &Uc[0, 0, 0, 0], &Uf[0, 0, 0, 0], &cells[0],
+                       cells.shape[0])

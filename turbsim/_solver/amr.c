@@ -1,0 +1,460 @@
+/*
+ * turbsim AMR-lite kernels (see amr.h for the mesh and the interface).
+ *
+ * The per-cell physics is that of the uniform kernels, written for a tile: primitive
+ * variables (rho, vx, vy, vz); face states piecewise constant (first order) or
+ * MUSCL-Hancock as in RAMSES (limited slopes, half-step predictor with the transverse
+ * terms, face state = predicted centre -/+ half slope; muscl_impl.h); LLF fluxes (Toro 2009,
+ * eq. 10.56; llf_impl.h), with RAMSES's pressure correction h when gamma != 1; and the
+ * update of every cell in the uniform kernels' order of operations (sweep_impl.h):
+ *
+ *   P1 = u + dtdx (Fz[k - 1/2] - Fz[k + 1/2]),  P2 = P1 + dtdx Fx[i - 1/2],
+ *   P3 = P2 + dtdx (Fy[j - 1/2] - Fy[j + 1/2]), un = P3 - dtdx Fx[i + 1/2],
+ *
+ * so a level whose every cell is a leaf is stepped exactly as the uniform grid.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "amr.h"
+#ifdef TURBSIM_OPENMP
+#include <omp.h>
+#endif
+
+#define T TS_AMR_TILE
+#define G 2                 /* ghost layers read around a tile */
+#define S (T + 2 * G)       /* side of the primitive block */
+#define R (T + 2)           /* side of the block of cells with face states */
+#define NVAR 4
+#define NFS 5               /* variables of a face state: rho, vx, vy, vz, h */
+
+static int amr_threads(const ts_amr_params *p)
+{
+#ifdef TURBSIM_OPENMP
+    return p->threads > 0 ? p->threads : omp_get_max_threads();
+#else
+    (void)p;
+    return 1;
+#endif
+}
+
+static inline int64_t wrap(int64_t i, int64_t n)
+{
+    return i < 0 ? i + n : (i >= n ? i - n : i);
+}
+
+/* Limited slope (RAMSES uslope; st = slope_type), as muscl_impl.h. */
+static inline double amr_slope(double qm, double q0, double qp, double st)
+{
+    const double dl = st * (q0 - qm), dr = st * (qp - q0);
+    const double dc = 0.5 * (dl + dr) / st;
+    const double lim = (dl * dr > 0) ? (fabs(dl) < fabs(dr) ? fabs(dl) : fabs(dr)) : 0.0;
+    const double m = lim < fabs(dc) ? lim : fabs(dc);
+    return dc < 0 ? -m : m;
+}
+
+/* Work space of one thread for one tile. */
+typedef struct {
+    double w[NVAR][S * S * S];          /* primitives of the tile and 2 layers */
+    double fs[6][NFS][R * R * R];       /* face states x-, x+, y-, y+, z-, z+ of the cells
+                                           of the tile and 1 layer */
+    double fx[NVAR][(T + 1) * T * T];   /* flux through x face f (between cells f-1, f) */
+    double fy[NVAR][T * (T + 1) * T];
+    double fz[NVAR][T * T * (T + 1)];
+} amr_work;
+
+#define WI(i, j, k) ((((i) + G) * S + ((j) + G)) * S + ((k) + G))
+#define RI(i, j, k) ((((i) + 1) * R + ((j) + 1)) * R + ((k) + 1))
+#define FXI(f, j, k) (((f) * T + (j)) * T + (k))
+#define FYI(i, f, k) (((i) * (T + 1) + (f)) * T + (k))
+#define FZI(i, j, f) (((i) * T + (j)) * (T + 1) + (f))
+
+/* 1. primitives of the tile and its ghost layers (periodic) */
+static void amr_load(int64_t n, const double *U, int64_t x0, int64_t y0, int64_t z0,
+                     amr_work *wk)
+{
+    const int64_t n3 = n * n * n;
+    for (int i = -G; i < T + G; i++) {
+        const int64_t gx = wrap(x0 + i, n);
+        for (int j = -G; j < T + G; j++) {
+            const int64_t gy = wrap(y0 + j, n);
+            const int64_t row = (gx * n + gy) * n;
+            for (int k = -G; k < T + G; k++) {
+                const int64_t g = row + wrap(z0 + k, n);
+                const double d = U[g], inv = 1.0 / d;
+                const int64_t l = WI(i, j, k);
+                wk->w[0][l] = d;
+                wk->w[1][l] = U[n3 + g] * inv;
+                wk->w[2][l] = U[2 * n3 + g] * inv;
+                wk->w[3][l] = U[3 * n3 + g] * inv;
+            }
+        }
+    }
+}
+
+/* 2. face states of the cells of the tile and 1 layer */
+static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
+{
+    const double cs2 = p->cs * p->cs, gm1 = p->gamma - 1.0, half = 0.5;
+    const double st = p->limiter == 2 ? 2.0 : 1.0;
+    const int has_h = p->gamma != 1.0;
+    const int dxs = S * S, dys = S;
+    for (int i = -1; i <= T; i++)
+        for (int j = -1; j <= T; j++)
+            for (int k = -1; k <= T; k++) {
+                const int64_t c = WI(i, j, k), f = RI(i, j, k);
+                const double *r = wk->w[0], *u = wk->w[1], *v = wk->w[2], *w = wk->w[3];
+                if (p->scheme == 0) {
+                    for (int q = 0; q < 6; q++) {
+                        for (int m = 0; m < NVAR; m++) wk->fs[q][m][f] = wk->w[m][c];
+                        wk->fs[q][4][f] = 0.0;
+                    }
+                    continue;
+                }
+                const double drx = amr_slope(r[c - dxs], r[c], r[c + dxs], st);
+                const double dry = amr_slope(r[c - dys], r[c], r[c + dys], st);
+                const double drz = amr_slope(r[c - 1], r[c], r[c + 1], st);
+                const double dux = amr_slope(u[c - dxs], u[c], u[c + dxs], st);
+                const double duy = amr_slope(u[c - dys], u[c], u[c + dys], st);
+                const double duz = amr_slope(u[c - 1], u[c], u[c + 1], st);
+                const double dvx = amr_slope(v[c - dxs], v[c], v[c + dxs], st);
+                const double dvy = amr_slope(v[c - dys], v[c], v[c + dys], st);
+                const double dvz = amr_slope(v[c - 1], v[c], v[c + 1], st);
+                const double dwx = amr_slope(w[c - dxs], w[c], w[c + dxs], st);
+                const double dwy = amr_slope(w[c - dys], w[c], w[c + dys], st);
+                const double dwz = amr_slope(w[c - 1], w[c], w[c + 1], st);
+                /* half-step predictor (muscl_impl.h, step 2) */
+                const double ui = u[c], vi = v[c], wi = w[c], ri = r[c], inv = 1.0 / ri;
+                const double br = (-ui * drx - vi * dry - wi * drz) * hdt;
+                const double bu = (-ui * dux - vi * duy - wi * duz) * hdt;
+                const double bv = (-ui * dvx - vi * dvy - wi * dvz) * hdt;
+                const double bw = (-ui * dwx - vi * dwy - wi * dwz) * hdt;
+                const double sr = (dux + dvy + dwz) * ri * hdt;
+                const double rc = ri + br - sr;
+                const double uc = ui + bu - cs2 * drx * inv * hdt;
+                const double vc = vi + bv - cs2 * dry * inv * hdt;
+                const double wc = wi + bw - cs2 * drz * inv * hdt;
+                /* face states (step 3) */
+                double t;
+                t = rc - half * drx; wk->fs[0][0][f] = t > 0 ? t : ri;
+                t = rc + half * drx; wk->fs[1][0][f] = t > 0 ? t : ri;
+                t = rc - half * dry; wk->fs[2][0][f] = t > 0 ? t : ri;
+                t = rc + half * dry; wk->fs[3][0][f] = t > 0 ? t : ri;
+                t = rc - half * drz; wk->fs[4][0][f] = t > 0 ? t : ri;
+                t = rc + half * drz; wk->fs[5][0][f] = t > 0 ? t : ri;
+                wk->fs[0][1][f] = uc - half * dux; wk->fs[1][1][f] = uc + half * dux;
+                wk->fs[0][2][f] = vc - half * dvx; wk->fs[1][2][f] = vc + half * dvx;
+                wk->fs[0][3][f] = wc - half * dwx; wk->fs[1][3][f] = wc + half * dwx;
+                wk->fs[2][1][f] = uc - half * duy; wk->fs[3][1][f] = uc + half * duy;
+                wk->fs[2][2][f] = vc - half * dvy; wk->fs[3][2][f] = vc + half * dvy;
+                wk->fs[2][3][f] = wc - half * dwy; wk->fs[3][3][f] = wc + half * dwy;
+                wk->fs[4][1][f] = uc - half * duz; wk->fs[5][1][f] = uc + half * duz;
+                wk->fs[4][2][f] = vc - half * dvz; wk->fs[5][2][f] = vc + half * dvz;
+                wk->fs[4][3][f] = wc - half * dwz; wk->fs[5][3][f] = wc + half * dwz;
+                const double h = has_h ? gm1 * sr : 0.0;
+                for (int q = 0; q < 6; q++) wk->fs[q][4][f] = h;
+            }
+}
+
+/* LLF flux of one face (llf_impl.h): left state L (face q_l of cell l), right R; axis 0..2.
+ * Writes F[NVAR] in the lab frame (rho, mx, my, mz). */
+static inline void amr_llf(const ts_amr_params *p, const amr_work *wk, int ql, int64_t l,
+                           int qr, int64_t r, int axis, double F[NVAR])
+{
+    static const int frame[3][3] = {{1, 2, 3}, {2, 1, 3}, {3, 1, 2}};
+    const int *vel = frame[axis];
+    const int has_h = p->gamma != 1.0;
+    const double cs2 = p->cs * p->cs, gam = p->gamma, half = 0.5;
+    const double c0 = sqrt(p->gamma) * p->cs;
+    const double dl = wk->fs[ql][0][l], dr = wk->fs[qr][0][r];
+    const double vl = wk->fs[ql][vel[0]][l], vr = wk->fs[qr][vel[0]][r];
+    double pl, pr, cl, cr;
+    if (has_h) {
+        pl = cs2 * (dl - wk->fs[ql][4][l]);
+        pr = cs2 * (dr - wk->fs[qr][4][r]);
+        cl = sqrt(gam * pl / dl);
+        cr = sqrt(gam * pr / dr);
+    } else {
+        pl = cs2 * dl;
+        pr = cs2 * dr;
+        cl = c0;
+        cr = c0;
+    }
+    const double sl = fabs(vl) + cl, sr = fabs(vr) + cr;
+    const double s = sl > sr ? sl : sr;
+    const double ml = dl * vl, mr = dr * vr;
+    const double tal = dl * wk->fs[ql][vel[1]][l], tar = dr * wk->fs[qr][vel[1]][r];
+    const double tbl = dl * wk->fs[ql][vel[2]][l], tbr = dr * wk->fs[qr][vel[2]][r];
+    F[0] = half * ((ml + mr) - s * (dr - dl));
+    F[vel[0]] = half * (((vl * ml + pl) + (vr * mr + pr)) - s * (mr - ml));
+    F[vel[1]] = half * ((vl * tal + vr * tar) - s * (tar - tal));
+    F[vel[2]] = half * ((vl * tbl + vr * tbr) - s * (tbr - tbl));
+}
+
+/* 3. fluxes through the faces of the tile's cells */
+static void amr_fluxes(const ts_amr_params *p, amr_work *wk)
+{
+    double F[NVAR];
+    for (int f = 0; f <= T; f++)
+        for (int j = 0; j < T; j++)
+            for (int k = 0; k < T; k++) {
+                amr_llf(p, wk, 1, RI(f - 1, j, k), 0, RI(f, j, k), 0, F);
+                for (int m = 0; m < NVAR; m++) wk->fx[m][FXI(f, j, k)] = F[m];
+            }
+    for (int i = 0; i < T; i++)
+        for (int f = 0; f <= T; f++)
+            for (int k = 0; k < T; k++) {
+                amr_llf(p, wk, 3, RI(i, f - 1, k), 2, RI(i, f, k), 1, F);
+                for (int m = 0; m < NVAR; m++) wk->fy[m][FYI(i, f, k)] = F[m];
+            }
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++)
+            for (int f = 0; f <= T; f++) {
+                amr_llf(p, wk, 5, RI(i, j, f - 1), 4, RI(i, j, f), 2, F);
+                for (int m = 0; m < NVAR; m++) wk->fz[m][FZI(i, j, f)] = F[m];
+            }
+}
+
+/* 4. averaged fluxes of the coarse-fine faces of the tile into the coarse level's array:
+ * the face between a leaf of this level and an absent cell (a coarse leaf) covers 4 fine
+ * faces; the tile holding the leaf writes their average, once. */
+static void amr_coarse_faces(int64_t n, const uint8_t *kind, int64_t x0, int64_t y0,
+                             int64_t z0, const amr_work *wk, double *fc_out)
+{
+    const int64_t m = n / 2, m3 = m * m * m;
+    for (int axis = 0; axis < 3; axis++)
+        for (int f = 0; f <= T; f += 2)
+            for (int a = 0; a < T; a += 2)
+                for (int b = 0; b < T; b += 2) {
+                    /* fine cells below (lo) and above (hi) the face, local coordinates */
+                    int lx, ly, lz;
+                    if (axis == 0) { lx = f; ly = a; lz = b; }
+                    else if (axis == 1) { lx = a; ly = f; lz = b; }
+                    else { lx = a; ly = b; lz = f; }
+                    const int64_t hx = wrap(x0 + lx, n), hy = wrap(y0 + ly, n), hz = wrap(z0 + lz, n);
+                    const int64_t ox = axis == 0, oy = axis == 1, oz = axis == 2;
+                    const int64_t bx = wrap(x0 + lx - ox, n), by = wrap(y0 + ly - oy, n),
+                                  bz = wrap(z0 + lz - oz, n);
+                    const uint8_t khi = kind[(hx * n + hy) * n + hz];
+                    const uint8_t klo = kind[(bx * n + by) * n + bz];
+                    const int write = (f < T && khi == TS_AMR_LEAF && klo == TS_AMR_ABSENT)
+                                      || (f >= 1 && klo == TS_AMR_LEAF && khi == TS_AMR_ABSENT);
+                    if (!write)
+                        continue;
+                    const int64_t c = ((hx / 2) * m + hy / 2) * m + hz / 2;
+                    for (int v = 0; v < NVAR; v++) {
+                        double f00, f01, f10, f11;
+                        if (axis == 0) {
+                            const double *F = wk->fx[v];
+                            f00 = F[FXI(f, a, b)]; f01 = F[FXI(f, a, b + 1)];
+                            f10 = F[FXI(f, a + 1, b)]; f11 = F[FXI(f, a + 1, b + 1)];
+                        } else if (axis == 1) {
+                            const double *F = wk->fy[v];
+                            f00 = F[FYI(a, f, b)]; f01 = F[FYI(a, f, b + 1)];
+                            f10 = F[FYI(a + 1, f, b)]; f11 = F[FYI(a + 1, f, b + 1)];
+                        } else {
+                            const double *F = wk->fz[v];
+                            f00 = F[FZI(a, b, f)]; f01 = F[FZI(a, b + 1, f)];
+                            f10 = F[FZI(a + 1, b, f)]; f11 = F[FZI(a + 1, b + 1, f)];
+                        }
+                        fc_out[(axis * NVAR + v) * m3 + c] = 0.25 * ((f00 + f01) + (f10 + f11));
+                    }
+                }
+}
+
+/* 5. new state of the tile's leaves, in the uniform kernels' order of operations; a face
+ * whose neighbour is refined takes the averaged fine flux (fc_in). */
+static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *kind,
+                       int64_t x0, int64_t y0, int64_t z0, const amr_work *wk,
+                       const double *fc_in, double *out)
+{
+    const int64_t n3 = n * n * n;
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++)
+            for (int k = 0; k < T; k++) {
+                const int64_t gx = x0 + i, gy = y0 + j, gz = z0 + k;
+                const int64_t g = (gx * n + gy) * n + gz;
+                if (kind[g] != TS_AMR_LEAF)
+                    continue;
+                /* neighbours refined? (then their averaged fine flux) */
+                const int64_t xm = (wrap(gx - 1, n) * n + gy) * n + gz, xp = (wrap(gx + 1, n) * n + gy) * n + gz;
+                const int64_t ym = (gx * n + wrap(gy - 1, n)) * n + gz, yp = (gx * n + wrap(gy + 1, n)) * n + gz;
+                const int64_t zm = (gx * n + gy) * n + wrap(gz - 1, n), zp = (gx * n + gy) * n + wrap(gz + 1, n);
+                const int rxm = kind[xm] == TS_AMR_REFINED, rxp = kind[xp] == TS_AMR_REFINED;
+                const int rym = kind[ym] == TS_AMR_REFINED, ryp = kind[yp] == TS_AMR_REFINED;
+                const int rzm = kind[zm] == TS_AMR_REFINED, rzp = kind[zp] == TS_AMR_REFINED;
+                for (int v = 0; v < NVAR; v++) {
+                    const double *fc0 = fc_in ? fc_in + (0 * NVAR + v) * n3 : NULL;
+                    const double *fc1 = fc_in ? fc_in + (1 * NVAR + v) * n3 : NULL;
+                    const double *fc2 = fc_in ? fc_in + (2 * NVAR + v) * n3 : NULL;
+                    const double fxl = rxm ? fc0[g] : wk->fx[v][FXI(i, j, k)];
+                    const double fxh = rxp ? fc0[xp] : wk->fx[v][FXI(i + 1, j, k)];
+                    const double fyl = rym ? fc1[g] : wk->fy[v][FYI(i, j, k)];
+                    const double fyh = ryp ? fc1[yp] : wk->fy[v][FYI(i, j + 1, k)];
+                    const double fzl = rzm ? fc2[g] : wk->fz[v][FZI(i, j, k)];
+                    const double fzh = rzp ? fc2[zp] : wk->fz[v][FZI(i, j, k + 1)];
+                    double q = U[v * n3 + g] + dtdx * (fzl - fzh);
+                    q = q + dtdx * fxl;
+                    q = q + dtdx * (fyl - fyh);
+                    out[(v * T + i) * T * T + j * T + k] = q - dtdx * fxh;
+                }
+            }
+}
+
+int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U,
+                 const uint8_t *kind, const int32_t *tiles, int64_t ntiles,
+                 const double *fc_in, double *fc_out, double *out)
+{
+    if (p->scheme != 0 && p->scheme != 1)
+        return 5;
+    if (p->limiter != 1 && p->limiter != 2)
+        return 5;
+    const double hdt = 0.5 * dtdx;
+    int fail = 0;
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel num_threads(amr_threads(p)) reduction(| : fail)
+#endif
+    {
+        amr_work *wk = (amr_work *)malloc(sizeof(amr_work));
+        if (!wk) {
+            fail = 1;
+        }
+#ifdef TURBSIM_OPENMP
+#pragma omp for schedule(dynamic, 4)
+#endif
+        for (int64_t t = 0; t < ntiles; t++) {
+            if (!wk) continue;
+            const int64_t x0 = (int64_t)tiles[3 * t] * T, y0 = (int64_t)tiles[3 * t + 1] * T;
+            const int64_t z0 = (int64_t)tiles[3 * t + 2] * T;
+            amr_load(n, U, x0, y0, z0, wk);
+            amr_faces(p, hdt, wk);
+            amr_fluxes(p, wk);
+            if (fc_out)
+                amr_coarse_faces(n, kind, x0, y0, z0, wk, fc_out);
+            amr_update(n, dtdx, U, kind, x0, y0, z0, wk, fc_in, out + t * NVAR * T * T * T);
+        }
+        free(wk);
+    }
+    (void)amr_threads;
+    return fail ? 4 : 0;
+}
+
+static inline double amr_speed(double d, double px, double py, double pz, double rfloor,
+                               int *ok)
+{
+    const double inv = 1.0 / d;
+    const double s = (fabs(px) + fabs(py) + fabs(pz)) * inv;
+    *ok = (d > rfloor) && (s < 1e300);
+    return s;
+}
+
+void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t *kind,
+                    const int32_t *tiles, int64_t ntiles, const double *out,
+                    double *smax, int64_t *bad)
+{
+    const int64_t n3 = n * n * n;
+    double sm = 0.0;
+    int64_t bd = INT64_MAX;
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) reduction(max : sm) reduction(min : bd)
+#endif
+    for (int64_t t = 0; t < ntiles; t++) {
+        const int64_t x0 = (int64_t)tiles[3 * t] * T, y0 = (int64_t)tiles[3 * t + 1] * T;
+        const int64_t z0 = (int64_t)tiles[3 * t + 2] * T;
+        const double *o = out + t * NVAR * T * T * T;
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < T; j++)
+                for (int k = 0; k < T; k++) {
+                    const int64_t g = ((x0 + i) * n + y0 + j) * n + z0 + k;
+                    if (kind[g] != TS_AMR_LEAF)
+                        continue;
+                    const int64_t l = (i * T + j) * T + k;
+                    for (int v = 0; v < NVAR; v++)
+                        U[v * n3 + g] = o[v * T * T * T + l];
+                    int ok;
+                    const double s = amr_speed(U[g], U[n3 + g], U[2 * n3 + g], U[3 * n3 + g],
+                                               p->density_floor, &ok);
+                    if (!ok) { if (g < bd) bd = g; }
+                    else if (s > sm) sm = s;
+                }
+    }
+    *smax = sm;
+    *bad = bd == INT64_MAX ? -1 : bd;
+}
+
+void ts_amr_leaf_speed(const ts_amr_params *p, int64_t n, const double *U,
+                       const uint8_t *kind, double *smax, int64_t *bad)
+{
+    const int64_t n3 = n * n * n;
+    double sm = 0.0;
+    int64_t bd = INT64_MAX;
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) reduction(max : sm) reduction(min : bd)
+#endif
+    for (int64_t g = 0; g < n3; g++) {
+        if (kind[g] != TS_AMR_LEAF)
+            continue;
+        int ok;
+        const double s = amr_speed(U[g], U[n3 + g], U[2 * n3 + g], U[3 * n3 + g],
+                                   p->density_floor, &ok);
+        if (!ok) { if (g < bd) bd = g; }
+        else if (s > sm) sm = s;
+    }
+    *smax = sm;
+    *bad = bd == INT64_MAX ? -1 : bd;
+}
+
+void ts_amr_restrict(const ts_amr_params *p, int64_t nc, double *Uc, const double *Uf,
+                     const int64_t *cells, int64_t ncells)
+{
+    const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static)
+#endif
+    for (int64_t q = 0; q < ncells; q++) {
+        const int64_t c = cells[q];
+        const int64_t cx = c / (nc * nc), cy = (c / nc) % nc, cz = c % nc;
+        const int64_t f0 = ((2 * cx) * nf + 2 * cy) * nf + 2 * cz;
+        const int64_t dx = nf * nf, dy = nf;
+        for (int v = 0; v < NVAR; v++) {
+            const double *F = Uf + v * nf3 + f0;
+            const double s0 = (F[0] + F[1]) + (F[dy] + F[dy + 1]);
+            const double s1 = (F[dx] + F[dx + 1]) + (F[dx + dy] + F[dx + dy + 1]);
+            Uc[v * nc3 + c] = 0.125 * (s0 + s1);
+        }
+    }
+}
+
+static inline double amr_minmod(double a, double b)
+{
+    if (a * b <= 0) return 0.0;
+    return fabs(a) < fabs(b) ? a : b;
+}
+
+void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double *Uf,
+                    const int64_t *cells, int64_t ncells)
+{
+    const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static)
+#endif
+    for (int64_t q = 0; q < ncells; q++) {
+        const int64_t g = cells[q];
+        const int64_t gx = g / (nf * nf), gy = (g / nf) % nf, gz = g % nf;
+        const int64_t cx = gx / 2, cy = gy / 2, cz = gz / 2;
+        const int64_t c = (cx * nc + cy) * nc + cz;
+        const int64_t xm = (wrap(cx - 1, nc) * nc + cy) * nc + cz, xp = (wrap(cx + 1, nc) * nc + cy) * nc + cz;
+        const int64_t ym = (cx * nc + wrap(cy - 1, nc)) * nc + cz, yp = (cx * nc + wrap(cy + 1, nc)) * nc + cz;
+        const int64_t zm = (cx * nc + cy) * nc + wrap(cz - 1, nc), zp = (cx * nc + cy) * nc + wrap(cz + 1, nc);
+        const double ex = (gx & 1) ? 0.25 : -0.25, ey = (gy & 1) ? 0.25 : -0.25;
+        const double ez = (gz & 1) ? 0.25 : -0.25;
+        for (int v = 0; v < NVAR; v++) {
+            const double *C = Uc + v * nc3;
+            const double u0 = C[c];
+            const double sx = amr_minmod(u0 - C[xm], C[xp] - u0);
+            const double sy = amr_minmod(u0 - C[ym], C[yp] - u0);
+            const double sz = amr_minmod(u0 - C[zm], C[zp] - u0);
+            Uf[v * nf3 + g] = u0 + ((ex * sx + ey * sy) + ez * sz);
+        }
+    }
+}

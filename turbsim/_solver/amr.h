@@ -1,0 +1,80 @@
+/*
+ * turbsim AMR-lite kernels: the isothermal Euler step on one level of a refined mesh, and
+ * the transfers between levels (restriction, prolongation). Double precision only.
+ *
+ * The mesh (turbsim/amr.py) keeps each level L as a dense periodic array of n = 2^L cells
+ * per side, indexed [ix, iy, iz] (z contiguous), with a kind per cell:
+ *   0  absent: no cell of level L there (covered by a coarser leaf); the array may hold a
+ *      ghost value there (prolongated from level L - 1) that the stencils of nearby cells
+ *      read;
+ *   1  leaf: a cell of the mesh, updated by the step;
+ *   2  refined: a cell with 8 children at level L + 1; it holds their volume average
+ *      (restriction) and is read by the stencils of its neighbours, never updated.
+ * Refinement is by octs (the 8 children of one cell), as RAMSES.
+ *
+ * The step on a level works tile by tile: tiles of TS_AMR_TILE^3 cells that hold at least
+ * one leaf. A tile reads its cells and 2 layers around them (MUSCL-Hancock needs 2),
+ * computes the face states and the LLF fluxes of its cells (the same formulas as the
+ * uniform kernels: muscl_impl.h, llf_impl.h), and writes the new state of its leaves to its
+ * own slot of an output buffer; tiles are independent, so the result does not depend on
+ * the number of threads. Coarse-fine faces (flux correction, "refluxing"): the fluxes
+ * through the 4 fine faces covering one face of a coarse leaf are averaged into the coarse
+ * level's face array (fc_out, written by exactly one tile), and the coarse leaf uses that
+ * average instead of its own flux (fc_in): total mass and momentum are conserved to
+ * round-off.
+ */
+#ifndef TURBSIM_AMR_H
+#define TURBSIM_AMR_H
+
+#include <stdint.h>
+
+#define TS_AMR_TILE 8       /* cells per side of a tile (even: coarse faces within a tile) */
+
+enum { TS_AMR_ABSENT = 0, TS_AMR_LEAF = 1, TS_AMR_REFINED = 2 };
+
+typedef struct {
+    double cs;              /* isothermal sound speed */
+    double gamma;           /* adiabatic index inside a step (1 = exactly isothermal) */
+    int scheme;             /* ts_scheme: 0 first order, 1 MUSCL-Hancock */
+    int limiter;            /* ts_limiter: 1 minmod, 2 monotonised central */
+    int threads;            /* OpenMP threads (<= 0: all available) */
+    double density_floor;   /* a density at or below this is an error */
+} ts_amr_params;
+
+/* One step of the leaves of a level of n^3 cells: U (4 n^3: rho, mx, my, mz) and kind
+ * (n^3) as above; tiles: ntiles (ix, iy, iz) tile coordinates; dtdx = dt / dx of this
+ * level. fc_in (3 * 4 * n^3, may be NULL when no cell is refined): [axis][var][cell] the
+ * averaged fine flux through the low face of the cell along axis, read where the
+ * neighbour across a leaf's face is refined. fc_out (3 * 4 * (n/2)^3, NULL at the
+ * coarsest level): the same array of the level below, written here. out (ntiles * 4 *
+ * TILE^3): the new state of each tile's leaves (other entries untouched). Returns 0, or
+ * 4 (no memory) / 5 (bad option). */
+int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U,
+                 const uint8_t *kind, const int32_t *tiles, int64_t ntiles,
+                 const double *fc_in, double *fc_out, double *out);
+
+/* Copy the tiles' new leaf states from out into U, and return the largest signal speed
+ * sum_d |v_d| of the leaves (velocity part) in *smax, the smallest flat index of a leaf at
+ * or below the density floor or with a non-finite speed in *bad (-1 if none). */
+void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t *kind,
+                    const int32_t *tiles, int64_t ntiles, const double *out,
+                    double *smax, int64_t *bad);
+
+/* Largest signal speed and first invalid cell of the leaves of a level (as scatter). */
+void ts_amr_leaf_speed(const ts_amr_params *p, int64_t n, const double *U,
+                       const uint8_t *kind, double *smax, int64_t *bad);
+
+/* Restriction: for each of the ncells flat indices c of the coarse level (nc^3), the
+ * volume average of its 8 children in Uf ((2 nc)^3) into Uc, in a fixed order. */
+void ts_amr_restrict(const ts_amr_params *p, int64_t nc, double *Uc, const double *Uf,
+                     const int64_t *cells, int64_t ncells);
+
+/* Prolongation: for each of the ncells flat indices g of the fine level ((2 nc)^3), the
+ * value of its parent in Uc (nc^3) plus the minmod-limited slopes of the conserved
+ * variables (RAMSES's interpol_type = 1, interpol_var = 0) times the offset of the child's
+ * centre (+-1/4 of the parent's width along each axis): the 8 children of a cell average to
+ * it (to round-off). */
+void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double *Uf,
+                    const int64_t *cells, int64_t ncells);
+
+#endif

@@ -1,0 +1,535 @@
+"""AMR-lite: the isothermal Euler solver on a density-gradient refined mesh.
+
+The mesh refines by octs, as RAMSES: a cell of level ``L`` (``2^L`` cells per side of the
+unit box) is a *leaf*, or is *refined* into 8 children of level ``L + 1``; levels run from
+``levelmin`` (the whole box) to ``levelmax``. Every level is kept as a dense periodic array
+with a kind per cell (absent, leaf, refined; see ``turbsim/_solver/amr.h``), which makes
+neighbours an index away and the regrid a few array operations; the step itself only
+visits the tiles of ``8^3`` cells that hold leaves. Memory is that of the dense arrays
+(about 8/7 of a uniform grid at ``levelmax``, twice with the flux-correction arrays); the
+work is that of the leaves.
+
+The rules are RAMSES's (``flag_fine``, ``hydro_flag``, ``refine_fine``):
+
+* **criteria** (evaluated every ``regrid_every`` steps, coarse to fine): the relative
+  density gradient ``2 max(|d_+ - d| / (d_+ + d + floor), |d - d_-| / (d + d_- + floor))``
+  along any axis above ``err_grad_d`` (a missing neighbour is replaced by its coarser
+  covering cell, as RAMSES's ``hydro_flag``), and the quasi-Lagrangian mass criterion,
+  ``rho >= m_refine * mass_sph / dx^3`` with ``mass_sph`` the mass of a ``levelmin`` cell
+  at the mean density;
+* **buffers**: a cell whose children are refined stays refined, with one buffer cell
+  around it (proper nesting); the flags then grow by ``nexpand`` cells (3x3x3 dilation);
+* **nesting**: a cell is refined only when its 26 neighbours exist at its level, so
+  neighbouring leaves differ by at most one level; cells no longer flagged lose their
+  children (derefinement: the parent keeps their volume average);
+* **transfers**: restriction is the volume average of the 8 children; new cells and the
+  ghost cells the stencils of a level read beyond its cells are filled by conservative,
+  minmod-limited linear prolongation of the conserved variables (RAMSES's
+  ``interpol_type = 1``, ``interpol_var = 0``).
+
+The step: one global time step for all levels (no subcycling: the "lite"), the CFL
+condition taken over the leaves of every level; each level's leaves are advanced with the
+same first-order or MUSCL-Hancock LLF scheme as the uniform solver (:mod:`turbsim.solver`);
+at a coarse-fine face the coarse leaf takes the average of the 4 fine fluxes (flux
+correction), so mass and momentum are conserved to round-off. A level whose every cell is a
+leaf is advanced exactly as the uniform grid.
+
+Examples
+--------
+>>> import numpy as np
+>>> from turbsim.amr import Mesh, evolve
+>>> n = 16
+>>> x = (np.arange(n) + 0.5) / n
+>>> rho = 1 + 0.3 * np.exp(-((x - 0.5) / 0.1) ** 2)[:, None, None] * np.ones((n, n, n))
+>>> mesh = Mesh.from_uniform(rho, np.zeros((3, n, n, n)), levelmin=4, levelmax=5)
+>>> res = evolve(mesh, t_end=0.05, err_grad_d=0.05)
+>>> sorted(res.mesh.leaf_counts())
+[4, 5]
+>>> bool(res.mass_error < 1e-12)
+True
+"""
+from __future__ import annotations
+
+import logging
+import time as _time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from ._solver import _amr
+
+log = logging.getLogger(__name__)
+
+TILE = _amr.TILE
+"""Cells per side of the tiles the step visits (so ``levelmin >= 3``)."""
+REFINE = ("gradient", "mass", "gradient+mass", "all", "none")
+"""Refinement criteria: RAMSES's density gradient (``err_grad_d``), its quasi-Lagrangian
+mass criterion (``m_refine``), both, every cell (to ``levelmax``), no cell."""
+ABSENT, LEAF, REFINED = 0, 1, 2
+SCHEMES = {"first": 0, "muscl": 1}
+LIMITERS = {"minmod": 1, "moncen": 2}
+FLOOR_D = 1e-10
+"""RAMSES's ``floor_d`` in the gradient criterion [code density]."""
+FIELDS = ("density", "velocity_x", "velocity_y", "velocity_z", "pressure")
+"""Columns of the leaf table after ``x, y, z, level, dx``: those of RAMSES's hydro files."""
+
+
+class AmrError(RuntimeError):
+    """The refined run could not continue (invalid state, time step, step limit)."""
+
+
+def _dilate(mask: np.ndarray, size: int = 3) -> np.ndarray:
+    """Periodic cubic dilation of a boolean array (``size`` cells per side)."""
+    return ndimage.maximum_filter(mask.view(np.uint8), size=size, mode="wrap").view(bool)
+
+
+def _erode(mask: np.ndarray) -> np.ndarray:
+    """Cells whose 26 neighbours (and themselves) are all set (periodic)."""
+    return ndimage.minimum_filter(mask.view(np.uint8), size=3, mode="wrap").view(bool)
+
+
+def _up(a: np.ndarray) -> np.ndarray:
+    """Each cell of a level copied into its 8 children (the last 3 axes)."""
+    n = a.shape[-1]
+    lead = a.shape[:-3]
+    b = a.reshape(lead + (n, 1, n, 1, n, 1))
+    return np.broadcast_to(b, lead + (n, 2, n, 2, n, 2)).reshape(lead + (2 * n,) * 3)
+
+
+def _any_child(a: np.ndarray) -> np.ndarray:
+    """True where any of the 8 children of a cell is set."""
+    n = a.shape[-1] // 2
+    return a.reshape(n, 2, n, 2, n, 2).any(axis=(1, 3, 5))
+
+
+class Mesh:
+    """An oct-refined periodic mesh of the unit box holding the conserved state.
+
+    Parameters
+    ----------
+    levelmin, levelmax : int
+        Coarsest and finest level; level ``L`` has ``2^L`` cells per side. ``3 <=
+        levelmin <= levelmax <= 10``.
+
+    Attributes
+    ----------
+    U : dict of int to ndarray
+        Per level, ``(4, n, n, n)`` float64 conserved state ``(rho, rho vx, rho vy, rho vz)``
+        in code units, valid on the cells of the level (refined cells hold the volume
+        average of their children after :meth:`restrict`).
+    kind : dict of int to ndarray
+        Per level, ``(n, n, n)`` uint8: 0 absent, 1 leaf, 2 refined.
+
+    Notes
+    -----
+    Build one with :meth:`from_uniform`; :func:`evolve` advances it.
+    """
+
+    def __init__(self, levelmin: int, levelmax: int):
+        levelmin, levelmax = int(levelmin), int(levelmax)
+        if not 3 <= levelmin <= levelmax <= 10:
+            raise ValueError(f"AMR levels must satisfy 3 <= levelmin <= levelmax <= 10, got "
+                             f"levelmin = {levelmin}, levelmax = {levelmax}")
+        self.levelmin, self.levelmax = levelmin, levelmax
+        self.levels = list(range(levelmin, levelmax + 1))
+        self.U = {L: np.ones((4,) + (2**L,) * 3) for L in self.levels}
+        for L in self.levels:
+            self.U[L][1:] = 0.0
+        self.kind = {L: np.zeros((2**L,) * 3, np.uint8) for L in self.levels}
+        self.kind[levelmin][...] = LEAF
+        self._fc: dict[int, np.ndarray] = {}
+        self.threads = 0
+        self._rebuild()
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_uniform(cls, rho, velocity, levelmin: int, levelmax: int) -> "Mesh":
+        """A mesh holding a uniform-grid state, refined everywhere down to its level.
+
+        Parameters
+        ----------
+        rho : array_like, shape (N, N, N)
+            Density [code units], N = 2^L with ``levelmin <= L <= levelmax``.
+        velocity : array_like, shape (3, N, N, N)
+            Velocity [code units].
+        levelmin, levelmax : int
+            Levels of the mesh.
+
+        Returns
+        -------
+        Mesh
+            Leaves at level L everywhere (coarser levels refined, holding volume averages);
+            the finer levels are filled by prolongation (their cells are absent).
+        """
+        rho = np.asarray(rho, np.float64)
+        velocity = np.asarray(velocity, np.float64)
+        n = rho.shape[0]
+        if rho.ndim != 3 or rho.shape != (n, n, n) or velocity.shape != (3, n, n, n):
+            raise ValueError(f"from_uniform needs rho (N, N, N) and velocity (3, N, N, N), got "
+                             f"{rho.shape} and {velocity.shape}")
+        L0 = int(round(np.log2(n)))
+        if 2**L0 != n or not levelmin <= L0 <= levelmax:
+            raise ValueError(f"from_uniform: N = {n} must be 2^L with levelmin = {levelmin} <= L "
+                             f"<= levelmax = {levelmax}")
+        if not (np.all(np.isfinite(rho)) and rho.min() > 0 and np.all(np.isfinite(velocity))):
+            raise ValueError("from_uniform: rho must be positive and finite, velocity finite")
+        mesh = cls(levelmin, levelmax)
+        U = mesh.U[L0]
+        U[0] = rho
+        U[1:] = rho * velocity
+        for L in mesh.levels:
+            mesh.kind[L][...] = REFINED if L < L0 else (LEAF if L == L0 else ABSENT)
+        mesh._rebuild()
+        mesh.restrict()
+        for L in range(L0 + 1, levelmax + 1):  # valid values everywhere (never read as cells)
+            _amr.prolong(mesh.U[L - 1], mesh.U[L], np.arange(8**L, dtype=np.int64), 0)
+        mesh.fill_ghosts()
+        return mesh
+
+    # -- structure ------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """Lists the kernels walk: tiles with leaves, refined cells, ghost cells."""
+        self.tiles, self.refined, self.ghosts = {}, {}, {}
+        self.n_leaves = 0
+        for L in self.levels:
+            k = self.kind[L]
+            n = k.shape[0]
+            nt = n // TILE
+            leaf = k == LEAF
+            self.n_leaves += int(np.count_nonzero(leaf))
+            occ = leaf.reshape(nt, TILE, nt, TILE, nt, TILE).any(axis=(1, 3, 5))
+            self.tiles[L] = np.ascontiguousarray(np.argwhere(occ).astype(np.int32)).reshape(-1, 3)
+            self.refined[L] = np.flatnonzero(k == REFINED).astype(np.int64)
+            if L > self.levelmin:
+                ex = k != ABSENT
+                self.ghosts[L] = (np.flatnonzero(_dilate(ex, 5) & ~ex).astype(np.int64)
+                                  if ex.any() else np.empty(0, np.int64))
+            if L < self.levelmax and self.refined[L].size and L not in self._fc:
+                self._fc[L] = np.zeros((3, 4) + (n,) * 3)
+
+    def restrict(self) -> None:
+        """Refined cells take the volume average of their children, finest first."""
+        for L in reversed(self.levels[:-1]):
+            _amr.restrict(self.U[L], self.U[L + 1], self.refined[L], self.threads)
+
+    def fill_ghosts(self) -> None:
+        """Absent cells within 2 cells of a level's cells: prolongated, coarsest first."""
+        for L in self.levels[1:]:
+            _amr.prolong(self.U[L - 1], self.U[L], self.ghosts[L], self.threads)
+
+    def leaf_counts(self) -> dict[int, int]:
+        """Number of leaf cells per level holding any, ``{level: count}``."""
+        counts = {L: int(np.count_nonzero(self.kind[L] == LEAF)) for L in self.levels}
+        return {L: c for L, c in counts.items() if c}
+
+    def refined_fraction(self) -> dict[int, float]:
+        """Volume fraction of the box covered by the cells of each level."""
+        return {L: float(np.count_nonzero(self.kind[L])) / 8**L for L in self.levels}
+
+    def totals(self) -> np.ndarray:
+        """Mass and momentum of the leaves, ``(4,)`` float64 (box volume 1)."""
+        tot = np.zeros(4)
+        for L in self.levels:
+            leaf = self.kind[L] == LEAF
+            if leaf.any():
+                tot += self.U[L][:, leaf].sum(axis=1) / 8.0**L
+        return tot
+
+    def check_nesting(self) -> None:
+        """Raise ``AssertionError`` unless the mesh is properly nested.
+
+        Every cell of a level ``L > levelmin`` lies in a refined cell of level ``L - 1``
+        whose 26 neighbours exist at ``L - 1`` (so leaves sharing a face or corner differ by
+        at most one level); cells of ``levelmin`` all exist; ``levelmax`` has no refined
+        cell.
+        """
+        assert np.all(self.kind[self.levelmin] != ABSENT), "levelmin not covered"
+        assert not np.any(self.kind[self.levelmax] == REFINED), "refined cell at levelmax"
+        for L in self.levels[1:]:
+            ex = self.kind[L] != ABSENT
+            ref_parent = _up(self.kind[L - 1] == REFINED)
+            assert np.array_equal(ex, ref_parent), f"level {L}: cells without a refined parent"
+            parent_ex = self.kind[L - 1] != ABSENT
+            ok = _erode(parent_ex)
+            bad = (self.kind[L - 1] == REFINED) & ~ok
+            assert not bad.any(), f"level {L - 1}: a refined cell lacks a neighbour ({int(bad.sum())} cells)"
+
+    # -- regrid ---------------------------------------------------------------------------
+    def _density_with_parents(self, L: int) -> np.ndarray:
+        """Density of level L, absent cells replaced by their covering coarser cell."""
+        d = self.U[L][0]
+        if L == self.levelmin:
+            return d
+        ex = self.kind[L] != ABSENT
+        return np.where(ex, d, _up(self._density_with_parents(L - 1)))
+
+    def flag(self, L: int, refine: str, err_grad_d: float, m_refine: float) -> np.ndarray:
+        """Cells of level L that satisfy the refinement criteria (before buffers)."""
+        n = 2**L
+        if refine == "none":
+            return np.zeros((n,) * 3, bool)
+        if refine == "all":
+            return np.ones((n,) * 3, bool)
+        d = self._density_with_parents(L)
+        ok = np.zeros((n,) * 3, bool)
+        if "gradient" in refine and err_grad_d >= 0:
+            for axis in range(3):
+                dg = np.roll(d, 1, axis)     # the neighbour below
+                dd = np.roll(d, -1, axis)    # the neighbour above
+                err = 2.0 * np.maximum(np.abs((dd - d) / (dd + d + FLOOR_D)),
+                                       np.abs((d - dg) / (d + dg + FLOOR_D)))
+                ok |= err > err_grad_d
+        if "mass" in refine and m_refine > 0:
+            mean = self.totals()[0]
+            ok |= d >= m_refine * mean * 8.0 ** (L - self.levelmin)
+        return ok
+
+    def regrid(self, refine: str = "gradient", err_grad_d: float = 0.1, m_refine: float = 0.0,
+               nexpand: int = 1) -> dict:
+        """Refine and derefine by the criteria, level by level from the coarsest (RAMSES).
+
+        Parameters
+        ----------
+        refine : {"gradient", "mass", "gradient+mass", "all", "none"}
+            Criteria (see :data:`REFINE`).
+        err_grad_d : float
+            Threshold of the relative density gradient (RAMSES ``err_grad_d``).
+        m_refine : float
+            Mass threshold in units of a ``levelmin`` cell's mean mass (RAMSES ``m_refine``
+            with ``mass_sph`` that mass); 0 disables.
+        nexpand : int
+            Buffer cells grown around flagged cells (RAMSES ``nexpand``).
+
+        Returns
+        -------
+        dict
+            ``created`` and ``removed`` octs per level (the level of the children).
+        """
+        self.restrict()
+        created, removed = {}, {}
+        for L in self.levels[:-1]:
+            k = self.kind[L]
+            ex = k != ABSENT
+            ref = k == REFINED
+            # 1. minimal rule: a cell whose children are refined stays refined ...
+            kid_ref = self.kind[L + 1] == REFINED
+            flag = ref & _any_child(kid_ref) if kid_ref.any() else np.zeros_like(ref)
+            # 2. ... with one buffer cell around it (proper nesting)
+            if flag.any():
+                flag = _dilate(flag) & ex
+            # 3. the criteria, 4. nexpand buffers
+            flag |= self.flag(L, refine, err_grad_d, m_refine) & ex
+            for _ in range(nexpand):
+                flag = _dilate(flag) & ex
+            # nesting: refine only cells whose 26 neighbours exist at this level
+            flag &= _erode(ex)
+            new = flag & ~ref
+            gone = ref & ~flag
+            created[L + 1] = int(new.sum())
+            removed[L + 1] = int(gone.sum())
+            k[...] = np.where(ex, np.where(flag, REFINED, LEAF), ABSENT)
+            kids = _up(flag)
+            knext = self.kind[L + 1]
+            fresh = kids & (knext == ABSENT)
+            knext[...] = np.where(kids, np.where(knext == REFINED, REFINED, LEAF), ABSENT)
+            if fresh.any():
+                _amr.prolong(self.U[L], self.U[L + 1], np.flatnonzero(fresh).astype(np.int64),
+                             self.threads)
+        self._rebuild()
+        self.fill_ghosts()
+        return {"created": created, "removed": removed}
+
+
+def _level_step(mesh: Mesh, L: int, dt: float, cs: float, gamma: float, scheme: int,
+                limiter: int, floor: float):
+    """One step of the leaves of level L; returns (largest speed, first invalid leaf)."""
+    tiles = mesh.tiles[L]
+    if tiles.shape[0] == 0:
+        return 0.0, -1
+    out = np.empty(tiles.shape[0] * 4 * TILE**3)
+    fc_in = mesh._fc.get(L) if mesh.refined[L].size else None
+    fc_out = mesh._fc.get(L - 1) if L > mesh.levelmin else None
+    if L > mesh.levelmin and fc_out is None:
+        raise AmrError(f"level {L} has cells but level {L - 1} no flux-correction array")
+    st = _amr.sweep(mesh.U[L], mesh.kind[L], tiles, dt * 2.0**L, cs, gamma, scheme, limiter,
+                    mesh.threads, fc_in, fc_out, out)
+    if st == 4:
+        raise MemoryError("the AMR kernel could not allocate its tile buffers")
+    if st != 0:
+        raise AmrError(f"the AMR kernel failed with status {st}")
+    return _amr.scatter(mesh.U[L], mesh.kind[L], tiles, out, floor, mesh.threads)
+
+
+def _dt_bound(mesh: Mesh, speeds: dict, c_dt: float, courant: float, ramses_dt: bool) -> float:
+    """The CFL step: the smallest over the levels with leaves of C dx_L / (smax_L + 3 c)."""
+    dt = np.inf
+    for L, s in speeds.items():
+        dx = 1.0 / 2**L
+        S = s + 3.0 * c_dt
+        if ramses_dt:
+            eps = 1.0e-4
+            b = dx / S * (np.sqrt(1.0 + 2.0 * courant * eps) - 1.0) / eps
+        else:
+            b = courant * dx / S
+        dt = min(dt, b)
+    return float(dt)
+
+
+@dataclass
+class AmrRunResult:
+    """Outcome of :func:`evolve`.
+
+    Attributes
+    ----------
+    mesh : Mesh
+        The mesh at the end (restricted: refined cells hold their children's average).
+    time : float
+        Time reached [code units].
+    steps : int
+        Steps taken.
+    regrids : int
+        Regrids made.
+    wall_time : float
+        Seconds in the loop (steps and regrids).
+    regrid_time : float
+        Seconds in the regrids.
+    cell_updates : int
+        Leaf updates, all steps (the work done).
+    mass_error, momentum_error : float
+        ``|M(t) - M(0)| / M(0)`` and ``max |P(t) - P(0)| / M(0)`` (code units, so the
+        momentum is relative to a flow at the sound speed).
+    history : list of dict
+        Per regrid: ``step``, ``time``, ``leaves`` per level, octs ``created`` and
+        ``removed`` per level.
+    """
+
+    mesh: Mesh = field(repr=False)
+    time: float
+    steps: int
+    regrids: int
+    wall_time: float
+    regrid_time: float
+    cell_updates: int
+    mass_error: float
+    momentum_error: float
+    history: list = field(default_factory=list, repr=False)
+
+
+def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
+           limiter: str = "minmod", courant: float = 0.8, gamma: float = 1.0,
+           ramses_dt: bool = False, stop: str = "exact", refine: str = "gradient",
+           err_grad_d: float = 0.1, m_refine: float = 0.0, nexpand: int = 1,
+           regrid_every: int = 1, threads: int | None = None, density_floor: float = 0.0,
+           max_steps: int = 10_000_000, on_regrid=None) -> AmrRunResult:
+    """Advance a mesh from time 0 to ``t_end`` (code units: box 1), regridding as RAMSES.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        The state; advanced in place.
+    t_end : float
+        End time [code units, box / (unit velocity)].
+    cs : float
+        Isothermal sound speed [code velocity].
+    scheme, limiter, courant, gamma, ramses_dt, stop
+        As :func:`turbsim.solver.evolve`.
+    refine, err_grad_d, m_refine, nexpand
+        As :meth:`Mesh.regrid`.
+    regrid_every : int
+        Regrid before every k-th step (1: every step, as RAMSES).
+    threads : int, optional
+        OpenMP threads (default all); results are identical for any number.
+    density_floor : float
+        A leaf density at or below this stops the run with :class:`AmrError`.
+    max_steps : int
+        Step limit.
+    on_regrid : callable, optional
+        Called as ``on_regrid(mesh)`` after every regrid (tests check nesting there).
+
+    Returns
+    -------
+    AmrRunResult
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
+    if limiter not in LIMITERS:
+        raise ValueError(f"limiter must be one of {sorted(LIMITERS)}, got {limiter!r}")
+    if refine not in REFINE:
+        raise ValueError(f"refine must be one of {list(REFINE)}, got {refine!r}")
+    if stop not in ("exact", "after"):
+        raise ValueError(f"stop must be 'exact' or 'after', got {stop!r}")
+    if not (np.isfinite(t_end) and t_end >= 0):
+        raise ValueError(f"t_end must be a non-negative number, got {t_end!r}")
+    if int(regrid_every) < 1:
+        raise ValueError(f"regrid_every must be >= 1, got {regrid_every!r}")
+    if int(nexpand) < 0:
+        raise ValueError(f"nexpand must be >= 0, got {nexpand!r}")
+    mesh.threads = 0 if threads is None else int(threads)
+    sc, li = SCHEMES[scheme], LIMITERS[limiter]
+    c_dt = float(np.sqrt(gamma) * cs)
+    mesh.restrict()
+    initial = mesh.totals()
+    t, steps, regrids, updates = 0.0, 0, 0, 0
+    history = []
+    t_wall = _time.perf_counter()
+    t_regrid = 0.0
+    speeds = None
+    while t < t_end:
+        if steps >= max_steps:
+            raise AmrError(f"step limit max_steps={max_steps} reached at t={t:.6g}")
+        if steps % int(regrid_every) == 0 and mesh.levelmax > mesh.levelmin:
+            t0 = _time.perf_counter()
+            change = mesh.regrid(refine, err_grad_d, m_refine, int(nexpand))
+            t_regrid += _time.perf_counter() - t0
+            regrids += 1
+            history.append({"step": steps, "time": t, "leaves": mesh.leaf_counts(), **change})
+            if on_regrid is not None:
+                on_regrid(mesh)
+            speeds = None
+        if speeds is None:
+            speeds = {}
+            for L in mesh.levels:
+                if mesh.tiles[L].shape[0]:
+                    s, bad = _amr.leaf_speed(mesh.U[L], mesh.kind[L], density_floor, mesh.threads)
+                    if bad >= 0:
+                        _raise_bad(mesh, L, bad, t, steps, density_floor)
+                    speeds[L] = s
+        dt = _dt_bound(mesh, speeds, c_dt, courant, ramses_dt)
+        if not (dt > 0 and np.isfinite(dt)):
+            raise AmrError(f"time step became zero or non-finite at t={t:.6g} after {steps} steps")
+        last = False
+        if stop == "exact" and t + dt * (1.0 + 1e-10) >= t_end:
+            dt, last = t_end - t, True
+        new_speeds = {}
+        for L in reversed(mesh.levels):  # finest first: its fluxes correct the coarser level
+            if mesh.tiles[L].shape[0] == 0:
+                continue
+            s, bad = _level_step(mesh, L, dt, cs, gamma, sc, li, density_floor)
+            if bad >= 0:
+                _raise_bad(mesh, L, bad, t + dt, steps + 1, density_floor)
+            new_speeds[L] = s
+        speeds = new_speeds
+        updates += mesh.n_leaves
+        mesh.restrict()
+        mesh.fill_ghosts()
+        t = t_end if last else t + dt
+        steps += 1
+    mesh.restrict()
+    final = mesh.totals()
+    wall = _time.perf_counter() - t_wall
+    m0 = initial[0]
+    log.debug("amr.evolve: %d steps, %d regrids to t=%g in %.3f s", steps, regrids, t, wall)
+    return AmrRunResult(mesh=mesh, time=t, steps=steps, regrids=regrids, wall_time=wall,
+                        regrid_time=t_regrid, cell_updates=updates,
+                        mass_error=float(abs(final[0] - m0) / m0),
+                        momentum_error=float(np.abs(final[1:] - initial[1:]).max() / m0),
+                        history=history)
+
+
+def _raise_bad(mesh, L, bad, t, steps, floor):
+    idx = np.unravel_index(int(bad), mesh.kind[L].shape)
+    raise AmrError(f"invalid state at t={t:.6g} after {steps} steps: level {L} cell "
+                   f"{tuple(int(i) for i in idx)} has density {mesh.U[L][0][idx]!r} (floor "
+                   f"{floor!r}) or a non-finite velocity; reduce the Courant number or the Mach "
+                   "number, or use the first-order scheme")
