@@ -195,12 +195,31 @@ class LiveSource:
         self.n_sims, self.map_size = int(sims_per_epoch), int(template.cells)
         self.n_range, self.workers, self.chunk_sims = tuple(n_range), workers, max(1, chunk_sims)
         self._head: list[MapChunk] = []  # epoch 0's first chunks, simulated by sample(), replayed once
+        self._open = None  # the open stream, kept across epochs; self._next: its next simulation
+        self._next = 0
 
     def _stream(self, start: int):
+        """The stream positioned at simulation ``start``: the open one when it is there.
+
+        One stream (one worker pool) serves every epoch in turn: its workers go on
+        simulating the next epoch's first simulations while the last batches of this one
+        train, instead of a new pool starting cold each epoch.
+        """
+        if self._open is not None and self._next == start:
+            return self._open
+        self.close()
         from turbsim import stream  # deferred: only live runs need the simulation stack
 
         kw = {"n_range": self.n_range} if self.task == "regress" else {}
-        return stream.stream(self.template, seed=self.seed, workers=self.workers, start=start, **kw)
+        self._open = stream.stream(self.template, seed=self.seed, workers=self.workers, start=start, **kw)
+        self._next = start
+        return self._open
+
+    def close(self) -> None:
+        """Stop the simulation workers (a later epoch starts them again)."""
+        if self._open is not None:
+            self._open.close()
+            self._open = None
 
     def chunks(self, epoch: int, rng: np.random.Generator) -> Iterator[MapChunk]:
         head, done = [], 0
@@ -213,13 +232,17 @@ class LiveSource:
         stream = self._stream(epoch * self.n_sims + done)
         try:
             while done < self.n_sims:
-                recs = [next(stream) for _ in range(min(self.chunk_sims, self.n_sims - done))]
+                recs = []
+                for _ in range(min(self.chunk_sims, self.n_sims - done)):
+                    recs.append(next(stream))
+                    self._next += 1
                 done += len(recs)
                 labels = {"klass": np.array([r["klass"] for r in recs]), "n": np.array([r["n"] for r in recs])}
                 maps = observe.log_column(np.stack([r["projections"] for r in recs]))
                 yield MapChunk(maps.astype(np.float32), targets(labels, self.task, "live stream"))
-        finally:
-            stream.close()
+        except Exception:
+            self.close()  # a failed simulation: a later epoch starts a fresh stream
+            raise
 
     def sample(self, n_sims: int) -> np.ndarray:
         """Log maps of the first ``n_sims`` simulations of epoch 0 (to fit the normaliser).

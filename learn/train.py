@@ -477,34 +477,39 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_epoch_end: Callable[[
     lr_fn = learning_rate_schedule(config, steps_per_epoch)
     val = validation_set(config, td)
 
-    last_plot = -math.inf
-    while not prog.done and prog.epoch < config.epochs:
-        t0, step0 = time.perf_counter(), prog.step
-        state, rec, prog.step = train_epoch(train_call, state, td, config, prog.epoch, prog.step, key, sharding,
-                                           show=progress)
-        nnx.update((model, opt), state)
-        rec = {"epoch": prog.epoch + 1, **rec, "val_loss": None, "val_metric": None,
-               "learning_rate": float(np.mean(lr_fn(np.arange(step0, prog.step))))}  # the epoch's mean
-        if val is not None:
-            vl, vm = validation_loss(model, val.x, val.y, loss_fn, config.eval_batch_size, sharding)
-            rec["val_loss"], rec["val_metric"] = vl, metric_value(config.task, vm, td.scaler)
-        best = prog.end_epoch(rec, config)
-        prog.wall_s += time.perf_counter() - t0  # before the save: the checkpoint's record holds it
-        checkpoints.save(prog.epoch, state, dataclasses.asdict(prog), best=best)
-        drawn = prog.done or time.perf_counter() - last_plot >= PLOT_EVERY_S
-        write_history(workdir, prog.history, config.task, plot=drawn)
-        last_plot = time.perf_counter() if drawn else last_plot
-        log.info("epoch %d: train loss %.4f metric %.4f | val loss %s metric %s | lr %.3g | %.0f img/s, "
-                 "%.0f %% waiting for data", prog.epoch, rec["train_loss"], rec["train_metric"], rec["val_loss"],
-                 rec["val_metric"], rec["learning_rate"], rec["images_per_s"], 100 * rec["data_wait_fraction"])
-        if on_epoch_end is not None:
-            on_epoch_end(prog.epoch, rec)
-    summary = {**prog.summary(config), "train_wall_s": prog.wall_s, "n_params": info["n_params"],
-               "devices": sharding.n}
-    if config.refit_readout:
-        summary["readout"] = refit_readout(config, workdir, td, val, sharding, show=progress)
-    write_json(workdir / SUMMARY_FILE, summary)
-    return summary
+    try:
+        last_plot = -math.inf
+        while not prog.done and prog.epoch < config.epochs:
+            t0, step0 = time.perf_counter(), prog.step
+            state, rec, prog.step = train_epoch(train_call, state, td, config, prog.epoch, prog.step, key, sharding,
+                                               show=progress)
+            nnx.update((model, opt), state)
+            rec = {"epoch": prog.epoch + 1, **rec, "val_loss": None, "val_metric": None,
+                   "learning_rate": float(np.mean(lr_fn(np.arange(step0, prog.step))))}  # the epoch's mean
+            if val is not None:
+                vl, vm = validation_loss(model, val.x, val.y, loss_fn, config.eval_batch_size, sharding)
+                rec["val_loss"], rec["val_metric"] = vl, metric_value(config.task, vm, td.scaler)
+            best = prog.end_epoch(rec, config)
+            prog.wall_s += time.perf_counter() - t0  # before the save: the checkpoint's record holds it
+            checkpoints.save(prog.epoch, state, dataclasses.asdict(prog), best=best)
+            drawn = prog.done or time.perf_counter() - last_plot >= PLOT_EVERY_S
+            write_history(workdir, prog.history, config.task, plot=drawn)
+            last_plot = time.perf_counter() if drawn else last_plot
+            log.info("epoch %d: train loss %.4f metric %.4f | val loss %s metric %s | lr %.3g | %.0f img/s, "
+                     "%.0f %% waiting for data", prog.epoch, rec["train_loss"], rec["train_metric"], rec["val_loss"],
+                     rec["val_metric"], rec["learning_rate"], rec["images_per_s"], 100 * rec["data_wait_fraction"])
+            if on_epoch_end is not None:
+                on_epoch_end(prog.epoch, rec)
+        summary = {**prog.summary(config), "train_wall_s": prog.wall_s, "n_params": info["n_params"],
+                   "devices": sharding.n}
+        if config.refit_readout:
+            summary["readout"] = refit_readout(config, workdir, td, val, sharding, show=progress)
+        write_json(workdir / SUMMARY_FILE, summary)
+        return summary
+    finally:
+        close = getattr(td.source, "close", None)
+        if close is not None:  # a live source's simulation workers
+            close()
 
 
 def refit_readout(config: TrainConfig, workdir: Path, td: TrainData, val: Validation, sharding: Sharding, *,

@@ -88,3 +88,39 @@ def test_live_source_replays_the_normaliser_sample_in_epoch_zero():
     assert index(src.chunks(1, np.random.default_rng(0))) == list(range(6, 12))
     assert index(src.chunks(0, np.random.default_rng(0))) == list(range(6))  # replayed once only
     assert opened == [0, 4, 6, 0]
+
+
+def test_live_source_keeps_one_stream_across_epochs(monkeypatch):
+    # one worker pool serves every epoch in turn (its prefetched simulations are the next
+    # epoch's first ones); a rewind, an error or close() ends it
+    from turbsim import stream
+
+    opened, closed, failed = [], [], []
+
+    def fake_stream(template, *, seed, workers, start, **kw):
+        opened.append(start)
+        try:
+            for i in itertools.count(start):
+                if i == 13 and not failed:
+                    failed.append(i)
+                    raise RuntimeError("simulation 13 failed")
+                yield {"klass": i % 2, "n": 3.5, "projections": np.full((3, 4, 4), 10.0 ** (i + 1))}
+        finally:
+            closed.append(start)
+
+    monkeypatch.setattr(stream, "stream", fake_stream)
+    src = sources.LiveSource(SimpleNamespace(cells=4), "classify", sims_per_epoch=4, seed=0, chunk_sims=3)
+    index = lambda chunks: [int(round(m[0, 0, 0])) - 1 for c in chunks for m in c.maps]  # noqa: E731
+    src.sample(2)
+    assert index(src.chunks(0, None)) == [0, 1, 2, 3]
+    assert index(src.chunks(1, None)) == [4, 5, 6, 7]
+    assert opened == [0] and closed == []  # the sample, epoch 0 and epoch 1 from one stream
+    assert index(src.chunks(0, None)) == [0, 1, 2, 3]  # a rewind opens a new stream at 0
+    assert opened == [0, 0] and closed == [0]
+    assert index(src.chunks(2, None)) == [8, 9, 10, 11]
+    with pytest.raises(RuntimeError, match="simulation 13"):
+        list(src.chunks(3, None))  # 12 then the failure: the stream is closed, the next epoch opens one
+    assert closed[-1] == 8
+    assert index(src.chunks(3, None)) == [12, 13, 14, 15] and opened[-1] == 12
+    src.close()
+    assert len(closed) == len(opened)
