@@ -48,7 +48,7 @@ from .transforms import AUGMENTATIONS, NORMALISATIONS, STUDY_AUGMENT, check_augm
 
 OWNER = "TrainConfig"
 OPTIMIZERS = ("rmsprop", "adamw")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("cosine", "constant")
 DATA, MODEL, LIVE = "data", "model and optimisation", "live simulations"
 """Groups of the command-line options."""
 
@@ -164,7 +164,7 @@ class TrainConfig:
         Peak learning rate, > 0.
     weight_decay : float
         AdamW's decoupled weight decay, >= 0 (ignored by RMSprop).
-    schedule : {"constant", "cosine"}
+    schedule : {"cosine", "constant"}
         Learning rate after the warm-up: constant, or cosine decay to zero at the last epoch.
     warmup_epochs : float
         Epochs of linear warm-up from zero, >= 0 (may be fractional; 0 for none).

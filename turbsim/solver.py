@@ -320,7 +320,7 @@ def evolve(rho, velocity, *, dx: float, cs: float, t_end: float, outputs=(),
         End time.
     outputs : sequence of float, optional
         Intermediate output times in [0, t_end]; the solver lands on each exactly.
-    scheme : {"first", "muscl"}
+    scheme : {"muscl", "first"}, optional
         First-order Godunov or MUSCL-Hancock.
     limiter : {"minmod", "moncen"}
         Slope limiter (MUSCL only).
