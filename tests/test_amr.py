@@ -154,3 +154,73 @@ def test_failure_is_loud():
     m = Mesh.from_uniform(np.ones((n,) * 3), vel, 4, 5)
     with pytest.raises(AmrError, match="invalid state|density"):
         evolve(m, 0.1, scheme="muscl", courant=1.0, density_floor=0.05, refine="none")
+
+
+# -- the API --------------------------------------------------------------------------------
+
+def test_simulate_amr_equals_uniform_runs():
+    """Through turbsim.simulate: refine="none" is the uniform run on the levelmin grid and
+    refine="all" the uniform run on the levelmax grid, bit for bit."""
+    from turbsim import SimConfig, simulate
+    base = dict(n=4.0, seed=3, t_end=2.0, scheme="muscl")
+    uni = simulate(SimConfig(cells=16, **base))
+    none = simulate(SimConfig(cells=16, levelmin=4, levelmax=5, refine="none", **base))
+    assert none.leaf_counts() == {4: 16**3}
+    assert np.array_equal(none.to_uniform(4).density * none.config.density, uni.density)
+    full = simulate(SimConfig(cells=16, levelmin=3, levelmax=4, refine="all", **base))
+    assert np.array_equal(full.density, uni.density)
+    assert np.array_equal(full.velocity, uni.velocity)
+
+
+def test_simulate_amr_result_views():
+    from turbsim import SimConfig, simulate
+    cfg = SimConfig(cells=16, levelmin=4, levelmax=6, n=4.0, seed=1, mach=2.0, t_end=2.0,
+                    err_grad_d=0.2)
+    res = simulate(cfg)
+    counts = res.leaf_counts()
+    assert len(counts) >= 2, counts
+    assert res.mass_error < 1e-12 and res.momentum_error < 1e-12
+    table = res.cells()
+    assert list(table) == ["x", "y", "z", "level", "dx", "density", "velocity_x", "velocity_y",
+                           "velocity_z", "pressure"]
+    assert table["level"].dtype == np.int32
+    assert np.isclose((table["density"] * table["dx"] ** 3).sum(), 1.0, rtol=1e-12)
+    assert {int(L): int(c) for L, c in zip(*np.unique(table["level"], return_counts=True))} == counts
+    cgs = res.cells(cgs=True)
+    mass_g = (cgs["density"] * cgs["dx"] ** 3).sum()
+    assert np.isclose(mass_g, cfg.code_units["mass"], rtol=1e-12)
+    for level in (4, 5, 6):
+        rho, vel = res.to_uniform(level)
+        assert rho.shape == (2**level,) * 3 and vel.shape == (3,) + rho.shape
+        assert np.isclose(rho.mean(), 1.0, rtol=1e-12)
+        # momentum of the uniform view = momentum of the leaves (velocity averaged by mass)
+        mom = (rho * vel).mean(axis=(1, 2, 3))
+        leaf_mom = [(table["density"] * table[f"velocity_{a}"] * table["dx"] ** 3).sum() for a in "xyz"]
+        assert np.allclose(mom, leaf_mom, atol=1e-13)
+        sigma = res.column_density(0, level)
+        pix = (cfg.box * 3.0857e18 / 2**level) ** 2
+        assert np.isclose(sigma.sum() * pix, mass_g, rtol=1e-12)
+    # the map carries the mesh: a coarse leaf is constant over its pixels at levelmax
+    rho6 = res.to_uniform(6).density
+    coarse = res.mesh.kind[4] == 1
+    blocks = rho6.reshape(16, 4, 16, 4, 16, 4)
+    assert np.all((blocks.max(axis=(1, 3, 5)) - blocks.min(axis=(1, 3, 5)))[coarse] == 0)
+    with pytest.raises(ValueError, match="outside"):
+        res.to_uniform(3)
+    with pytest.raises(ValueError, match="intermediate outputs"):
+        simulate(cfg, outputs=[1.0])
+
+
+def test_config_amr_fields():
+    from turbsim import SimConfig
+    assert not SimConfig().amr
+    c = SimConfig(levelmin=5, levelmax=7, cells=32)
+    assert c.amr and SimConfig.from_json(c.to_json()) == c
+    with pytest.raises(ValueError, match="cells = 16"):
+        SimConfig(levelmin=5, levelmax=7, cells=16)
+    with pytest.raises(ValueError, match="levelmin = 2"):
+        SimConfig(levelmin=2, levelmax=4, cells=16)
+    with pytest.raises(ValueError, match="float64"):
+        SimConfig(levelmin=4, levelmax=5, cells=16, dtype="float32")
+    with pytest.raises(ValueError, match="refine"):
+        SimConfig(refine="everywhere")

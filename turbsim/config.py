@@ -23,6 +23,8 @@ DTYPES = ("float64", "float32")
 """Floating-point types of the solver."""
 IC_METHODS = ("fourier", "white_noise")
 """Ways to draw the initial velocity field (:mod:`turbsim.ic` uses this list)."""
+REFINES = ("gradient", "mass", "gradient+mass", "all", "none")
+"""Refinement criteria of AMR-lite (:mod:`turbsim.amr` uses this list)."""
 STOPS = ("exact", "after")
 """How a run ends at an output time: shortened last step, or the first full step past it
 (:mod:`turbsim.solver` uses this list)."""
@@ -86,6 +88,28 @@ class SimConfig:
         RAMSES writes its outputs so, hence its snapshot times overshoot the requested time
         (0.51-0.57 Myr for 0.5 Myr in the shared 64^3 runs); the time reached is recorded.
         Default "exact".
+    levelmin : int
+        Coarsest level of an AMR-lite run (:mod:`turbsim.amr`; level L has 2^L cells per
+        side), in [3, 10], or 0 for a uniform run (the default). With AMR, ``cells`` must be
+        2^L with levelmin <= L <= levelmax: the initial conditions are drawn there (RAMSES
+        gives them at levelmin), and the first regrid derefines what the criteria do not flag.
+    levelmax : int
+        Finest level of an AMR-lite run, in [levelmin, 10], or 0 for a uniform run. Default 0.
+    refine : {"gradient", "mass", "gradient+mass", "all", "none"}
+        AMR-lite refinement criteria: RAMSES's density gradient (``err_grad_d``), its
+        quasi-Lagrangian mass criterion (``m_refine``), both, every cell, no cell. Default
+        "gradient".
+    err_grad_d : float
+        Threshold of RAMSES's relative density gradient between neighbours, ``2 |d_i -
+        d_j| / (d_i + d_j + 1e-10)``, in [0, 100]. Default 0.1 (the shared RAMSES AMR runs).
+    m_refine : float
+        Mass threshold of the quasi-Lagrangian criterion, in units of the mean mass of a
+        levelmin cell, in [0, 1e6]; 0 disables it. Default 0.
+    nexpand : int
+        Buffer cells grown around the flagged cells at each regrid (RAMSES ``nexpand``),
+        in [0, 4]. Default 1.
+    regrid_every : int
+        Steps between regrids, in [1, 1000] (RAMSES: every step). Default 1.
     """
 
     box: float = 10.0
@@ -106,6 +130,13 @@ class SimConfig:
     gamma: float = 1.0
     ramses_dt: bool = False
     stop: str = "exact"
+    levelmin: int = 0
+    levelmax: int = 0
+    refine: str = "gradient"
+    err_grad_d: float = 0.1
+    m_refine: float = 0.0
+    nexpand: int = 1
+    regrid_every: int = 1
 
     def __post_init__(self):
         own = "SimConfig"
@@ -130,6 +161,32 @@ class SimConfig:
         set_("gamma", real(own, "gamma", self.gamma, 1.0, 5.0 / 3.0))
         flag(own, "ramses_dt", self.ramses_dt)
         choice(own, "stop", self.stop, STOPS)
+        self._validate_amr(own, set_)
+
+    def _validate_amr(self, own, set_):
+        set_("levelmin", integer(own, "levelmin", self.levelmin, 0, 10))
+        set_("levelmax", integer(own, "levelmax", self.levelmax, 0, 10))
+        choice(own, "refine", self.refine, REFINES)
+        set_("err_grad_d", real(own, "err_grad_d", self.err_grad_d, 0, 100))
+        set_("m_refine", real(own, "m_refine", self.m_refine, 0, 1e6))
+        set_("nexpand", integer(own, "nexpand", self.nexpand, 0, 4))
+        set_("regrid_every", integer(own, "regrid_every", self.regrid_every, 1, 1000))
+        if self.levelmin == 0 and self.levelmax == 0:
+            return
+        if not 3 <= self.levelmin <= self.levelmax:
+            raise ValueError(f"SimConfig.levelmin = {self.levelmin} and levelmax = {self.levelmax}: "
+                             "an AMR run needs 3 <= levelmin <= levelmax (both 0: uniform)")
+        if self.cells not in [2**L for L in range(self.levelmin, self.levelmax + 1)]:
+            raise ValueError(f"SimConfig.cells = {self.cells} must be 2^L with levelmin = {self.levelmin}"
+                             f" <= L <= levelmax = {self.levelmax} in an AMR run (the initial "
+                             "conditions' grid)")
+        if self.dtype != "float64":
+            raise ValueError(f"SimConfig.dtype = {self.dtype!r}: AMR runs are float64 only")
+
+    @property
+    def amr(self) -> bool:
+        """True for an AMR-lite run (``levelmax > 0``)."""
+        return self.levelmax > 0
 
     # -- derived quantities -------------------------------------------------------------
     @property

@@ -227,7 +227,9 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
 
     Returns
     -------
-    SimResult
+    SimResult or turbsim.amr.AmrResult
+        An AMR-lite configuration (``config.levelmax > 0``) gives an
+        :class:`~turbsim.amr.AmrResult` (leaf cells, uniform views, column densities).
 
     Raises
     ------
@@ -237,6 +239,8 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
     """
     if not isinstance(config, SimConfig):
         raise TypeError(f"simulate needs a SimConfig, got {type(config).__name__}")
+    if config.amr:
+        return _simulate_amr(config, outputs, threads)
     if check_memory:
         ensure_memory(config, outputs, threads)
     t_start = _time.perf_counter()
@@ -281,3 +285,16 @@ def simulate(config: SimConfig, outputs=None, threads: int | None = None,
                      steps=res.steps, wall_time=_time.perf_counter() - t_start,
                      solver_time=res.wall_time, ic_time=ic_time, mass_error=mass_error,
                      momentum_error=momentum_error, snapshots=snaps)
+
+
+def _simulate_amr(config: SimConfig, outputs, threads):
+    """An AMR-lite run (:mod:`turbsim.amr`): the same initial conditions on the ``cells`` grid."""
+    from . import amr  # the refined mesh: imported only by AMR runs
+
+    if outputs:
+        raise ValueError("simulate: intermediate outputs are not supported by AMR-lite runs "
+                         f"(levelmax = {config.levelmax}); got outputs={list(outputs)}")
+    t0 = _time.perf_counter()
+    velocity = ic.velocity_field(config.cells, config.n, config.seed, mach=config.mach,
+                                 solenoidal=config.solenoidal, method=config.ic)
+    return amr.run_config(config, velocity, threads=threads, ic_time=_time.perf_counter() - t0)

@@ -53,6 +53,9 @@ static inline double amr_slope(double qm, double q0, double qp, double st)
     return dc < 0 ? -m : m;
 }
 
+/* Parallel regions are entered only when there is enough work to pay for waking the
+ * threads (the if clauses); the results do not depend on it. */
+
 /* Work space of one thread for one tile. */
 typedef struct {
     double w[NVAR][S * S * S];          /* primitives of the tile and 2 layers */
@@ -312,7 +315,7 @@ int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U
     const double hdt = 0.5 * dtdx;
     int fail = 0;
 #ifdef TURBSIM_OPENMP
-#pragma omp parallel num_threads(amr_threads(p)) reduction(| : fail)
+#pragma omp parallel num_threads(amr_threads(p)) reduction(| : fail) if (ntiles > 2)
 #endif
     {
         amr_work *wk = (amr_work *)malloc(sizeof(amr_work));
@@ -356,7 +359,7 @@ void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t 
     double sm = 0.0;
     int64_t bd = INT64_MAX;
 #ifdef TURBSIM_OPENMP
-#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) reduction(max : sm) reduction(min : bd)
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) reduction(max : sm) reduction(min : bd) if (ntiles > 64)
 #endif
     for (int64_t t = 0; t < ntiles; t++) {
         const int64_t x0 = (int64_t)tiles[3 * t] * T, y0 = (int64_t)tiles[3 * t + 1] * T;
@@ -389,7 +392,7 @@ void ts_amr_leaf_speed(const ts_amr_params *p, int64_t n, const double *U,
     double sm = 0.0;
     int64_t bd = INT64_MAX;
 #ifdef TURBSIM_OPENMP
-#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) reduction(max : sm) reduction(min : bd)
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) reduction(max : sm) reduction(min : bd) if (n3 > 262144)
 #endif
     for (int64_t g = 0; g < n3; g++) {
         if (kind[g] != TS_AMR_LEAF)
@@ -409,7 +412,7 @@ void ts_amr_restrict(const ts_amr_params *p, int64_t nc, double *Uc, const doubl
 {
     const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
 #ifdef TURBSIM_OPENMP
-#pragma omp parallel for num_threads(amr_threads(p)) schedule(static)
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 65536)
 #endif
     for (int64_t q = 0; q < ncells; q++) {
         const int64_t c = cells[q];
@@ -436,7 +439,7 @@ void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double
 {
     const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
 #ifdef TURBSIM_OPENMP
-#pragma omp parallel for num_threads(amr_threads(p)) schedule(static)
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 65536)
 #endif
     for (int64_t q = 0; q < ncells; q++) {
         const int64_t g = cells[q];
