@@ -26,6 +26,13 @@ BAD_VALUES = {
     "gamma": [0.9, 2.0],
     "ramses_dt": ["yes", 1],
     "stop": ["land", 1],
+    "levelmin": [-1, 11, 1.5, 2],
+    "levelmax": [-1, 11],
+    "refine": ["everywhere", None],
+    "err_grad_d": [-0.1, float("nan")],
+    "m_refine": [-1.0],
+    "nexpand": [-1, 5],
+    "regrid_every": [0, 1.5],
 }
 
 
