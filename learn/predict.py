@@ -6,6 +6,12 @@ jitted program per graph and input shape (:func:`make_predict_call`). With
 ``symmetrize`` the outputs are averaged over the 8 rotations and reflections of each image
 (:func:`dihedral_mean`).
 
+``python -m learn.predict RUN_DIR MAP.fits --out DIR`` points a trained run at an
+observed column-density map (FITS): the map is tiled into the model's field of view in
+physical units and predicted per tile with an uncertainty (:func:`learn.sky.predict_map`;
+reading, units and WCS in :mod:`learn.fits`). A map outside the training domain (pixel
+scale, tile size, dynamic range) is refused with the numbers.
+
 Examples
 --------
 >>> import jax.numpy as jnp
@@ -15,6 +21,10 @@ Examples
 """
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+import sys
 from functools import partial
 from typing import Callable
 
@@ -157,3 +167,75 @@ def predict(model: nnx.Module, images: np.ndarray, *, batch_size: int = 256, sha
             x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
         outs.append(np.asarray(call(mstate, sharding.put_batch(x, 0)))[: bs - pad])
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
+
+
+# --------------------------------------------------------------------------------------
+# the command line: a trained run on an observed map (FITS)
+# --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m learn.predict``."""
+    from turbsim.console import ArgumentParser
+
+    p = ArgumentParser(
+        prog="python -m learn.predict", short_usage="RUN_DIR MAP.fits --out DIR [options]",
+        description="Predict the spectral index n (a regression run) or P(Burgers) (a classifier) per tile of an "
+                    "observed column-density map (FITS; BUNIT N(H2) in cm^-2 or a surface density such as g/cm2; "
+                    "NaN or masked pixels allowed). The map is cut into tiles of the model's field of view in "
+                    "physical units (pixel scale from the WCS and --distance, or --pixel-scale-pc); each tile is "
+                    "predicted under the 8 rotations and reflections (and by every --also run), their spread "
+                    "being the uncertainty. Writes prediction.fits (per-tile values with the map's WCS), "
+                    "overlay.png and summary.json into --out. Maps outside what the model was trained on (pixel "
+                    "scale, tile size, dynamic range) are refused with the numbers.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="trained run directory (python -m learn.fit)")
+    p.add_argument("map", metavar="MAP.fits", help="column-density map (FITS)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+    p.add_argument("--distance", type=float, metavar="PC", help="distance of the cloud [pc] (with a WCS in angles)")
+    p.add_argument("--pixel-scale-pc", type=float, metavar="PC", help="pixel side [pc] (instead of WCS and distance)")
+    p.add_argument("--tile-pc", type=float, metavar="PC",
+                   help="tile side [pc] (default: the model's field of view: 5 pc for quadrant images of the 10 pc box)")
+    p.add_argument("--also", nargs="*", default=[], metavar="RUN_DIR",
+                   help="more runs of the same task and input size: an ensemble whose spread adds to the uncertainty")
+    p.add_argument("--hdu", default=None, help="HDU to read (index or name; default the first image)")
+    p.add_argument("--min-valid", type=float, default=0.9, metavar="F",
+                   help="smallest share of usable (finite, positive, unmasked) pixels for a tile to be predicted")
+    p.add_argument("--extrapolate", action="store_true",
+                   help="predict a map whose dynamic range lies outside the training range anyway (marked in every "
+                        "output); scale and tile checks are never waived")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    return p
+
+
+def main(argv=None) -> int:
+    """Command-line entry point; returns the exit status (0 ok, 2 bad arguments, data or map)."""
+    from . import fits as lfits
+    from . import sky
+    from .rundir import RunError, load_run
+    from .transforms import DataError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    hdu = int(args.hdu) if args.hdu is not None and args.hdu.isdigit() else args.hdu
+    try:
+        runs = [load_run(d) for d in [args.run_dir, *args.also]]
+        fmap = lfits.read_map(args.map, hdu=hdu)
+        pred = sky.predict_map(runs, fmap, distance_pc=args.distance, pixel_scale_pc=args.pixel_scale_pc,
+                               tile_pc=args.tile_pc, min_valid=args.min_valid, extrapolate=args.extrapolate)
+        summary = sky.write_outputs(pred, fmap, args.out)
+    except (DataError, RunError, ValueError) as exc:
+        parser.error(str(exc))
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "tiles"}))
+    else:
+        q = summary["quantity"]
+        print(f"{summary['map']}: {summary['n_predicted']} of {summary['n_tiles']} tiles of {summary['tile_pc']:.3g} pc "
+              f"predicted; {q} mean {summary['mean']:.3f}, median {summary['median']:.3f}"
+              + (" (EXTRAPOLATED: " + summary["domain_warning"] + ")" if summary["extrapolated"] else ""))
+        print(f"wrote {args.out}/prediction.fits, overlay.png, summary.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
