@@ -224,3 +224,62 @@ def test_config_amr_fields():
         SimConfig(levelmin=4, levelmax=5, cells=16, dtype="float32")
     with pytest.raises(ValueError, match="refine"):
         SimConfig(refine="everywhere")
+
+
+# -- accuracy -------------------------------------------------------------------------------
+
+def sound_wave(lmin, scheme="muscl", static=True, amp=1e-4, t_end=0.5):
+    """A right-moving linear sound wave along x through a static refined slab (x in [1/4,
+    3/4] one level finer). Returns (L1 error of rho / amp over the leaves against the exact
+    wave, largest left-moving component |(drho - dv) / 2| / amp, mass error)."""
+    n = 2**lmin
+    x = (np.arange(n) + 0.5) / n
+    s = np.sin(2 * np.pi * x)[:, None, None] * np.ones((n, n, n))
+    vel = np.zeros((3, n, n, n))
+    vel[0] = amp * s
+    mesh = Mesh.from_uniform(1 + amp * s, vel, lmin, lmin + 1)
+    if static:
+        mask = np.zeros((n, n, n), bool)
+        mask[n // 4: 3 * n // 4] = True
+        mesh.refine_cells(lmin, mask)
+        mesh.check_nesting()
+    res = evolve(mesh, t_end, scheme=scheme, refine=None)
+    err, left = 0.0, 0.0
+    for L in mesh.levels:
+        leaf = mesh.kind[L] == LEAF
+        if not leaf.any():
+            continue
+        xl = (np.arange(2**L) + 0.5) / 2**L
+        exact = np.sin(2 * np.pi * (xl - t_end))[:, None, None] * np.ones((2**L,) * 3)
+        d = (mesh.U[L][0] - 1) / amp
+        v = mesh.U[L][1] / mesh.U[L][0] / amp
+        err += np.abs(d - exact)[leaf].sum() / 8**L
+        left = max(left, np.abs((d - v) / 2)[leaf].max())
+    return err, left, res.mass_error
+
+
+REFLECTION_BOUND = 1e-4
+"""Largest left-moving wave a coarse-fine boundary may make, relative to the incident one."""
+
+
+@pytest.mark.parametrize("levels,scheme,order", [((3, 4), "muscl", 1.3)])
+def test_sound_wave_through_static_boundary(levels, scheme, order):
+    """Fast sibling of the slow study below (8^3 and 16^3 bases)."""
+    _check_sound_wave(levels, scheme, order)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("levels,scheme,order", [((4, 5), "muscl", 1.4), ((4, 5), "first", 0.75)])
+def test_sound_wave_through_static_boundary_slow(levels, scheme, order):
+    _check_sound_wave(levels, scheme, order)
+
+
+def _check_sound_wave(levels, scheme, order):
+    coarse = sound_wave(levels[0], scheme)
+    fine = sound_wave(levels[1], scheme)
+    rate = np.log2(coarse[0] / fine[0])
+    assert rate > order, (coarse, fine, rate)
+    assert max(coarse[1], fine[1]) < REFLECTION_BOUND
+    assert max(coarse[2], fine[2]) < 1e-12
+    # the refined slab makes the wave more accurate than the unrefined base grid
+    assert coarse[0] < sound_wave(levels[0], scheme, static=False)[0]

@@ -258,6 +258,35 @@ class Mesh:
             bad = (self.kind[L - 1] == REFINED) & ~ok
             assert not bad.any(), f"level {L - 1}: a refined cell lacks a neighbour ({int(bad.sum())} cells)"
 
+    def refine_cells(self, level: int, mask) -> None:
+        """Refine the leaves of ``level`` where ``mask`` is set (a static refinement).
+
+        The children are filled by prolongation. Proper nesting is the caller's to keep
+        (:meth:`check_nesting` says whether it holds).
+
+        Parameters
+        ----------
+        level : int
+            In [levelmin, levelmax - 1].
+        mask : array_like of bool, shape (2^level,) * 3
+            Cells to refine; only leaves are refined.
+        """
+        L = int(level)
+        if not self.levelmin <= L < self.levelmax:
+            raise ValueError(f"level = {L} is outside levelmin..levelmax - 1 = "
+                             f"{self.levelmin}..{self.levelmax - 1}")
+        mask = np.asarray(mask, bool)
+        if mask.shape != self.kind[L].shape:
+            raise ValueError(f"mask must have shape {self.kind[L].shape}, got {mask.shape}")
+        self.restrict()
+        new = mask & (self.kind[L] == LEAF)
+        self.kind[L][new] = REFINED
+        kids = _up(new)
+        self.kind[L + 1][kids] = LEAF
+        _amr.prolong(self.U[L], self.U[L + 1], np.flatnonzero(kids).astype(np.int64), self.threads)
+        self._rebuild()
+        self.fill_ghosts()
+
     # -- regrid ---------------------------------------------------------------------------
     def _density_with_parents(self, L: int) -> np.ndarray:
         """Density of level L, absent cells replaced by their covering coarser cell."""
@@ -421,7 +450,7 @@ class AmrRunResult:
 
 def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
            limiter: str = "minmod", courant: float = 0.8, gamma: float = 1.0,
-           ramses_dt: bool = False, stop: str = "exact", refine: str = "gradient",
+           ramses_dt: bool = False, stop: str = "exact", refine: str | None = "gradient",
            err_grad_d: float = 0.1, m_refine: float = 0.0, nexpand: int = 1,
            regrid_every: int = 1, threads: int | None = None, density_floor: float = 0.0,
            max_steps: int = 10_000_000, on_regrid=None) -> AmrRunResult:
@@ -438,7 +467,7 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
     scheme, limiter, courant, gamma, ramses_dt, stop
         As :func:`turbsim.solver.evolve`.
     refine, err_grad_d, m_refine, nexpand
-        As :meth:`Mesh.regrid`.
+        As :meth:`Mesh.regrid`; ``refine=None`` keeps the mesh as it is (no regrid).
     regrid_every : int
         Regrid before every k-th step (1: every step, as RAMSES).
     threads : int, optional
@@ -458,7 +487,7 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
         raise ValueError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
     if limiter not in LIMITERS:
         raise ValueError(f"limiter must be one of {sorted(LIMITERS)}, got {limiter!r}")
-    if refine not in REFINE:
+    if refine is not None and refine not in REFINE:
         raise ValueError(f"refine must be one of {list(REFINE)}, got {refine!r}")
     if stop not in ("exact", "after"):
         raise ValueError(f"stop must be 'exact' or 'after', got {stop!r}")
@@ -481,7 +510,8 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
     while t < t_end:
         if steps >= max_steps:
             raise AmrError(f"step limit max_steps={max_steps} reached at t={t:.6g}")
-        if steps % int(regrid_every) == 0 and mesh.levelmax > mesh.levelmin:
+        if (refine is not None and steps % int(regrid_every) == 0
+                and mesh.levelmax > mesh.levelmin):
             t0 = _time.perf_counter()
             change = mesh.regrid(refine, err_grad_d, m_refine, int(nexpand))
             t_regrid += _time.perf_counter() - t0

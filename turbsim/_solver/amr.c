@@ -95,7 +95,7 @@ static void amr_load(int64_t n, const double *U, int64_t x0, int64_t y0, int64_t
     }
 }
 
-/* 2. face states of the cells of the tile and 1 layer */
+/* 2. face states of the cells of the tile and 1 layer, one pencil along z at a time */
 static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
 {
     const double cs2 = p->cs * p->cs, gm1 = p->gamma - 1.0, half = 0.5;
@@ -103,31 +103,52 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
     const int has_h = p->gamma != 1.0;
     const int dxs = S * S, dys = S;
     for (int i = -1; i <= T; i++)
-        for (int j = -1; j <= T; j++)
-            for (int k = -1; k <= T; k++) {
-                const int64_t c = WI(i, j, k), f = RI(i, j, k);
-                const double *r = wk->w[0], *u = wk->w[1], *v = wk->w[2], *w = wk->w[3];
-                if (p->scheme == 0) {
-                    for (int q = 0; q < 6; q++) {
-                        for (int m = 0; m < NVAR; m++) wk->fs[q][m][f] = wk->w[m][c];
-                        wk->fs[q][4][f] = 0.0;
-                    }
-                    continue;
+        for (int j = -1; j <= T; j++) {
+            const int64_t c0 = WI(i, j, -1), f0 = RI(i, j, -1);
+            if (p->scheme == 0) {
+                for (int q = 0; q < 6; q++) {
+                    for (int m = 0; m < NVAR; m++)
+                        memcpy(&wk->fs[q][m][f0], &wk->w[m][c0], (size_t)R * sizeof(double));
+                    memset(&wk->fs[q][4][f0], 0, (size_t)R * sizeof(double));
                 }
-                const double drx = amr_slope(r[c - dxs], r[c], r[c + dxs], st);
-                const double dry = amr_slope(r[c - dys], r[c], r[c + dys], st);
-                const double drz = amr_slope(r[c - 1], r[c], r[c + 1], st);
-                const double dux = amr_slope(u[c - dxs], u[c], u[c + dxs], st);
-                const double duy = amr_slope(u[c - dys], u[c], u[c + dys], st);
-                const double duz = amr_slope(u[c - 1], u[c], u[c + 1], st);
-                const double dvx = amr_slope(v[c - dxs], v[c], v[c + dxs], st);
-                const double dvy = amr_slope(v[c - dys], v[c], v[c + dys], st);
-                const double dvz = amr_slope(v[c - 1], v[c], v[c + 1], st);
-                const double dwx = amr_slope(w[c - dxs], w[c], w[c + dxs], st);
-                const double dwy = amr_slope(w[c - dys], w[c], w[c + dys], st);
-                const double dwz = amr_slope(w[c - 1], w[c], w[c + 1], st);
+                continue;
+            }
+            const double *restrict r = wk->w[0] + c0, *restrict u = wk->w[1] + c0;
+            const double *restrict v = wk->w[2] + c0, *restrict w = wk->w[3] + c0;
+            double *restrict xm0 = wk->fs[0][0] + f0, *restrict xm1 = wk->fs[0][1] + f0,
+                   *restrict xm2 = wk->fs[0][2] + f0, *restrict xm3 = wk->fs[0][3] + f0,
+                   *restrict xm4 = wk->fs[0][4] + f0;
+            double *restrict xp0 = wk->fs[1][0] + f0, *restrict xp1 = wk->fs[1][1] + f0,
+                   *restrict xp2 = wk->fs[1][2] + f0, *restrict xp3 = wk->fs[1][3] + f0,
+                   *restrict xp4 = wk->fs[1][4] + f0;
+            double *restrict ym0 = wk->fs[2][0] + f0, *restrict ym1 = wk->fs[2][1] + f0,
+                   *restrict ym2 = wk->fs[2][2] + f0, *restrict ym3 = wk->fs[2][3] + f0,
+                   *restrict ym4 = wk->fs[2][4] + f0;
+            double *restrict yp0 = wk->fs[3][0] + f0, *restrict yp1 = wk->fs[3][1] + f0,
+                   *restrict yp2 = wk->fs[3][2] + f0, *restrict yp3 = wk->fs[3][3] + f0,
+                   *restrict yp4 = wk->fs[3][4] + f0;
+            double *restrict zm0 = wk->fs[4][0] + f0, *restrict zm1 = wk->fs[4][1] + f0,
+                   *restrict zm2 = wk->fs[4][2] + f0, *restrict zm3 = wk->fs[4][3] + f0,
+                   *restrict zm4 = wk->fs[4][4] + f0;
+            double *restrict zp0 = wk->fs[5][0] + f0, *restrict zp1 = wk->fs[5][1] + f0,
+                   *restrict zp2 = wk->fs[5][2] + f0, *restrict zp3 = wk->fs[5][3] + f0,
+                   *restrict zp4 = wk->fs[5][4] + f0;
+#pragma omp simd
+            for (int k = 0; k < R; k++) {
+                const double drx = amr_slope(r[k - dxs], r[k], r[k + dxs], st);
+                const double dry = amr_slope(r[k - dys], r[k], r[k + dys], st);
+                const double drz = amr_slope(r[k - 1], r[k], r[k + 1], st);
+                const double dux = amr_slope(u[k - dxs], u[k], u[k + dxs], st);
+                const double duy = amr_slope(u[k - dys], u[k], u[k + dys], st);
+                const double duz = amr_slope(u[k - 1], u[k], u[k + 1], st);
+                const double dvx = amr_slope(v[k - dxs], v[k], v[k + dxs], st);
+                const double dvy = amr_slope(v[k - dys], v[k], v[k + dys], st);
+                const double dvz = amr_slope(v[k - 1], v[k], v[k + 1], st);
+                const double dwx = amr_slope(w[k - dxs], w[k], w[k + dxs], st);
+                const double dwy = amr_slope(w[k - dys], w[k], w[k + dys], st);
+                const double dwz = amr_slope(w[k - 1], w[k], w[k + 1], st);
                 /* half-step predictor (muscl_impl.h, step 2) */
-                const double ui = u[c], vi = v[c], wi = w[c], ri = r[c], inv = 1.0 / ri;
+                const double ui = u[k], vi = v[k], wi = w[k], ri = r[k], inv = 1.0 / ri;
                 const double br = (-ui * drx - vi * dry - wi * drz) * hdt;
                 const double bu = (-ui * dux - vi * duy - wi * duz) * hdt;
                 const double bv = (-ui * dvx - vi * dvy - wi * dvz) * hdt;
@@ -139,83 +160,87 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
                 const double wc = wi + bw - cs2 * drz * inv * hdt;
                 /* face states (step 3) */
                 double t;
-                t = rc - half * drx; wk->fs[0][0][f] = t > 0 ? t : ri;
-                t = rc + half * drx; wk->fs[1][0][f] = t > 0 ? t : ri;
-                t = rc - half * dry; wk->fs[2][0][f] = t > 0 ? t : ri;
-                t = rc + half * dry; wk->fs[3][0][f] = t > 0 ? t : ri;
-                t = rc - half * drz; wk->fs[4][0][f] = t > 0 ? t : ri;
-                t = rc + half * drz; wk->fs[5][0][f] = t > 0 ? t : ri;
-                wk->fs[0][1][f] = uc - half * dux; wk->fs[1][1][f] = uc + half * dux;
-                wk->fs[0][2][f] = vc - half * dvx; wk->fs[1][2][f] = vc + half * dvx;
-                wk->fs[0][3][f] = wc - half * dwx; wk->fs[1][3][f] = wc + half * dwx;
-                wk->fs[2][1][f] = uc - half * duy; wk->fs[3][1][f] = uc + half * duy;
-                wk->fs[2][2][f] = vc - half * dvy; wk->fs[3][2][f] = vc + half * dvy;
-                wk->fs[2][3][f] = wc - half * dwy; wk->fs[3][3][f] = wc + half * dwy;
-                wk->fs[4][1][f] = uc - half * duz; wk->fs[5][1][f] = uc + half * duz;
-                wk->fs[4][2][f] = vc - half * dvz; wk->fs[5][2][f] = vc + half * dvz;
-                wk->fs[4][3][f] = wc - half * dwz; wk->fs[5][3][f] = wc + half * dwz;
+                t = rc - half * drx; xm0[k] = t > 0 ? t : ri;
+                t = rc + half * drx; xp0[k] = t > 0 ? t : ri;
+                t = rc - half * dry; ym0[k] = t > 0 ? t : ri;
+                t = rc + half * dry; yp0[k] = t > 0 ? t : ri;
+                t = rc - half * drz; zm0[k] = t > 0 ? t : ri;
+                t = rc + half * drz; zp0[k] = t > 0 ? t : ri;
+                xm1[k] = uc - half * dux; xp1[k] = uc + half * dux;
+                xm2[k] = vc - half * dvx; xp2[k] = vc + half * dvx;
+                xm3[k] = wc - half * dwx; xp3[k] = wc + half * dwx;
+                ym1[k] = uc - half * duy; yp1[k] = uc + half * duy;
+                ym2[k] = vc - half * dvy; yp2[k] = vc + half * dvy;
+                ym3[k] = wc - half * dwy; yp3[k] = wc + half * dwy;
+                zm1[k] = uc - half * duz; zp1[k] = uc + half * duz;
+                zm2[k] = vc - half * dvz; zp2[k] = vc + half * dvz;
+                zm3[k] = wc - half * dwz; zp3[k] = wc + half * dwz;
                 const double h = has_h ? gm1 * sr : 0.0;
-                for (int q = 0; q < 6; q++) wk->fs[q][4][f] = h;
+                xm4[k] = h; xp4[k] = h; ym4[k] = h; yp4[k] = h; zm4[k] = h; zp4[k] = h;
             }
+        }
 }
 
-/* LLF flux of one face (llf_impl.h): left state L (face q_l of cell l), right R; axis 0..2.
- * Writes F[NVAR] in the lab frame (rho, mx, my, mz). */
-static inline void amr_llf(const ts_amr_params *p, const amr_work *wk, int ql, int64_t l,
-                           int qr, int64_t r, int axis, double F[NVAR])
+/* LLF fluxes (llf_impl.h) through nf faces along a pencil: left states of face f at
+ * index l + f of the face-state arrays ql, right states at r + f of qr; fluxes (lab frame:
+ * rho, mx, my, mz) to F[v][off + f]. */
+static inline void amr_llf_row(const ts_amr_params *p, const amr_work *wk, int ql, int64_t l,
+                               int qr, int64_t r, int axis, int nf, double *const F[NVAR],
+                               int64_t off)
 {
     static const int frame[3][3] = {{1, 2, 3}, {2, 1, 3}, {3, 1, 2}};
     const int *vel = frame[axis];
     const int has_h = p->gamma != 1.0;
     const double cs2 = p->cs * p->cs, gam = p->gamma, half = 0.5;
     const double c0 = sqrt(p->gamma) * p->cs;
-    const double dl = wk->fs[ql][0][l], dr = wk->fs[qr][0][r];
-    const double vl = wk->fs[ql][vel[0]][l], vr = wk->fs[qr][vel[0]][r];
-    double pl, pr, cl, cr;
-    if (has_h) {
-        pl = cs2 * (dl - wk->fs[ql][4][l]);
-        pr = cs2 * (dr - wk->fs[qr][4][r]);
-        cl = sqrt(gam * pl / dl);
-        cr = sqrt(gam * pr / dr);
-    } else {
-        pl = cs2 * dl;
-        pr = cs2 * dr;
-        cl = c0;
-        cr = c0;
+    const double *restrict rl = wk->fs[ql][0] + l, *restrict rr = wk->fs[qr][0] + r;
+    const double *restrict ul = wk->fs[ql][vel[0]] + l, *restrict ur = wk->fs[qr][vel[0]] + r;
+    const double *restrict al = wk->fs[ql][vel[1]] + l, *restrict ar = wk->fs[qr][vel[1]] + r;
+    const double *restrict bl = wk->fs[ql][vel[2]] + l, *restrict bt = wk->fs[qr][vel[2]] + r;
+    const double *restrict hl = wk->fs[ql][4] + l, *restrict hr = wk->fs[qr][4] + r;
+    double *restrict f0 = F[0] + off, *restrict fn = F[vel[0]] + off;
+    double *restrict fa = F[vel[1]] + off, *restrict fb = F[vel[2]] + off;
+#pragma omp simd
+    for (int f = 0; f < nf; f++) {
+        const double dl = rl[f], dr = rr[f], vl = ul[f], vr = ur[f];
+        double pl, pr, cl, cr;
+        if (has_h) {
+            pl = cs2 * (dl - hl[f]);
+            pr = cs2 * (dr - hr[f]);
+            cl = sqrt(gam * pl / dl);
+            cr = sqrt(gam * pr / dr);
+        } else {
+            pl = cs2 * dl;
+            pr = cs2 * dr;
+            cl = c0;
+            cr = c0;
+        }
+        const double sl = fabs(vl) + cl, sr = fabs(vr) + cr;
+        const double s = sl > sr ? sl : sr;
+        const double ml = dl * vl, mr = dr * vr;
+        const double tal = dl * al[f], tar = dr * ar[f];
+        const double tbl = dl * bl[f], tbr = dr * bt[f];
+        f0[f] = half * ((ml + mr) - s * (dr - dl));
+        fn[f] = half * (((vl * ml + pl) + (vr * mr + pr)) - s * (mr - ml));
+        fa[f] = half * ((vl * tal + vr * tar) - s * (tar - tal));
+        fb[f] = half * ((vl * tbl + vr * tbr) - s * (tbr - tbl));
     }
-    const double sl = fabs(vl) + cl, sr = fabs(vr) + cr;
-    const double s = sl > sr ? sl : sr;
-    const double ml = dl * vl, mr = dr * vr;
-    const double tal = dl * wk->fs[ql][vel[1]][l], tar = dr * wk->fs[qr][vel[1]][r];
-    const double tbl = dl * wk->fs[ql][vel[2]][l], tbr = dr * wk->fs[qr][vel[2]][r];
-    F[0] = half * ((ml + mr) - s * (dr - dl));
-    F[vel[0]] = half * (((vl * ml + pl) + (vr * mr + pr)) - s * (mr - ml));
-    F[vel[1]] = half * ((vl * tal + vr * tar) - s * (tar - tal));
-    F[vel[2]] = half * ((vl * tbl + vr * tbr) - s * (tbr - tbl));
 }
 
-/* 3. fluxes through the faces of the tile's cells */
+/* 3. fluxes through the faces of the tile's cells, pencil by pencil along z */
 static void amr_fluxes(const ts_amr_params *p, amr_work *wk)
 {
-    double F[NVAR];
+    double *Fx[NVAR], *Fy[NVAR], *Fz[NVAR];
+    for (int m = 0; m < NVAR; m++) { Fx[m] = wk->fx[m]; Fy[m] = wk->fy[m]; Fz[m] = wk->fz[m]; }
     for (int f = 0; f <= T; f++)
         for (int j = 0; j < T; j++)
-            for (int k = 0; k < T; k++) {
-                amr_llf(p, wk, 1, RI(f - 1, j, k), 0, RI(f, j, k), 0, F);
-                for (int m = 0; m < NVAR; m++) wk->fx[m][FXI(f, j, k)] = F[m];
-            }
+            amr_llf_row(p, wk, 1, RI(f - 1, j, 0), 0, RI(f, j, 0), 0, T, Fx, FXI(f, j, 0));
     for (int i = 0; i < T; i++)
         for (int f = 0; f <= T; f++)
-            for (int k = 0; k < T; k++) {
-                amr_llf(p, wk, 3, RI(i, f - 1, k), 2, RI(i, f, k), 1, F);
-                for (int m = 0; m < NVAR; m++) wk->fy[m][FYI(i, f, k)] = F[m];
-            }
+            amr_llf_row(p, wk, 3, RI(i, f - 1, 0), 2, RI(i, f, 0), 1, T, Fy, FYI(i, f, 0));
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++)
-            for (int f = 0; f <= T; f++) {
-                amr_llf(p, wk, 5, RI(i, j, f - 1), 4, RI(i, j, f), 2, F);
-                for (int m = 0; m < NVAR; m++) wk->fz[m][FZI(i, j, f)] = F[m];
-            }
+            amr_llf_row(p, wk, 5, RI(i, j, -1), 4, RI(i, j, 0), 2, T + 1, Fz, FZI(i, j, 0));
 }
 
 /* 4. averaged fluxes of the coarse-fine faces of the tile into the coarse level's array:
