@@ -283,3 +283,36 @@ def _check_sound_wave(levels, scheme, order):
     assert max(coarse[2], fine[2]) < 1e-12
     # the refined slab makes the wave more accurate than the unrefined base grid
     assert coarse[0] < sound_wave(levels[0], scheme, static=False)[0]
+
+
+def _turbulent_l1(lmin, t_end):
+    """L1 distance (relative) of the density to the uniform 2^(lmin+1) run, on both grids,
+    of the uniform 2^lmin run and of AMR-lite at levels lmin..lmin+1 from the same IC."""
+    from turbsim import SimConfig, simulate
+    base = dict(n=11 / 3, seed=2, t_end=t_end)
+    n = 2**lmin
+    coarse = simulate(SimConfig(cells=n, **base)).density
+    fine = simulate(SimConfig(cells=2 * n, **base)).density
+    amr = simulate(SimConfig(cells=n, levelmin=lmin, levelmax=lmin + 1, **base))
+    restricted = fine.reshape(n, 2, n, 2, n, 2).mean(axis=(1, 3, 5))
+    up = np.repeat(np.repeat(np.repeat(coarse, 2, 0), 2, 1), 2, 2)
+    rel = lambda a, b: float(np.abs(a - b).mean() / b.mean())  # noqa: E731
+    amr_coarse = amr.to_uniform(lmin).density * amr.config.density
+    return {"coarse": rel(coarse, restricted), "amr": rel(amr_coarse, restricted),
+            "coarse_fine_grid": rel(up, fine), "amr_fine_grid": rel(amr.density, fine),
+            "refined": amr.refined_fraction()[lmin + 1]}
+
+
+def test_turbulence_closer_to_fine_run():
+    """Fast sibling (levels 5-6 against 32^3 and 64^3, 1.5 Myr)."""
+    r = _turbulent_l1(5, 1.5)
+    assert 0.2 < r["refined"] < 0.95, r
+    assert r["amr"] < r["coarse"] and r["amr_fine_grid"] < r["coarse_fine_grid"], r
+
+
+@pytest.mark.slow
+def test_turbulence_closer_to_fine_run_slow():
+    """Levels 6-7 are closer (L1 of density) to the uniform 128^3 run than uniform 64^3 is."""
+    r = _turbulent_l1(6, 1.0)
+    assert 0.2 < r["refined"] < 0.95, r
+    assert r["amr"] < r["coarse"] and r["amr_fine_grid"] < r["coarse_fine_grid"], r
