@@ -64,10 +64,11 @@ typedef void (*FN(riemann_fn))(const FN(kcon) *k, int64_t n, const FN(face) *L, 
                                const FN(face) *R, int64_t off_r, ts_axis axis,
                                REAL *const F[NV], int64_t off_f);
 
-/* Constants of a run (dtdx and hdtdx: of the current step; each thread holds a copy). */
+/* Constants of a run (dtdx, hdtdx, fdtdx: of the current step; each thread holds a copy). */
 struct FN(kcon_s) {
     int64_t nx, ny, nz, nzp, o;
     REAL dtdx, hdtdx, cs2, c0, gm1, gamma, rfloor;
+    REAL fdtdx;             /* dt/dx times the scale of the sweep's fluxes: 1/2 (llf2_*) */
     int skip_x, skip_y, skip_z, ndim;
     const FN(reconstruction) *rec;     /* the face states (and the buffers they need) */
     /* one step for the x slabs [a, b) of a thread, made for rec and a closure of the

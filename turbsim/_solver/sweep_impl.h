@@ -48,7 +48,7 @@ FN(row_update)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV], REAL *const Un
 {
     const int64_t nz = k->nz, o = k->o, base = (s * k->ny + j) * nz;
     const int hz = !k->skip_z, hx = !k->skip_x && !first, hy = !k->skip_y;
-    const REAL dtdx = k->dtdx;
+    const REAL dtdx = k->fdtdx;     /* for the sweep's fluxes, 2F */
     /* one loop per variable: six streams, few enough to stay in registers */
     for (int v = 0; v < NV; v++) {
         const REAL *restrict u = U[v] + base, *restrict z = fz[v] + o - 1;
@@ -83,7 +83,7 @@ static inline __attribute__((always_inline)) void
 FN(row_complete)(const FN(kcon) *k, FN(work) *w, REAL *const Un[NV], int64_t base,
                  REAL *const fx[NV], int64_t n)
 {
-    const REAL dtdx = k->dtdx;
+    const REAL dtdx = k->fdtdx;     /* for the sweep's fluxes, 2F */
     REAL *restrict d = Un[IDN] + base, *restrict px = Un[IVX] + base;
     REAL *restrict py = Un[IVY] + base, *restrict pz = Un[IVZ] + base;
     const REAL *restrict f0 = fx[IDN], *restrict f1 = fx[IVX];
@@ -113,7 +113,7 @@ static inline __attribute__((always_inline)) void
 FN(row_first)(const FN(kcon) *k, FN(work) *w, REAL *const Un[NV], int64_t base,
               REAL *const fx[NV], int64_t off, int64_t n)
 {
-    const REAL dtdx = k->dtdx;
+    const REAL dtdx = k->fdtdx;     /* for the sweep's fluxes, 2F */
     const int hy = !k->skip_y;
     for (int v = 0; v < NV; v++) {
         REAL *restrict un = Un[v] + base;
@@ -255,9 +255,9 @@ FN(boundary)(const FN(kcon) *k, FN(work) *w, const FN(work) *left, REAL *const U
     {                                                                                        \
         FN(boundary)(k, w, left, Un, a, &REC, RIEMANN);                                      \
     }
-TS_SWEEP(first, FN(piecewise_constant), FN(llf_isothermal))
-TS_SWEEP(muscl_minmod, FN(muscl_minmod), FN(llf_isothermal))
-TS_SWEEP(muscl_moncen, FN(muscl_moncen), FN(llf_isothermal))
-TS_SWEEP(muscl_minmod_h, FN(muscl_minmod_h), FN(llf_corrected))
-TS_SWEEP(muscl_moncen_h, FN(muscl_moncen_h), FN(llf_corrected))
+TS_SWEEP(first, FN(piecewise_constant), FN(llf2_isothermal))
+TS_SWEEP(muscl_minmod, FN(muscl_minmod), FN(llf2_isothermal))
+TS_SWEEP(muscl_moncen, FN(muscl_moncen), FN(llf2_isothermal))
+TS_SWEEP(muscl_minmod_h, FN(muscl_minmod_h), FN(llf2_corrected))
+TS_SWEEP(muscl_moncen_h, FN(muscl_moncen_h), FN(llf2_corrected))
 #undef TS_SWEEP

@@ -67,7 +67,7 @@ static ts_status FN(make_kcon)(const ts_params *p, FN(kcon) *k)
     k->gm1 = (REAL)(p->gamma - 1.0);
     k->c0 = (REAL)(sqrt(p->gamma) * p->cs);
     k->rfloor = (REAL)p->density_floor;
-    k->dtdx = k->hdtdx = 0;
+    k->dtdx = k->hdtdx = k->fdtdx = 0;
     k->skip_x = p->nx == 1; k->skip_y = p->ny == 1; k->skip_z = p->nz == 1;
     k->ndim = (p->nx > 1) + (p->ny > 1) + (p->nz > 1);
     if (k->ndim == 0) k->ndim = 1;
@@ -172,6 +172,7 @@ ts_status FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz
             if (p->land && t + dt * (1.0 + 1e-10) >= t_end) { dt = t_end - t; last = 1; }
             k.dtdx = (REAL)(dt / p->dx);
             k.hdtdx = (REAL)(0.5 * dt / p->dx);
+            k.fdtdx = (REAL)0.5 * k.dtdx;       /* exact */
             k.sweep(&k, w, U, Un, a, b);
             FN(barrier)();
             k.boundary(&k, w, left, Un, a);
