@@ -17,8 +17,11 @@ The rules are RAMSES's (``flag_fine``, ``hydro_flag``, ``refine_fine``):
   covering cell, as RAMSES's ``hydro_flag``), and the quasi-Lagrangian mass criterion,
   ``rho >= m_refine * mass_sph / dx^3`` with ``mass_sph`` the mass of a ``levelmin`` cell
   at the mean density;
-* **buffers**: a cell whose children are refined stays refined, with one buffer cell
-  around it (proper nesting); the flags then grow by ``nexpand`` cells (3x3x3 dilation);
+* **buffers**: a cell whose children are refined (or were flagged at their level's last
+  flagging, RAMSES's ``test_flag``) stays refined, with one buffer cell
+  around it (proper nesting); the flags then grow by ``nexpand`` cells, each by RAMSES's
+  ``smooth_fine`` (cells with at least 1, then 2, then 2 flagged face neighbours: a 3x3x3
+  cube around a single cell, and the notches of a region filled);
 * **nesting**: a cell is refined only when its 26 neighbours exist at its level, so
   neighbouring leaves differ by at most one level; cells no longer flagged lose their
   children (derefinement: the parent keeps their volume average);
@@ -87,6 +90,24 @@ def _dilate(mask: np.ndarray, size: int = 3) -> np.ndarray:
     return ndimage.maximum_filter(mask.view(np.uint8), size=size, mode="wrap").view(bool)
 
 
+def _smooth(flag: np.ndarray, exists: np.ndarray) -> np.ndarray:
+    """RAMSES's dilation operator (``smooth_fine``): one cell of buffer around the flags.
+
+    Three passes over the existing cells; each flags the cells with at least 1, then 2,
+    then 2 flagged face neighbours (of the flags as they are after the previous pass).
+    Around one cell this is its 3x3x3 cube; it also fills the notches of a flagged region.
+    """
+    flag = flag & exists
+    for least in (1, 2, 2):
+        count = np.zeros(flag.shape, np.int8)
+        f8 = flag.view(np.int8)
+        for axis in range(3):
+            count += np.roll(f8, 1, axis)
+            count += np.roll(f8, -1, axis)
+        flag = flag | ((count >= least) & exists)
+    return flag
+
+
 def _erode(mask: np.ndarray) -> np.ndarray:
     """Cells whose 26 neighbours (and themselves) are all set (periodic)."""
     return ndimage.minimum_filter(mask.view(np.uint8), size=3, mode="wrap").view(bool)
@@ -142,6 +163,7 @@ class Mesh:
         self.kind = {L: np.zeros((2**L,) * 3, np.uint8) for L in self.levels}
         self.kind[levelmin][...] = LEAF
         self._fc: dict[int, np.ndarray] = {}
+        self._flags: dict[int, np.ndarray] = {}   # each level's flags at its last flagging
         self.threads = 0
         self._rebuild()
 
@@ -318,7 +340,7 @@ class Mesh:
         return ok
 
     def regrid(self, refine: str = "gradient", err_grad_d: float = 0.1, m_refine: float = 0.0,
-               nexpand: int = 1) -> dict:
+               nexpand: int = 1, levels=None) -> dict:
         """Refine and derefine by the criteria, level by level from the coarsest (RAMSES).
 
         Parameters
@@ -332,6 +354,9 @@ class Mesh:
             with ``mass_sph`` that mass); 0 disables.
         nexpand : int
             Buffer cells grown around flagged cells (RAMSES ``nexpand``).
+        levels : iterable of int, optional
+            Levels whose cells are flagged this time (default all but levelmax): the
+            others keep their children as they are.
 
         Returns
         -------
@@ -340,22 +365,29 @@ class Mesh:
         """
         self.restrict()
         created, removed = {}, {}
+        todo = set(self.levels[:-1] if levels is None else levels)
         for L in self.levels[:-1]:
+            if L not in todo:
+                continue
             k = self.kind[L]
             ex = k != ABSENT
             ref = k == REFINED
-            # 1. minimal rule: a cell whose children are refined stays refined ...
-            kid_ref = self.kind[L + 1] == REFINED
-            flag = ref & _any_child(kid_ref) if kid_ref.any() else np.zeros_like(ref)
+            # 1. minimal rule: a cell whose children are refined, or flagged at their own
+            # level's last flagging, stays refined (RAMSES's test_flag) ...
+            kid = self.kind[L + 1] == REFINED
+            if L + 1 in self._flags:
+                kid |= self._flags[L + 1] & (self.kind[L + 1] != ABSENT)
+            flag = ref & _any_child(kid) if kid.any() else np.zeros_like(ref)
             # 2. ... with one buffer cell around it (proper nesting)
             if flag.any():
-                flag = _dilate(flag) & ex
+                flag = _smooth(flag, ex)
             # 3. the criteria, 4. nexpand buffers
             flag |= self.flag(L, refine, err_grad_d, m_refine) & ex
             for _ in range(nexpand):
-                flag = _dilate(flag) & ex
+                flag = _smooth(flag, ex)
+            self._flags[L] = flag
             # nesting: refine only cells whose 26 neighbours exist at this level
-            flag &= _erode(ex)
+            flag = flag & _erode(ex)
             new = flag & ~ref
             gone = ref & ~flag
             created[L + 1] = int(new.sum())
@@ -452,7 +484,7 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
            limiter: str = "minmod", courant: float = 0.8, gamma: float = 1.0,
            ramses_dt: bool = False, stop: str = "exact", refine: str | None = "gradient",
            err_grad_d: float = 0.1, m_refine: float = 0.0, nexpand: int = 1,
-           regrid_every: int = 1, threads: int | None = None, density_floor: float = 0.0,
+           regrid_every: int = 1, schedule: str = "global", threads: int | None = None, density_floor: float = 0.0,
            max_steps: int = 10_000_000, on_regrid=None) -> AmrRunResult:
     """Advance a mesh from time 0 to ``t_end`` (code units: box 1), regridding as RAMSES.
 
@@ -470,6 +502,15 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
         As :meth:`Mesh.regrid`; ``refine=None`` keeps the mesh as it is (no regrid).
     regrid_every : int
         Regrid before every k-th step (1: every step, as RAMSES).
+    schedule : {"global", "subcycle"}
+        ``"global"``: every level is flagged at each regrid. ``"subcycle"``: each level
+        ``L`` is flagged on its own clock, when a run with subcycling (RAMSES, whose level
+        ``L`` steps by its own CFL step, ``nsubcycle = 2``) would flag it: at the first step
+        at or after ``regrid_every`` times the CFL step of level ``L`` (``C dx_L / (smax +
+        3 c)`` with the largest speed of the mesh) since its last flagging; the finer
+        levels are flagged with it (RAMSES's ``amr_step`` flags every level from the one
+        starting a step down to ``levelmax``). The mesh then follows the flow with RAMSES's
+        delays, the coarse levels least often.
     threads : int, optional
         OpenMP threads (default all); results are identical for any number.
     density_floor : float
@@ -493,6 +534,8 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
         raise ValueError(f"stop must be 'exact' or 'after', got {stop!r}")
     if not (np.isfinite(t_end) and t_end >= 0):
         raise ValueError(f"t_end must be a non-negative number, got {t_end!r}")
+    if schedule not in ("global", "subcycle"):
+        raise ValueError(f"schedule must be 'global' or 'subcycle', got {schedule!r}")
     if int(regrid_every) < 1:
         raise ValueError(f"regrid_every must be >= 1, got {regrid_every!r}")
     if int(nexpand) < 0:
@@ -507,13 +550,27 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
     t_wall = _time.perf_counter()
     t_regrid = 0.0
     speeds = None
+    next_flag: dict = {}
     while t < t_end:
         if steps >= max_steps:
             raise AmrError(f"step limit max_steps={max_steps} reached at t={t:.6g}")
-        if (refine is not None and steps % int(regrid_every) == 0
-                and mesh.levelmax > mesh.levelmin):
+        k = int(regrid_every)
+        if schedule == "global":
+            due = mesh.levels[:-1] if steps % k == 0 else []
+        else:
+            due = [L for L in mesh.levels[:-1] if t >= next_flag.get(L, 0.0) * (1 - 1e-12)]
+            if due:   # a level flagged flags every finer level too (RAMSES's amr_step)
+                due = [L for L in mesh.levels[:-1] if L >= min(due)]
+            smax = max(speeds.values()) if speeds else None
+            for L in due:
+                if smax is None:   # the first regrid: the level's clock starts at its CFL step
+                    s0 = [_amr.leaf_speed(mesh.U[M], mesh.kind[M], 0.0, mesh.threads)[0]
+                          for M in mesh.levels if mesh.tiles[M].shape[0]]
+                    smax = max(s0)
+                next_flag[L] = t + k * _dt_bound(mesh, {L: smax}, c_dt, courant, ramses_dt)
+        if refine is not None and due:
             t0 = _time.perf_counter()
-            change = mesh.regrid(refine, err_grad_d, m_refine, int(nexpand))
+            change = mesh.regrid(refine, err_grad_d, m_refine, int(nexpand), levels=due)
             t_regrid += _time.perf_counter() - t0
             regrids += 1
             history.append({"step": steps, "time": t, "leaves": mesh.leaf_counts(), **change})
