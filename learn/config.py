@@ -179,9 +179,11 @@ class TrainConfig:
         (keeps each image's level and amplitude); per_image: every image standardised on its
         own (shape only, more robust across codes and resolutions).
     augment : tuple of str
-        Augmentations, any of flip, quadrant, crop, rot90 (quadrant and crop exclude each
-        other). flip + quadrant are the study's 48 images per simulation; crop: a random
-        periodic N/2 window instead of the quadrants; rot90: random quarter turns.
+        Augmentations, any of flip, quadrant, crop, rot90, zoom (quadrant and crop exclude
+        each other). flip + quadrant are the study's 48 images per simulation; crop: a random
+        periodic N/2 window instead of the quadrants; rot90: random quarter turns; zoom: each
+        window replaced by one of 0.5-2 times its side (log-uniform), resampled to the input
+        size with anti-aliasing (learn.transforms.ZOOM_RANGE).
     steps_per_call : int
         Training steps (micro-batches) per jitted call, unrolled in one XLA program, >= 1
         (fewer dispatches).
@@ -284,9 +286,9 @@ class TrainConfig:
                 set_(f.name, f.metadata["check"](OWNER, f.name, getattr(self, f.name)))
         if self.uncertainty and self.task != "regress":
             raise ValueError("TrainConfig.uncertainty needs task='regress'")
-        if self.padding == "circular" and set(self.augment) & {"quadrant", "crop"}:
+        if self.padding == "circular" and set(self.augment) & {"quadrant", "crop", "zoom"}:
             raise ValueError("TrainConfig.padding = 'circular' needs whole (periodic) maps; augmentations "
-                             f"{sorted(set(self.augment) & {'quadrant', 'crop'})} cut non-periodic windows")
+                             f"{sorted(set(self.augment) & {'quadrant', 'crop', 'zoom'})} cut non-periodic windows")
         if len(self.resnet_widths) != len(self.resnet_blocks) or not self.resnet_widths:
             raise ValueError(f"TrainConfig.resnet_widths {self.resnet_widths} and resnet_blocks "
                              f"{self.resnet_blocks} must be non-empty and of equal length")

@@ -27,7 +27,7 @@ from turbsim import dataset, observe
 
 from .sources import DEFAULT_CHUNK_SIMS, HDF5Source, InMemorySource, LiveSource, Source
 from .transforms import (CLASS_NAMES, DataError, Normaliser, TargetScaler, check_maps, fit_normaliser,
-                         fit_target_scaler, input_size, targets)
+                         fit_target_scaler, input_size, lowpass_maps, resample_maps, targets)
 
 # Moved to learn.transforms and learn.sources; importable from here until the next release.
 from .sources import (MapChunk, calls_per_epoch, epoch_batches, epoch_chunks, epoch_rng,  # noqa: E402,F401
@@ -277,8 +277,150 @@ def _nbytes_maps(n_sims: int, map_size: int) -> int:
     return n_sims * 3 * map_size * map_size * 4
 
 
-def _normaliser_sample(sample: np.ndarray, kind: str) -> Normaliser:
-    return fit_normaliser(kind, sample) if kind == "global" else Normaliser("per_image")
+def _normaliser_sample(sample: np.ndarray, kind: str, lowpass_k: float | None = None) -> Normaliser:
+    norm = fit_normaliser(kind, sample) if kind == "global" else Normaliser("per_image")
+    return norm if lowpass_k is None else Normaliser(norm.kind, norm.mean, norm.std, lowpass_k)
+
+
+MERGED_ATTR = "merged_from"
+"""Attribute of a merged ensemble (:func:`merge_ensembles`): JSON list of its sources."""
+LOWPASS_ATTR = "lowpass_k"
+"""Attribute of a merged ensemble: the low-pass wavenumber its maps were cut at (absent: none)."""
+
+
+def merge_ensembles(paths, out, *, map_size: int | None = None, lowpass_k: float | None = None) -> Path:
+    """One ensemble file of several (mixed resolutions), every map brought to one size.
+
+    Each file's maps (all splits; the holdout stays locked in the result, rows keep their
+    split) are resampled to ``map_size`` [pixels] (:func:`learn.transforms.resample_maps`:
+    block means for an integer reduction, band-limited Fourier interpolation otherwise),
+    which, the box being the same, is a common physical pixel scale; then, with
+    ``lowpass_k``, every mode above that wavenumber of the box is removed
+    (:func:`learn.transforms.lowpass_maps`). Labels are concatenated, simulation ids
+    offset by ``1_000_000`` per file (the same seeds at two resolutions stay two
+    simulations); the first file's attributes and layout are kept, with
+    :data:`MERGED_ATTR` (sources, sizes, counts) and :data:`LOWPASS_ATTR`.
+
+    Parameters
+    ----------
+    paths : list of path-like
+        Ensemble ``.h5`` files of the same box and task labels.
+    out : path-like
+        The merged file (written to a temporary name and renamed).
+    map_size : int, optional
+        Common side [pixels] (default: the smallest of the files': the coarsest grid).
+    lowpass_k : float, optional
+        Low-pass wavenumber (box units), at most ``map_size / 2``.
+
+    Returns
+    -------
+    Path
+        ``out``; an existing file made from the same sources and settings is reused.
+
+    Raises
+    ------
+    DataError
+        A missing or invalid file, different box sizes, or a bad ``map_size``/``lowpass_k``.
+    """
+    import json
+
+    import h5py
+
+    from turbsim.atomic import atomic_path
+
+    paths = [check_file(p) for p in paths]
+    for p in paths:
+        if p.suffix == ".npz":
+            raise DataError(f"{p}: a .npz map file has no train/test splits; train on turbsim ensembles (.h5)")
+    sizes, boxes = [], []
+    for p in paths:
+        with open_ensemble(p) as ens:
+            sizes.append(int(ens.map_size))
+        with h5py.File(p, "r") as f:
+            boxes.append(float(json.loads(f.attrs["ensemble_config"])["sim"]["box"]))
+    if len(set(boxes)) > 1:
+        raise DataError(f"{paths[0]}: the ensembles' boxes differ ({boxes} pc); a common physical scale needs one box")
+    size = int(map_size or min(sizes))
+    if size < 4 or size % 2:
+        raise DataError(f"map_size = {size} must be an even number of pixels >= 4")
+    if lowpass_k is not None and not (0 < lowpass_k <= size / 2):
+        raise DataError(f"lowpass_k = {lowpass_k} must lie in (0, {size / 2:g}] (the Nyquist wavenumber of {size} px)")
+    info = {"sources": [str(p.resolve()) for p in paths], "map_sizes": sizes, "map_size": size, "lowpass_k": lowpass_k}
+    out = Path(out)
+    if out.is_file():
+        with h5py.File(out, "r") as f:
+            if json.loads(f.attrs.get(MERGED_ATTR, "{}")) == info:
+                return out
+    maps_all, labels = [], {}
+    for i, p in enumerate(paths):
+        with open_ensemble(p, allow_holdout=True) as ens:
+            rows = np.arange(ens.n_sims)
+            lab = ens.labels(rows)
+            m = ens.projections(rows)
+        check_maps(m, lab["sim_id"], str(p))
+        m = resample_maps(m, size)
+        if lowpass_k is not None:
+            m = lowpass_maps(m, lowpass_k)
+        maps_all.append(m)
+        lab = {k: np.asarray(v) for k, v in lab.items()}
+        lab["sim_id"] = lab["sim_id"] + 1_000_000 * i
+        for k, v in lab.items():
+            labels.setdefault(k, []).append(v)
+    maps = np.concatenate(maps_all)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        with h5py.File(paths[0], "r") as src, h5py.File(tmp, "w") as dst:
+            for k, v in src.attrs.items():
+                dst.attrs[k] = v
+            for name in src:
+                if name not in ("t0_fields", "labels", "config", "stats", "dimensions", "cubes"):
+                    src.copy(name, dst)
+            cd = src["t0_fields/column_density"]
+            g = dst.create_group("t0_fields")
+            for k, v in src["t0_fields"].attrs.items():
+                g.attrs[k] = v
+            d = g.create_dataset("column_density", data=maps, chunks=(1, 3, size, size), fletcher32=True)
+            for k, v in cd.attrs.items():
+                d.attrs[k] = v
+            lg = dst.create_group("labels")
+            for k in src["labels"]:
+                lg.create_dataset(k, data=np.concatenate(labels[k]) if k in labels else
+                                  np.concatenate([src["labels"][k][()]] * len(paths)))
+                for a, v in src["labels"][k].attrs.items():
+                    lg[k].attrs[a] = v
+            dims = dst.create_group("dimensions")
+            for k, v in src["dimensions"].attrs.items():
+                dims.attrs[k] = v
+            box = boxes[0]
+            for ax in ("x", "y"):
+                dd = dims.create_dataset(ax, data=(np.arange(size) + 0.5) * box / size)
+                for a, v in src["dimensions"][ax].attrs.items():
+                    dd.attrs[a] = v
+            if "config" in src:
+                dst.create_dataset("config", data=np.concatenate([src["config"][()]] * len(paths))[: len(maps)])
+            dst.attrs["n_simulations"] = dst.attrs["n_trajectories"] = len(maps)
+            cfg = json.loads(src.attrs["ensemble_config"])
+            cfg["sims"] = len(maps)
+            cfg["sim"]["cells"] = size
+            dst.attrs["ensemble_config"] = json.dumps(cfg)
+            dst.attrs[MERGED_ATTR] = json.dumps(info)
+            if lowpass_k is not None:
+                dst.attrs[LOWPASS_ATTR] = float(lowpass_k)
+    log.info("%s: %d simulations from %s at %d px%s", out, len(maps), ", ".join(map(str, paths)), size,
+             f", low-passed at k = {lowpass_k:g}" if lowpass_k else "")
+    return out
+
+
+def file_lowpass(path) -> float | None:
+    """The low-pass wavenumber a merged ensemble's maps were cut at (None: none)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            v = f.attrs.get(LOWPASS_ATTR)
+    except OSError:
+        return None
+    return None if v is None else float(v)
 
 
 def open_train_data(path, *, task: str, augment: tuple[str, ...], normalisation: str,
@@ -362,7 +504,7 @@ def open_train_data(path, *, task: str, augment: tuple[str, ...], normalisation:
              "in memory" if in_memory else f"streamed from disk, {chunk_sims} simulations per read")
     return TrainData(
         source=source, n_train=int(rows.size), map_size=map_size, image_size=input_size(map_size, augment),
-        normaliser=_normaliser_sample(sample, normalisation),
+        normaliser=_normaliser_sample(sample, normalisation, file_lowpass(p)),
         scaler=fit_target_scaler(y_sim) if task == "regress" else None, val=val,
         description={"data": os.fspath(p), "n_train": int(rows.size), "n_val": 0 if val is None else len(val.maps),
                      "map_size": map_size, "in_memory": bool(in_memory), "maps_mib": nbytes / 2**20},

@@ -10,7 +10,17 @@ Images are cut from ``log10`` column-density maps ``(N, N)`` [log10 g/cm^2]:
   (flips and quadrants together are the study's 16 images per map);
 * ``"crop"``: a random ``N/2`` window at any offset, wrapping around the periodic box
   (replaces the fixed quadrant positions);
-* ``"rot90"``: a random rotation by a multiple of 90 degrees.
+* ``"rot90"``: a random rotation by a multiple of 90 degrees;
+* ``"zoom"``: the window (a quadrant or crop, or the whole map) is replaced by one of
+  ``z`` times its side, ``z`` log-uniform in :data:`ZOOM_RANGE` (0.5 to 2), wrapping around
+  the periodic box, resampled back to the input size with anti-aliasing (a smaller or a
+  larger piece of the cloud at the same pixel count: what a map at another distance or
+  resolution looks like).
+
+A low-pass (:func:`lowpass_maps`, ``Normaliser.lowpass_k``) removes every Fourier mode of a
+map above a wavenumber of the box (sharp cut, periodic, on the linear Σ; applying it twice
+is applying it once): inputs brought to a common physical scale and cut below the
+coarsest grid's dissipation range (:mod:`learn.robust`).
 
 Two normalisations of the log column density (both dimensionless):
 
@@ -43,7 +53,9 @@ import numpy as np
 from turbsim import observe
 from turbsim.ensemble_plan import BURGERS, KOLMOGOROV, default_class_names
 
-AUGMENTATIONS = ("flip", "quadrant", "crop", "rot90")
+AUGMENTATIONS = ("flip", "quadrant", "crop", "rot90", "zoom")
+ZOOM_RANGE = (0.5, 2.0)
+"""Range of the ``"zoom"`` augmentation's factor (window side over the nominal side)."""
 STUDY_AUGMENT = ("flip", "quadrant")
 NORMALISATIONS = ("global", "per_image")
 CLASS_N = (KOLMOGOROV, BURGERS)
@@ -71,11 +83,16 @@ class Normaliser:
     mean, std : float
         Training-set mean and standard deviation of log10 Σ [log10 g/cm^2]
         (used by ``"global"`` only).
+    lowpass_k : float or None
+        Wavenumber of the box (``k = L / lambda``) above which every Fourier mode of a map is
+        removed before its images are cut (:func:`eval_set`; the training maps of such a run
+        are stored low-passed); None for none.
     """
 
     kind: str = "global"
     mean: float = 0.0
     std: float = 1.0
+    lowpass_k: float | None = None
 
     def __post_init__(self):
         if self.kind not in NORMALISATIONS:
@@ -93,7 +110,10 @@ class Normaliser:
         return (x - m) / np.maximum(s, np.float32(1e-12))
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "mean": self.mean, "std": self.std}
+        d = {"kind": self.kind, "mean": self.mean, "std": self.std}
+        if self.lowpass_k is not None:
+            d["lowpass_k"] = self.lowpass_k
+        return d
 
 
 def fit_normaliser(kind: str, log_maps: np.ndarray) -> Normaliser:
@@ -292,6 +312,8 @@ def cut_images(maps: np.ndarray, specs: np.ndarray, augment: tuple[str, ...],
     n = maps.shape[-1]
     size = input_size(n, augment)
     b = specs.shape[0]
+    if "zoom" in augment:
+        return _cut_zoomed(maps, specs, augment, rng, size)
     if "crop" in augment:
         oy, ox = rng.integers(0, n, b), rng.integers(0, n, b)
     elif "quadrant" in augment:
@@ -312,6 +334,104 @@ def cut_images(maps: np.ndarray, specs: np.ndarray, augment: tuple[str, ...],
         if sel.any():
             out[sel] = np.rot90(out[sel], k, axes=(1, 2))
     return out
+
+
+def zoom_windows(maps: np.ndarray, map_index: np.ndarray, oy: np.ndarray, ox: np.ndarray, side: int,
+                 size: int) -> np.ndarray:
+    """Square windows of periodic maps resampled to ``size`` pixels.
+
+    Parameters
+    ----------
+    maps : ndarray, shape (M, N, N)
+        Periodic maps (any values; log10 Σ here, whose fluctuations are small enough that
+        resampling the log or the linear map differ negligibly).
+    map_index, oy, ox : ndarray of int, shape (B,)
+        Map and corner of each window.
+    side : int
+        Window side [pixels], any (> N wraps around the periodic map).
+    size : int
+        Output side [pixels].
+
+    Returns
+    -------
+    ndarray, float32, shape (B, size, size)
+        Block means for an integer reduction, else linear interpolation after a Gaussian
+        anti-aliasing filter (:func:`skimage.transform.resize`).
+    """
+    n = maps.shape[-1]
+    ar = np.arange(side)
+    iy, ix = (oy[:, None] + ar) % n, (ox[:, None] + ar) % n
+    win = maps[map_index[:, None, None], iy[:, :, None], ix[:, None, :]].astype(np.float64)
+    if side == size:
+        return win.astype(np.float32)
+    if side % size == 0:
+        f = side // size
+        return win.reshape(len(win), size, f, size, f).mean(axis=(2, 4)).astype(np.float32)
+    from skimage.transform import resize
+
+    return np.stack([resize(w, (size, size), order=1, anti_aliasing=side > size, mode="wrap", preserve_range=True)
+                     for w in win]).astype(np.float32)
+
+
+def _cut_zoomed(maps, specs, augment, rng, size):
+    """:func:`cut_images` with the ``"zoom"`` augmentation: windows of random side, resampled."""
+    n = maps.shape[-1]
+    b = specs.shape[0]
+    lo, hi = np.log(ZOOM_RANGE[0]), np.log(ZOOM_RANGE[1])
+    sides = np.maximum(2, np.rint(size * np.exp(rng.uniform(lo, hi, b))).astype(np.int64))
+    if "crop" in augment:
+        oy, ox = rng.integers(0, n, b), rng.integers(0, n, b)
+    elif "quadrant" in augment:
+        oy, ox = (specs[:, 2] // 2) * size, (specs[:, 2] % 2) * size
+    else:
+        oy = ox = np.zeros(b, np.int64)
+    out = np.empty((b, size, size), np.float32)
+    for side in np.unique(sides):
+        sel = np.flatnonzero(sides == side)
+        centre = (int(side) - size) // 2  # the window keeps the nominal window's centre
+        out[sel] = zoom_windows(maps, specs[sel, 0], oy[sel] - centre, ox[sel] - centre, int(side), size)
+    ud, lr = (specs[:, 1] & 1).astype(bool), (specs[:, 1] & 2).astype(bool)
+    out[ud] = out[ud, ::-1, :]
+    out[lr] = out[lr, :, ::-1]
+    for k in (1, 2, 3):
+        sel = specs[:, 3] == k
+        if sel.any():
+            out[sel] = np.rot90(out[sel], k, axes=(1, 2))
+    return np.ascontiguousarray(out.astype(maps.dtype, copy=False))
+
+
+def lowpass_maps(maps: np.ndarray, k_cut: float) -> np.ndarray:
+    """Periodic maps with every Fourier mode above a wavenumber of the box removed.
+
+    Parameters
+    ----------
+    maps : ndarray, shape (..., N, N)
+        Column density [g/cm^2] (linear; the mean is kept).
+    k_cut : float
+        Largest kept wavenumber ``|k|`` in units of the box's fundamental (``k = L / lambda``;
+        a 64^3 grid's Nyquist is 32).
+
+    Returns
+    -------
+    ndarray, float32
+        Floored at 1e-6 of each map's mean so that a logarithm stays defined.
+
+    Examples
+    --------
+    >>> x = np.arange(16.0) / 16
+    >>> m = 1 + 0.1 * np.cos(2 * np.pi * x)[:, None] + 0.1 * np.cos(2 * np.pi * 4 * x)[None, :]
+    >>> out = lowpass_maps(m, 2.0)
+    >>> bool(np.allclose(out, 1 + 0.1 * np.cos(2 * np.pi * x)[:, None], atol=1e-6))
+    True
+    """
+    maps = np.asarray(maps, np.float64)
+    n = maps.shape[-1]
+    ky = np.fft.fftfreq(n, 1.0 / n)
+    kx = np.fft.rfftfreq(n, 1.0 / n)
+    keep = np.hypot(ky[:, None], kx[None, :]) <= k_cut + 1e-9
+    out = np.fft.irfftn(np.fft.rfftn(maps, axes=(-2, -1)) * keep, s=(n, n), axes=(-2, -1))
+    out = np.maximum(out, 1e-6 * maps.mean(axis=(-2, -1), keepdims=True))
+    return out.astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------
@@ -361,8 +481,9 @@ def eval_set(maps: np.ndarray, normaliser: Normaliser, image_size: int,
         Column density [g/cm^2].
     normaliser : Normaliser
     image_size : int
-        The model's input side; maps are resampled to ``2 * image_size`` (or to
-        ``image_size`` with ``full_maps``) first.
+        The model's input side; maps are low-passed (if the normaliser says
+        ``lowpass_k``) and resampled to ``2 * image_size`` (or to ``image_size`` with
+        ``full_maps``) first.
     full_maps : bool
         The model reads whole maps (trained without quadrants or crops).
 
@@ -373,6 +494,8 @@ def eval_set(maps: np.ndarray, normaliser: Normaliser, image_size: int,
     sim_index : ndarray of int64
         Position (0..k-1) of the simulation of every image.
     """
+    if normaliser.lowpass_k is not None:
+        maps = lowpass_maps(maps, normaliser.lowpass_k)
     maps = resample_maps(maps, image_size if full_maps else 2 * image_size)
     return eval_images(observe.log_column(maps), normaliser, full_maps)
 
