@@ -1,0 +1,863 @@
+"""Physics or artefact? Nuisance ensembles, "which made this?" discriminators, debiasing and realism.
+
+A *nuisance* is a property of the data that must not decide the answer: the scheme that
+made a map, its resolution, the output time, the code. turbsim makes the same initial
+conditions under each, so every check is a controlled experiment on maps that differ only
+by the nuisance (same seeds, same classes, same splits):
+
+* :data:`VARIANTS` and :func:`make_ensembles`: the nuisance ensembles, every one the
+  ``ramses64`` preset (RAMSES's conventions at 64^3, MUSCL, 0.5 Myr) with one setting
+  changed; :func:`make_ramses_twin`: turbsim runs of the seeds and indices of a RAMSES map
+  file, under RAMSES's conventions (the code nuisance). :data:`NUISANCES` pairs them. The
+  mesh nuisance (uniform / AMR-lite) waits for AMR-lite in turbsim.
+* :func:`discriminate`: a classifier of the nuisance (the pyramid network, or the spectrum
+  baseline's logistic model) on the science task's images (whole maps at
+  :data:`IMAGE_SIZE` px, log10 column density with a global normalisation); accuracy near
+  50 % means the two kinds cannot be told apart on those images.
+* :func:`planted`: the planted-artefact ensemble, where the nuisance follows the class on
+  purpose (Burgers mostly from one variant, Kolmogorov from the other), its reversed twin
+  and the one where it is absent (independent of the class);
+  :func:`science_across` trains the science model on the planted ensemble, plain and with a
+  gradient-reversal head (:mod:`learn.debias`), and scores both on the three.
+* :func:`realism` (:mod:`learn.autoencoder`): an autoencoder trained on the "real" side,
+  the ROC AUC of its reconstruction error against the other.
+* :func:`artefact_study` runs all of it for each nuisance and writes the one table, with
+  bootstrap 95 % intervals over simulations (:mod:`learn.bootstrap`), as the section
+  ``RUN_DIR/artefacts/`` (:mod:`learn.sections`) that the study report shows.
+
+``python -m learn.artefacts make|discriminate|study`` is the command line.
+
+Every split is the ensemble file's own (train / test); a RAMSES map file, which has none,
+is split by :func:`pair_split` (simulations 0, 1 train, 2, 3 test, 4, 5 train, ...: both
+classes in both halves).
+
+Examples
+--------
+>>> sorted(NUISANCES)
+['code', 'resolution', 'scheme', 'seed', 'time']
+>>> pair_split(8).tolist()
+[True, True, False, False, True, True, False, False]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from turbsim.atomic import atomic_path
+from turbsim.console import ArgumentParser
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 64
+"""Side of the images every check reads [pixels]: whole maps, resampled to it (block means)."""
+SECTION = "artefacts"
+VARIANTS: dict[str, dict] = {
+    "reference": {},
+    "seed": {"seed_offset": 1},
+    "first": {"scheme": "first"},
+    "cells128": {"cells": 128},
+    "t5": {"t_end": 5.0},
+}
+"""Nuisance ensembles: changes to the ``ramses64`` preset (64^3, MUSCL, 0.5 Myr, RAMSES's
+conventions). ``seed`` changes only the ensemble seed (the control: nothing but the
+realisations differ)."""
+
+
+@dataclass(frozen=True)
+class Nuisance:
+    """Two kinds of data that differ by one nuisance.
+
+    Attributes
+    ----------
+    name : str
+    a, b : str
+        Data of nuisance value 0 and 1: a variant of :data:`VARIANTS` (``<name>.h5`` in the
+        data folder) or ``turbsim`` / ``ramses`` (``turbsim_twin.npz`` / the RAMSES map file).
+    real : str
+        The side an autoencoder learns as "real" (``a`` or ``b``).
+    what : str
+        Description for the table.
+    """
+
+    name: str
+    a: str
+    b: str
+    real: str
+    what: str
+
+
+NUISANCES: dict[str, Nuisance] = {
+    "seed": Nuisance("seed", "reference", "seed", "reference", "ensemble seed only (control)"),
+    "scheme": Nuisance("scheme", "reference", "first", "reference", "MUSCL / first order"),
+    "resolution": Nuisance("resolution", "cells128", "reference", "cells128", "128^3 / 64^3"),
+    "time": Nuisance("time", "reference", "t5", "reference", "0.5 / 5 Myr"),
+    "code": Nuisance("code", "ramses", "turbsim", "ramses", "RAMSES / turbsim"),
+}
+"""The nuisances; mesh (uniform / AMR-lite) joins once turbsim has AMR-lite."""
+MESH_NOTE = "the mesh nuisance (uniform / AMR-lite) waits for AMR-lite in turbsim"
+TWIN_FILE = "turbsim_twin.npz"
+
+
+# --------------------------------------------------------------------------------------
+# nuisance ensembles
+# --------------------------------------------------------------------------------------
+def variant_config(variant: str, *, sims: int, seed: int, cells: int = 64):
+    """The ensemble configuration of a nuisance variant.
+
+    Parameters
+    ----------
+    variant : str
+        A key of :data:`VARIANTS`.
+    sims : int
+        Simulations (equal in every variant, so that the splits are equal too).
+    seed : int
+        Ensemble seed (every simulation's seed and the splits derive from it).
+    cells : int
+        Cells per side of the reference [cells].
+
+    Returns
+    -------
+    turbsim.ensemble_plan.EnsembleConfig
+        ``ramses64`` with train/test splits of one half each and the variant's change.
+    """
+    from turbsim.ensemble_plan import PRESETS
+
+    if variant not in VARIANTS:
+        raise ValueError(f"variant = {variant!r} is not one of {', '.join(VARIANTS)} ({MESH_NOTE})")
+    change = dict(VARIANTS[variant])
+    seed = seed + change.pop("seed_offset", 0)
+    kw = {"cells": cells, **change}
+    return PRESETS["ramses64"].override(sims=sims, seed=seed, splits=(0.5, 0.5, 0.0), name=variant, **kw)
+
+
+def make_ensembles(out_dir, variants=tuple(VARIANTS), *, sims: int = 96, seed: int = 17, cells: int = 64,
+                   workers: int | None = 1, progress: bool = False) -> dict[str, Path]:
+    """Generate the nuisance ensembles ``OUT_DIR/<variant>.h5`` (resumable; a finished file is kept).
+
+    Parameters
+    ----------
+    out_dir : path-like
+    variants : sequence of str
+        Keys of :data:`VARIANTS`.
+    sims, seed, cells
+        As :func:`variant_config`.
+    workers : int, optional
+        Worker processes of :func:`turbsim.generate.run_ensemble` (0: this process).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        ``{variant: path}``.
+    """
+    from turbsim.generate import run_ensemble
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for v in variants:
+        cfg = variant_config(v, sims=sims, seed=seed, cells=cells)
+        paths[v] = out / f"{v}.h5"
+        log.info("nuisance ensemble %s: %d simulations, %s", v, sims, VARIANTS[v] or "the reference")
+        run_ensemble(cfg, paths[v], workers=workers, progress=progress)
+    return paths
+
+
+def make_ramses_twin(ramses_npz, out, *, threads: int = 1, progress: bool = False) -> Path:
+    """turbsim runs of a RAMSES map file's simulations: same seeds, indices, grid and conventions.
+
+    Every row of the file (``seed``, ``n``, ``klass``, ``columns`` of side N) is simulated
+    by turbsim on an N^3 grid with RAMSES's conventions (the ``ramses64`` preset: white-noise
+    initial conditions, gamma 1.0001 with its time step, output after the first full step
+    past ``t_requested_myr``), and its three column-density maps written in the same layout.
+
+    Parameters
+    ----------
+    ramses_npz : path-like
+        RAMSES map file (``columns``, ``n``, ``seed``, ``klass``; :data:`learn.data.NPZ_LAYOUT`).
+    out : path-like
+        ``.npz`` written (atomically): ``columns`` [g/cm^2], ``n``, ``seed``, ``klass``,
+        ``time_myr``.
+    threads : int
+        Solver threads.
+    progress : bool
+
+    Returns
+    -------
+    Path
+    """
+    from turbsim import SimConfig, simulate
+    from turbsim.console import progress as progress_bar
+    from turbsim.ensemble_plan import PRESETS
+    from turbsim.observe import projections
+
+    src = Path(ramses_npz)
+    try:
+        with np.load(src, allow_pickle=False) as d:
+            seeds, n, klass = d["seed"], d["n"], d["klass"]
+            size = int(d["columns"].shape[-1])
+            t_req = float(d["t_requested_myr"]) if "t_requested_myr" in d.files else 0.5
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{src}: not a RAMSES map file with columns, n, seed and klass ({exc})") from None
+    template: SimConfig = PRESETS["ramses64"].sim.replace(cells=size, t_end=t_req)
+    cols, times = [], []
+    for s, ni in progress_bar(list(zip(seeds, n)), desc="turbsim twin", unit="sim", disable=not progress):
+        cfg = template.replace(seed=int(s), n=float(ni))
+        res = simulate(cfg, threads=threads)
+        cols.append(projections(res.density, cfg.dx_cm).astype(np.float32))
+        times.append(res.time)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, columns=np.stack(cols), n=np.asarray(n, np.float64), seed=np.asarray(seeds, np.int64),
+                     klass=np.asarray(klass), time_myr=np.asarray(times))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# data of one kind
+# --------------------------------------------------------------------------------------
+def pair_split(n_sims: int) -> np.ndarray:
+    """Train mask of a file without splits: simulations in pairs, alternately train and test."""
+    return (np.arange(n_sims) // 2) % 2 == 0
+
+
+@dataclass
+class Domain:
+    """The maps of one kind of data, with their labels and split.
+
+    Attributes
+    ----------
+    name : str
+    maps : ndarray, float32, shape (S, 3, N, N)
+        Column density [g/cm^2].
+    klass : ndarray of int, shape (S,)
+        0 Kolmogorov, 1 Burgers.
+    n : ndarray of float, shape (S,)
+    key : ndarray of int, shape (S,)
+        The simulation's seed (pairs the same simulation across variants).
+    train : ndarray of bool, shape (S,)
+    """
+
+    name: str
+    maps: np.ndarray
+    klass: np.ndarray
+    n: np.ndarray
+    key: np.ndarray
+    train: np.ndarray
+
+    def take(self, rows) -> "Domain":
+        rows = np.asarray(rows)
+        return Domain(self.name, self.maps[rows], self.klass[rows], self.n[rows], self.key[rows], self.train[rows])
+
+
+def load_domain(path, name: str | None = None) -> Domain:
+    """The maps of an ensemble file (``.h5``, every split but a holdout) or a map file (``.npz``).
+
+    Raises
+    ------
+    ValueError
+        Missing or unreadable file, missing arrays, or simulations without class 0/1
+        (names the file).
+    """
+    from turbsim import dataset
+
+    from .data import load_npz_maps
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{p}: no such data file")
+    name = name or p.stem
+    if p.suffix == ".npz":
+        ms = load_npz_maps(p)
+        with np.load(p, allow_pickle=False) as d:
+            key = np.asarray(d["seed"], np.int64) if "seed" in d.files else np.arange(len(ms.maps))
+        dom = Domain(name, ms.maps, ms.labels["klass"].astype(np.int64), ms.labels["n"], key,
+                     pair_split(len(ms.maps)))
+    else:
+        with dataset.open_ensemble(p) as ens:
+            rows = np.r_[ens.indices("train"), ens.indices("test")]
+            lab = ens.labels(rows)
+            maps = ens.projections(rows)
+        dom = Domain(name, maps, lab["klass"].astype(np.int64), lab["n"], lab["seed"].astype(np.int64),
+                     lab["split"] == dataset.SPLITS.index("train"))
+    if not np.isin(dom.klass, (0, 1)).all():
+        raise ValueError(f"{p}: every simulation needs class 0 or 1 (field klass), got {sorted(set(dom.klass.tolist()))}")
+    return dom
+
+
+def nuisance_paths(data_dir, nuisance: Nuisance, ramses: Path | None = None) -> tuple[Path, Path]:
+    """Files of the two sides of a nuisance in a data folder (``ramses``: the RAMSES map file)."""
+    d = Path(data_dir)
+
+    def one(side):
+        if side == "ramses":
+            if ramses is None:
+                raise ValueError("the code nuisance needs the RAMSES map file (--ramses)")
+            return Path(ramses)
+        if side == "turbsim":
+            return d / TWIN_FILE
+        return d / f"{side}.h5"
+
+    return one(nuisance.a), one(nuisance.b)
+
+
+def log_images(dom: Domain, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """log10 column density of every whole map resampled to ``size`` px: ``(S*3, size, size)``, sim index."""
+    from turbsim.observe import log_column
+
+    from .transforms import resample_maps
+
+    x = log_column(resample_maps(dom.maps, size)).astype(np.float32)
+    return x.reshape(-1, size, size), np.repeat(np.arange(len(dom.maps)), 3)
+
+
+@dataclass
+class Pair:
+    """Images of two domains, normalised together, as a nuisance classification set.
+
+    ``x`` the normalised images, ``sim`` the simulation of each image (domain ``a``'s
+    simulations first, then ``b``'s), ``nuisance`` (S,) 0 for ``a`` and 1 for ``b``,
+    ``klass`` (S,), ``train`` (S,), ``normaliser``.
+    """
+
+    x: np.ndarray
+    sim: np.ndarray
+    nuisance: np.ndarray
+    klass: np.ndarray
+    train: np.ndarray
+    normaliser: object
+
+    def images(self, train: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Images of the train (or test) simulations and their simulation index (into the pair)."""
+        sel = self.train[self.sim] == train
+        return self.x[sel], self.sim[sel]
+
+
+def make_pair(a: Domain, b: Domain, size: int = IMAGE_SIZE, normaliser=None) -> Pair:
+    """The nuisance classification set of two domains; a global normaliser fitted on their train maps."""
+    from .transforms import fit_normaliser
+
+    la, sa = log_images(a, size)
+    lb, sb = log_images(b, size)
+    x = np.concatenate([la, lb])
+    sim = np.r_[sa, sb + len(a.maps)]
+    train = np.r_[a.train, b.train]
+    if normaliser is None:
+        normaliser = fit_normaliser("global", x[train[sim]])
+    return Pair(normaliser(x), sim, np.r_[np.zeros(len(a.maps), int), np.ones(len(b.maps), int)],
+                np.r_[a.klass, b.klass], train, normaliser)
+
+
+# --------------------------------------------------------------------------------------
+# discriminators
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NetOptions:
+    """The network every check trains: a pyramid CNN (:class:`learn.models.PyramidCNN`).
+
+    Parameters
+    ----------
+    widths : tuple of int
+    hidden : int
+    steps : int
+        Optimiser steps (AdamW, warm-up and cosine decay), >= 1.
+    batch_size : int
+    learning_rate : float
+    seed : int
+    """
+
+    widths: tuple = (8, 16, 32, 32)
+    hidden: int = 32
+    steps: int = 200
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    seed: int = 0
+
+    def build(self, size: int, seed_offset: int = 0):
+        from .models import build_model
+
+        return build_model("pyramid", task="classify", input_size=size, seed=self.seed + seed_offset,
+                           widths=tuple(self.widths), hidden=self.hidden, padding="circular")
+
+
+def _outputs(pair: Pair, p: np.ndarray, sim: np.ndarray, label: np.ndarray, margin=None):
+    """bootstrap Outputs of scores on some simulations of a pair, re-indexed to those simulations."""
+    from .bootstrap import Outputs
+
+    sims, local = np.unique(sim, return_inverse=True)
+    return Outputs(local, label[sims], np.zeros(len(sims)), p=p, margin=margin)
+
+
+def discriminate(pair: Pair, method: str = "network", options: NetOptions = NetOptions(), *,
+                 progress: bool = False):
+    """A "which made this?" classifier of the nuisance, trained on the train simulations of both sides.
+
+    Parameters
+    ----------
+    pair : Pair
+    method : {"network", "spectrum"}
+        The pyramid network (:class:`NetOptions`) or the spectrum baseline's logistic model
+        (:func:`learn.baselines.spectrum_features`, :func:`learn.baselines.make_estimator`).
+    options : NetOptions
+    progress : bool
+
+    Returns
+    -------
+    learn.bootstrap.Outputs
+        P(side b) of every test image, ``klass`` the nuisance of each test simulation.
+    """
+    from .metrics import softmax
+
+    xtr, str_ = pair.images(True)
+    xte, ste = pair.images(False)
+    ytr = pair.nuisance[str_]
+    if method == "spectrum":
+        from .baselines import features, make_estimator
+
+        est = make_estimator("spectrum", "classify").fit(features("spectrum", xtr), ytr)
+        p = est.predict_proba(features("spectrum", xte))[:, 1]
+        return _outputs(pair, p, ste, pair.nuisance)
+    if method != "network":
+        raise ValueError(f"discriminator method = {method!r} is not one of network, spectrum")
+    from .predict import predict
+    from .transfer import fit_images
+
+    model = options.build(xtr.shape[-1])
+    fit_images(model, xtr, ytr, steps=options.steps, batch_size=options.batch_size,
+               learning_rate=options.learning_rate, seed=options.seed, progress=progress, desc="discriminator")
+    logits = np.asarray(predict(model, xte), np.float64)
+    return _outputs(pair, softmax(logits)[:, 1], ste, pair.nuisance, margin=logits[:, 1] - logits[:, 0])
+
+
+def realism(pair: Pair, real_side: int, options=None, *, progress: bool = False):
+    """Autoencoder realism: trained on the train images of side ``real_side``, scored on both test sides.
+
+    Returns
+    -------
+    learn.bootstrap.Outputs
+        The anomaly score as a rank in [0, 1] (``p``; its AUC is the reconstruction error's)
+        of every test image; ``klass`` 1 for the other side's simulations, 0 for the real one's.
+    """
+    from .autoencoder import AutoencoderOptions, reconstruction_error, train_autoencoder
+
+    options = options or AutoencoderOptions()
+    xtr, str_ = pair.images(True)
+    real_tr = pair.nuisance[str_] == real_side
+    model, _ = train_autoencoder(xtr[real_tr], options, progress=progress)
+    xte, ste = pair.images(False)
+    err = reconstruction_error(model, xte)
+    rank = (np.argsort(np.argsort(err, kind="mergesort")) + 0.5) / max(len(err), 1)
+    other = (pair.nuisance != real_side).astype(int)
+    return _outputs(pair, rank, ste, other, margin=err)
+
+
+# --------------------------------------------------------------------------------------
+# planted artefacts and debiasing
+# --------------------------------------------------------------------------------------
+MODES = ("planted", "absent", "reversed")
+
+
+def planted(a: Domain, b: Domain, mode: str = "planted", correlation: float = 0.9, seed: int = 0) -> tuple[Domain, np.ndarray]:
+    """One simulation per seed, from side ``a`` or ``b`` by a rule tied to the class.
+
+    Parameters
+    ----------
+    a, b : Domain
+        The same simulations (equal ``key``) under the two nuisance values.
+    mode : {"planted", "absent", "reversed"}
+        ``planted``: a Burgers simulation is taken from ``b`` with probability
+        ``correlation``, a Kolmogorov one from ``a`` (the nuisance follows the class);
+        ``reversed``: the other way round; ``absent``: from ``b`` with probability 1/2
+        whatever the class.
+    correlation : float
+        In [0.5, 1].
+    seed : int
+
+    Returns
+    -------
+    domain : Domain
+    nuisance : ndarray of int, shape (S,)
+        0 where the simulation came from ``a``, 1 from ``b``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode = {mode!r} is not one of {', '.join(MODES)}")
+    if not 0.5 <= correlation <= 1:
+        raise ValueError(f"correlation = {correlation!r} must lie in [0.5, 1]")
+    if not np.array_equal(a.key, b.key):
+        common, ia, ib = np.intersect1d(a.key, b.key, return_indices=True)
+        if not len(common):
+            raise ValueError(f"{a.name} and {b.name} share no simulation seed (field seed): not the same simulations")
+        a, b = a.take(ia), b.take(ib)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(MODES.index(mode),)))
+    u = rng.random(len(a.key))
+    if mode == "absent":
+        nz = (u < 0.5).astype(int)
+    else:
+        follow = (u < correlation).astype(int)
+        nz = np.where(follow == 1, a.klass, 1 - a.klass)
+        if mode == "reversed":
+            nz = 1 - nz
+    maps = np.where(nz[:, None, None, None] == 1, b.maps, a.maps)
+    return Domain(f"{a.name}/{b.name} {mode}", maps, a.klass, a.n, a.key, a.train), nz
+
+
+@dataclass(frozen=True)
+class ScienceOptions:
+    """Settings of :func:`science_across`.
+
+    Parameters
+    ----------
+    correlation : float
+        How often the nuisance follows the class in the planted ensemble.
+    weight : float
+        Reversal weight of the debiased model (the plain one has 0).
+    net : NetOptions
+    conditional : bool
+        The adversary reads the class too (:mod:`learn.debias`).
+    """
+
+    correlation: float = 0.9
+    weight: float = 1.0
+    net: NetOptions = field(default_factory=NetOptions)
+    conditional: bool = True
+
+
+def _probe_nuisance(model, pair: Pair) -> "object":
+    """A fresh logistic probe of the nuisance on a model's frozen features (train sims -> test sims)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .predict import predict
+
+    xtr, str_ = pair.images(True)
+    xte, ste = pair.images(False)
+    ftr, fte = np.asarray(predict(model, xtr, features=True)), np.asarray(predict(model, xte, features=True))
+    est = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(ftr, pair.nuisance[str_])
+    return _outputs(pair, est.predict_proba(fte)[:, 1], ste, pair.nuisance)
+
+
+def science_across(a: Domain, b: Domain, options: ScienceOptions = ScienceOptions(), *, size: int = IMAGE_SIZE,
+                   progress: bool = False) -> dict:
+    """The science classifier trained on the planted ensemble, plain and debiased, scored across the nuisance.
+
+    Both models are :func:`learn.debias.train_debiased` on the train simulations of
+    :func:`planted` (``mode="planted"``) with the same batches; the plain one with weight 0.
+    Each is scored on the test simulations of the planted, absent and reversed ensembles;
+    a fresh logistic probe of the nuisance on each model's frozen features is trained on the
+    train simulations of both sides and scored on their test simulations.
+
+    Returns
+    -------
+    dict
+        ``{"plain"|"debiased": {"planted"|"absent"|"reversed": Outputs, "probe": Outputs,
+        "head": Outputs}}`` (``head``: the adversary's own nuisance predictions on the test
+        simulations of both sides).
+    """
+    from .debias import DebiasOptions, nuisance_head_outputs, train_debiased
+    from .metrics import softmax
+    from .predict import predict
+
+    sets = {m: planted(a, b, m, options.correlation, seed=options.net.seed) for m in MODES}
+    train_dom, train_nz = sets["planted"]
+    from .transforms import fit_normaliser
+
+    xs, ss = log_images(train_dom, size)
+    sel = train_dom.train[ss]
+    norm = fit_normaliser("global", xs[sel])  # the science model's normaliser: its own training maps
+    xs = norm(xs)
+    both = make_pair(a, b, size, normaliser=norm)
+    out: dict = {}
+    for arm, weight in (("plain", 0.0), ("debiased", options.weight)):
+        o = options.net
+        dopt = DebiasOptions(weight=weight, steps=o.steps, batch_size=o.batch_size, learning_rate=o.learning_rate,
+                             conditional=options.conditional, seed=o.seed)
+        model, hist = train_debiased(o.build(size, 7), xs[sel], train_dom.klass[ss[sel]], train_nz[ss[sel]], dopt,
+                                     progress=progress)
+        res = {}
+        for m, (dom, _) in sets.items():
+            x, s = log_images(dom, size)
+            test = ~dom.train[s]
+            logits = np.asarray(predict(model.backbone, norm(x[test])), np.float64)
+            res[m] = _outputs_klass(softmax(logits)[:, 1], s[test], dom.klass, logits[:, 1] - logits[:, 0])
+        res["probe"] = _probe_nuisance(model.backbone, both)
+        xte, ste = both.images(False)
+        res["head"] = _outputs(both, nuisance_head_outputs(model, xte, both.klass[ste]), ste, both.nuisance)
+        res["history"] = {k: float(np.mean(v[-20:])) for k, v in hist.items()}
+        out[arm] = res
+    return out
+
+
+def _outputs_klass(p, sim, klass, margin):
+    from .bootstrap import Outputs
+
+    sims, local = np.unique(sim, return_inverse=True)
+    return Outputs(local, klass[sims], np.zeros(len(sims)), p=p, margin=margin)
+
+
+# --------------------------------------------------------------------------------------
+# the table
+# --------------------------------------------------------------------------------------
+def interval(outputs, score: str = "accuracy", n_boot: int = 1000, seed: int = 0) -> dict:
+    """Per-image score with its bootstrap 95 % interval over simulations: ``{"point", "lo", "hi", "n_sims"}``."""
+    from .bootstrap import bootstrap_scores
+
+    b = bootstrap_scores(outputs, n_boot=n_boot, seed=seed)
+    s = b["per_image"][score]
+    return {"point": s["point"], "lo": s["lo"], "hi": s["hi"], "n_sims": b["n_sims"]}
+
+
+def fmt(iv: dict | None, percent: bool = True) -> str:
+    """``"97.9 % [95.1, 100]"`` (or an AUC ``"0.51 [0.40, 0.62]"``); ``"–"`` when missing.
+
+    Examples
+    --------
+    >>> fmt({"point": 0.979, "lo": 0.951, "hi": 1.0})
+    '97.9 % [95.1, 100.0]'
+    >>> fmt({"point": 0.5, "lo": 0.41, "hi": 0.6}, percent=False)
+    '0.50 [0.41, 0.60]'
+    """
+    if not iv or iv.get("point") is None:
+        return "–"
+    if percent:
+        return f"{100 * iv['point']:.1f} % [{100 * iv['lo']:.1f}, {100 * iv['hi']:.1f}]"
+    return f"{iv['point']:.2f} [{iv['lo']:.2f}, {iv['hi']:.2f}]"
+
+
+COLUMNS = ["nuisance", "discriminator: network", "discriminator: spectrum", "autoencoder AUC",
+           "plain: in-domain", "plain: absent", "plain: reversed",
+           "debiased: in-domain", "debiased: absent", "debiased: reversed",
+           "nuisance probe: plain / debiased features"]
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """Settings of :func:`artefact_study`.
+
+    Parameters
+    ----------
+    net : NetOptions
+        Discriminator and science networks.
+    science : ScienceOptions
+        Planted ensemble and debiasing (``None`` skips the science columns).
+    autoencoder : learn.autoencoder.AutoencoderOptions or None
+        ``None``: the defaults.
+    n_boot : int
+    size : int
+        Image side [pixels].
+    """
+
+    net: NetOptions = field(default_factory=NetOptions)
+    science: ScienceOptions | None = field(default_factory=ScienceOptions)
+    autoencoder: object = None
+    n_boot: int = 1000
+    size: int = IMAGE_SIZE
+
+
+def nuisance_row(nuisance: Nuisance, a: Domain, b: Domain, options: StudyOptions = StudyOptions(), *,
+                 progress: bool = False) -> dict:
+    """Every number of one nuisance: discriminators, autoencoder AUC, science across it (with intervals)."""
+    pair = make_pair(a, b, options.size)
+    nb = options.n_boot
+    res = {"nuisance": nuisance.name, "what": nuisance.what, "a": a.name, "b": b.name,
+           "n_sims": {"a": int(len(a.maps)), "b": int(len(b.maps)), "test": int((~pair.train).sum())}}
+    res["discriminator_network"] = interval(discriminate(pair, "network", options.net, progress=progress), n_boot=nb)
+    res["discriminator_spectrum"] = interval(discriminate(pair, "spectrum"), n_boot=nb)
+    real_side = 0 if nuisance.real == nuisance.a else 1
+    res["autoencoder_auc"] = interval(realism(pair, real_side, options.autoencoder, progress=progress), "auc",
+                                      n_boot=nb)
+    if options.science is not None:
+        sci = science_across(a, b, replace(options.science, net=options.net), size=options.size, progress=progress)
+        for arm, d in sci.items():
+            res[arm] = {m: interval(d[m], n_boot=nb) for m in (*MODES, "probe", "head")}
+            res[arm]["history"] = d["history"]
+    return res
+
+
+def table_rows(results: list[dict]) -> list[list[str]]:
+    """Rows of :data:`COLUMNS` from :func:`nuisance_row` results."""
+    rows = []
+    for r in results:
+        p, d = r.get("plain", {}), r.get("debiased", {})
+        rows.append([f"{r['nuisance']} ({r['what']})", fmt(r["discriminator_network"]), fmt(r["discriminator_spectrum"]),
+                     fmt(r["autoencoder_auc"], percent=False),
+                     fmt(p.get("planted")), fmt(p.get("absent")), fmt(p.get("reversed")),
+                     fmt(d.get("planted")), fmt(d.get("absent")), fmt(d.get("reversed")),
+                     f"{fmt(p.get('probe'))} / {fmt(d.get('probe'))}"])
+    return rows
+
+
+def section_text(results: list[dict], options: StudyOptions) -> str:
+    """The section's paragraph: what the table says, with the numbers."""
+    parts = ["For each nuisance, two kinds of maps made from the same seeds that differ only by it. "
+             "A discriminator near 50 % and an autoencoder AUC near 0.5 mean the two kinds cannot be "
+             "told apart on the science task's images (whole maps, log10 column density, global "
+             f"normalisation, {options.size} px)."]
+    if options.science is not None:
+        parts.append(f"The science model (Kolmogorov or Burgers) is trained on a planted-artefact ensemble where "
+                     f"the nuisance follows the class in {100 * options.science.correlation:.0f} % of the simulations, "
+                     f"plain and with a gradient-reversal head (weight {options.science.weight:g}), and scored on that "
+                     "ensemble (in-domain), on one where the nuisance is independent of the class (absent) and on one "
+                     "where the correlation is reversed. The last column is a fresh logistic probe of the nuisance on "
+                     "each model's frozen features (50 %: the features do not carry it).")
+    for r in results:
+        net = r["discriminator_network"]["point"]
+        verdict = "cannot be told apart" if abs(net - 0.5) < 0.1 else "are told apart"
+        parts.append(f"{r['nuisance']}: the two kinds {verdict} by the network ({100 * net:.1f} %).")
+        if "plain" in r:
+            pa, da = r["plain"]["absent"]["point"], r["debiased"]["absent"]["point"]
+            pi, di = r["plain"]["planted"]["point"], r["debiased"]["planted"]["point"]
+            parts.append(f"Absent correlation: plain {100 * pa:.1f} % (in-domain {100 * pi:.1f} %), debiased "
+                         f"{100 * da:.1f} % (in-domain {100 * di:.1f} %).")
+    parts.append(f"Intervals: bootstrap 95 % over test simulations ({options.n_boot} resamples); "
+                 f"{MESH_NOTE}.")
+    n_test = min(r["n_sims"]["test"] for r in results) if results else 0
+    from .sections import small_split_note
+
+    note = small_split_note(n_test // 2, "each side's test split")
+    return " ".join(parts + ([note] if note else []))
+
+
+def write_artefact_section(run_dir, results: list[dict], options: StudyOptions = StudyOptions()) -> Path:
+    """Write the one table as ``RUN_DIR/artefacts/section.json`` (:mod:`learn.sections`)."""
+    from .sections import Section, Table, write_section
+
+    sec = Section("Physics or artefact? Nuisance discriminators, autoencoder realism, debiasing",
+                  section_text(results, options),
+                  tables=[Table("per nuisance: accuracy per image (or AUC) with bootstrap 95 % intervals over "
+                                "simulations", list(COLUMNS), table_rows(results))],
+                  data={"results": results, "mesh": MESH_NOTE})
+    return write_section(run_dir, SECTION, sec)
+
+
+def artefact_study(data_dir, run_dir, nuisances=("seed", "scheme", "resolution", "time", "code"), *,
+                   ramses=None, options: StudyOptions = StudyOptions(), progress: bool = False) -> list[dict]:
+    """Every nuisance's row, written as the section ``RUN_DIR/artefacts/`` (after each row).
+
+    Parameters
+    ----------
+    data_dir : path-like
+        Folder of :func:`make_ensembles` (and ``turbsim_twin.npz`` of :func:`make_ramses_twin`).
+    run_dir : path-like
+        Where the section goes (a run directory, so that its report shows it).
+    nuisances : sequence of str
+        Keys of :data:`NUISANCES`.
+    ramses : path-like, optional
+        The RAMSES map file (for ``code``).
+    options : StudyOptions
+    progress : bool
+
+    Returns
+    -------
+    list of dict
+        :func:`nuisance_row` of each nuisance.
+    """
+    results = []
+    for name in nuisances:
+        if name == "mesh":
+            raise ValueError(MESH_NOTE)
+        if name not in NUISANCES:
+            raise ValueError(f"nuisance = {name!r} is not one of {', '.join(NUISANCES)}")
+        nu = NUISANCES[name]
+        pa, pb = nuisance_paths(data_dir, nu, ramses)
+        a, b = load_domain(pa, nu.a), load_domain(pb, nu.b)
+        log.info("nuisance %s: %s (%d sims) against %s (%d sims)", name, pa, len(a.maps), pb, len(b.maps))
+        results.append(nuisance_row(nu, a, b, options, progress=progress))
+        write_artefact_section(run_dir, results, options)
+    return results
+
+
+# --------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="python -m learn.artefacts", short_usage="{make,twin,discriminate,study} [options]",
+                       description="Physics or artefact? Nuisance ensembles from the same seeds, 'which made this?' "
+                                   "discriminators, adversarial debiasing and autoencoder realism checks. "
+                                   f"Note: {MESH_NOTE}.")
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("make", help="generate the nuisance ensembles DIR/<variant>.h5")
+    m.add_argument("--out", required=True, help="folder of the ensembles")
+    m.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    m.add_argument("--sims", type=int, default=96, help="simulations per ensemble (default 96)")
+    m.add_argument("--seed", type=int, default=17, help="ensemble seed (default 17)")
+    m.add_argument("--cells", type=int, default=64, help="cells per side of the reference (default 64)")
+    m.add_argument("--workers", type=int, default=1, help="worker processes (default 1; 0: this process)")
+    t = sub.add_parser("twin", help="turbsim runs of a RAMSES map file's seeds under RAMSES's conventions")
+    t.add_argument("ramses", help="RAMSES map file (.npz)")
+    t.add_argument("--out", required=True, help=f"folder to write {TWIN_FILE} into")
+    d = sub.add_parser("discriminate", help="accuracy of a nuisance classifier between two data files")
+    d.add_argument("a", help="data of nuisance 0 (.h5 ensemble or .npz map file)")
+    d.add_argument("b", help="data of nuisance 1")
+    d.add_argument("--method", choices=("network", "spectrum"), default="network")
+    s = sub.add_parser("study", help="the table of every nuisance, as the section RUN_DIR/artefacts/")
+    s.add_argument("--data-dir", required=True, help="folder of 'make' (and 'twin')")
+    s.add_argument("--out", required=True, help="run directory for the section")
+    s.add_argument("--nuisances", nargs="+", default=list(NUISANCES), choices=list(NUISANCES))
+    s.add_argument("--ramses", help="RAMSES map file (needed by the code nuisance)")
+    s.add_argument("--correlation", type=float, default=0.9, help="nuisance-class correlation of the planted "
+                   "ensemble (default 0.9)")
+    s.add_argument("--weight", type=float, default=1.0, help="gradient-reversal weight (default 1)")
+    s.add_argument("--unconditional", action="store_true", help="the adversary does not read the class")
+    s.add_argument("--ae-steps", type=int, default=200, help="autoencoder steps (default 200)")
+    for q in (d, s):
+        q.add_argument("--steps", type=int, default=200, help="network steps (default 200)")
+        q.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+        q.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    for q in (m, t, d, s):
+        q.add_argument("--no-progress", action="store_true")
+        q.add_argument("--json", action="store_true", help="print the result as one JSON line")
+        q.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    from .autoencoder import AutoencoderOptions
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    progress = not args.no_progress
+    try:
+        if args.command == "make":
+            got = {k: str(v) for k, v in make_ensembles(args.out, args.variants, sims=args.sims, seed=args.seed,
+                                                         cells=args.cells, workers=args.workers,
+                                                         progress=progress).items()}
+        elif args.command == "twin":
+            got = {"twin": str(make_ramses_twin(args.ramses, Path(args.out) / TWIN_FILE, progress=progress))}
+        elif args.command == "discriminate":
+            net = NetOptions(steps=args.steps, seed=args.seed)
+            pair = make_pair(load_domain(args.a), load_domain(args.b))
+            got = interval(discriminate(pair, args.method, net, progress=progress), n_boot=args.n_boot)
+            print(f"{args.method} discriminator, test images: {fmt(got)}", file=sys.stderr)
+        else:
+            net = NetOptions(steps=args.steps, seed=args.seed)
+            opts = StudyOptions(net=net, science=ScienceOptions(args.correlation, args.weight, net,
+                                                                not args.unconditional),
+                                autoencoder=AutoencoderOptions(steps=args.ae_steps, seed=args.seed),
+                                n_boot=args.n_boot)
+            res = artefact_study(args.data_dir, args.out, args.nuisances, ramses=args.ramses, options=opts,
+                                 progress=progress)
+            for row in table_rows(res):
+                print(" | ".join(row), file=sys.stderr)
+            got = {"section": str(Path(args.out) / SECTION), "results": res}
+    except (ValueError, OSError) as exc:
+        print(f"learn.artefacts: error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        from .sections import _jsonable
+
+        print(json.dumps(_jsonable(got)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
