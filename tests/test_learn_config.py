@@ -46,7 +46,7 @@ def test_refit_readout_needs_a_pyramid_and_a_fixed_split():
     ({"weight_decay": float("nan")}, "TrainConfig.weight_decay = nan"),
     ({"model": "vgg"}, "TrainConfig.model = 'vgg' is not one of 'study_cnn', 'resnet', 'pyramid'"),
     ({"uncertainty": 1}, "TrainConfig.uncertainty must be True or False, got 1"),
-    ({"augment": ("flip", "zoom")}, r"unknown augmentation\(s\) \['zoom'\]"),
+    ({"augment": ("flip", "shear")}, r"unknown augmentation\(s\) \['shear'\]"),
     ({"pyramid_widths": (8, 0)}, r"TrainConfig.pyramid_widths\[1\] = 0"),
     ({"pyramid_widths": ()}, "TrainConfig.pyramid_widths must not be empty"),
     ({"resnet_widths": (8, 16), "resnet_blocks": (1,)}, "must be non-empty and of equal length"),
