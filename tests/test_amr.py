@@ -14,6 +14,11 @@ def blob(n, amp=2.0, centre=(0.5, 0.4, 0.5), width=0.1):
     return 1.0 + amp * np.exp(-r2 / width**2)
 
 
+def same(a, b, tol=1e-12):
+    """Equal to round-off: the largest difference below tol times the largest value."""
+    return a.shape == b.shape and float(np.abs(a - b).max()) <= tol * float(np.abs(b).max())
+
+
 def moving_blob(n=16, lmin=3, lmax=5, speed=1.0):
     """A dense blob advected along x through an 8^3 base: refines ahead, derefines behind."""
     rho = blob(n)
@@ -98,8 +103,8 @@ def test_mass_criterion():
 @pytest.mark.parametrize("scheme", ["first", "muscl"])
 @pytest.mark.parametrize("gamma", [1.0, 1.0001])
 def test_nowhere_and_everywhere_equal_uniform(scheme, gamma):
-    """Refining nowhere = the uniform coarse run, everywhere = the uniform fine run, bit for
-    bit (the same per-cell arithmetic)."""
+    """Refining nowhere = the uniform coarse run, everywhere = the uniform fine run, to
+    round-off (bit for bit today: the same per-cell arithmetic as the uniform kernels)."""
     n = 16
     vel = ic.velocity_field(n, 11 / 3, 3, mach=1.41)
     rho = blob(n, amp=0.3)
@@ -107,13 +112,13 @@ def test_nowhere_and_everywhere_equal_uniform(scheme, gamma):
     m = Mesh.from_uniform(rho, vel, 4, 5)
     r = evolve(m, 0.03, scheme=scheme, gamma=gamma, refine="none")
     assert m.leaf_counts() == {4: n**3} and r.steps == ref.steps
-    assert np.array_equal(m.U[4][0], ref.rho)
-    assert np.array_equal(m.U[4][1:] / m.U[4][0], ref.velocity)
+    assert same(m.U[4][0], ref.rho)
+    assert same(m.U[4][1:] / m.U[4][0], ref.velocity)
     m = Mesh.from_uniform(rho, vel, 3, 4)
     r = evolve(m, 0.03, scheme=scheme, gamma=gamma, refine="all")
     assert m.leaf_counts() == {4: n**3} and r.steps == ref.steps
-    assert np.array_equal(m.U[4][0], ref.rho)
-    assert np.array_equal(m.U[4][1:] / m.U[4][0], ref.velocity)
+    assert same(m.U[4][0], ref.rho)
+    assert same(m.U[4][1:] / m.U[4][0], ref.velocity)
 
 
 @pytest.mark.parametrize("scheme", ["first", "muscl"])
@@ -178,16 +183,16 @@ def test_failure_is_loud():
 
 def test_simulate_amr_equals_uniform_runs():
     """Through turbsim.simulate: refine="none" is the uniform run on the levelmin grid and
-    refine="all" the uniform run on the levelmax grid, bit for bit."""
+    refine="all" the uniform run on the levelmax grid, to round-off."""
     from turbsim import SimConfig, simulate
     base = dict(n=4.0, seed=3, t_end=2.0, scheme="muscl")
     uni = simulate(SimConfig(cells=16, **base))
     none = simulate(SimConfig(cells=16, levelmin=4, levelmax=5, refine="none", **base))
     assert none.leaf_counts() == {4: 16**3}
-    assert np.array_equal(none.to_uniform(4).density * none.config.density, uni.density)
+    assert same(none.to_uniform(4).density * none.config.density, uni.density)
     full = simulate(SimConfig(cells=16, levelmin=3, levelmax=4, refine="all", **base))
-    assert np.array_equal(full.density, uni.density)
-    assert np.array_equal(full.velocity, uni.velocity)
+    assert same(full.density, uni.density)
+    assert same(full.velocity, uni.velocity)
 
 
 def test_simulate_amr_result_views():
@@ -334,3 +339,24 @@ def test_turbulence_closer_to_fine_run_slow():
     r = _turbulent_l1(6, 1.0)
     assert 0.2 < r["refined"] < 0.95, r
     assert r["amr"] < r["coarse"] and r["amr_fine_grid"] < r["coarse_fine_grid"], r
+
+
+# -- against RAMSES -------------------------------------------------------------------------
+
+def test_against_ramses_amr(shared):
+    """From the IC of shared/ramses/amr (levels 5-7, err_grad_d = 0.1, nexpand = 1) to its
+    snapshot, AMR-lite with the subcycle schedule against RAMSES (which subcycles): the
+    tolerances state the measured agreement with a margin (numbers in docs/amr.md)."""
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    from amr import ramses_comparison
+
+    res = ramses_comparison(shared / "ramses" / "amr", schedule="subcycle")
+    lev = res["leaves"]
+    assert abs(lev[7][2]) < 0.15                         # finest level: within 15 %
+    assert all(1 / 3 < a / b < 3 for a, b, _ in lev.values())
+    assert res["pdf_l1"] < 0.03
+    assert abs(res["std_lnrho"][0] / res["std_lnrho"][1] - 1) < 0.05
+    assert res["power_max_dev"][0] < 0.4
+    assert max(res["diff_over_signal"].values()) < 0.15
+    assert res["uniform_diff_over_signal"] < 0.02

@@ -33,6 +33,7 @@ BAD_VALUES = {
     "m_refine": [-1.0],
     "nexpand": [-1, 5],
     "regrid_every": [0, 1.5],
+    "regrid_schedule": ["ramses", None],
 }
 
 

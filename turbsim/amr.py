@@ -847,5 +847,6 @@ def run_config(config: SimConfig, velocity: np.ndarray, threads: int | None = No
                  courant=config.courant, gamma=config.gamma, ramses_dt=config.ramses_dt,
                  stop=config.stop, refine=config.refine, err_grad_d=config.err_grad_d,
                  m_refine=config.m_refine, nexpand=config.nexpand,
-                 regrid_every=config.regrid_every, threads=threads)
+                 regrid_every=config.regrid_every, schedule=config.regrid_schedule,
+                 threads=threads)
     return AmrResult(config, run, ic_time, _time.perf_counter() - t0 + ic_time)

@@ -25,6 +25,8 @@ IC_METHODS = ("fourier", "white_noise")
 """Ways to draw the initial velocity field (:mod:`turbsim.ic` uses this list)."""
 REFINES = ("gradient", "mass", "gradient+mass", "all", "none")
 """Refinement criteria of AMR-lite (:mod:`turbsim.amr` uses this list)."""
+SCHEDULES = ("global", "subcycle")
+"""When AMR-lite flags each level (:mod:`turbsim.amr` uses this list)."""
 STOPS = ("exact", "after")
 """How a run ends at an output time: shortened last step, or the first full step past it
 (:mod:`turbsim.solver` uses this list)."""
@@ -110,6 +112,10 @@ class SimConfig:
         in [0, 4]. Default 1.
     regrid_every : int
         Steps between regrids, in [1, 1000] (RAMSES: every step). Default 1.
+    regrid_schedule : {"global", "subcycle"}
+        When each level is flagged: all levels at every regrid, or each level on the clock
+        of its own CFL step, when RAMSES with subcycling would flag it (see
+        :func:`turbsim.amr.evolve`). Default "global".
     """
 
     box: float = 10.0
@@ -137,6 +143,7 @@ class SimConfig:
     m_refine: float = 0.0
     nexpand: int = 1
     regrid_every: int = 1
+    regrid_schedule: str = "global"
 
     def __post_init__(self):
         own = "SimConfig"
@@ -171,6 +178,7 @@ class SimConfig:
         set_("m_refine", real(own, "m_refine", self.m_refine, 0, 1e6))
         set_("nexpand", integer(own, "nexpand", self.nexpand, 0, 4))
         set_("regrid_every", integer(own, "regrid_every", self.regrid_every, 1, 1000))
+        choice(own, "regrid_schedule", self.regrid_schedule, SCHEDULES)
         if self.levelmin == 0 and self.levelmax == 0:
             return
         if not 3 <= self.levelmin <= self.levelmax:
