@@ -27,7 +27,7 @@ from turbsim import observe
 from turbsim.atomic import atomic_path
 
 from . import fits as lfits
-from .transforms import DataError, resample_maps
+from .transforms import ZOOM_RANGE, DataError, lowpass_maps, resample_maps
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def run_domain(run, *, sample_sims: int = 64) -> Domain:
     cache = Path(run.path) / DOMAIN_FILE
     desc = run.info.get("data", {})
     map_size = int(desc.get("model_map_size", desc.get("map_size", run.image_size)))
-    zoom = tuple(getattr(run.config, "zoom_range", None) or (1.0, 1.0))
+    zoom = tuple(ZOOM_RANGE) if "zoom" in run.config.augment else (1.0, 1.0)
     files = _data_files(run.config)
     if cache.is_file():
         d = json.loads(cache.read_text())
@@ -161,6 +161,8 @@ def run_domain(run, *, sample_sims: int = 64) -> Domain:
             notes.append(f"dynamic range not checked: {exc}")
             continue
         maps = ms.maps[:: max(1, len(ms.maps) // sample_sims)]
+        if run.normaliser.lowpass_k is not None:
+            maps = lowpass_maps(maps, run.normaliser.lowpass_k)
         size = run.image_size if run.full_maps else 2 * run.image_size
         logm = observe.log_column(resample_maps(maps, size))
         imgs, _ = observe.study_images(logm, augment_maps=not run.full_maps)
@@ -222,6 +224,22 @@ def check_scale(dom: Domain, pix_pc: float, tile_pc: float, shape, source: str) 
         raise DomainError(f"{source}: the map is {nx} x {ny} pixels = {nx * pix_pc:.4g} x {ny * pix_pc:.4g} pc, "
                           f"smaller than one {tile_pc:.4g} pc tile ({tile_px} pixels)")
     return tile_px
+
+
+def lowpass_tiles(log_images: np.ndarray, cycles_per_px: float) -> np.ndarray:
+    """Non-periodic tiles (log10 Σ) with every Fourier mode above a frequency removed.
+
+    Each tile is mirrored into a periodic image of twice its side (no edge jump), cut
+    sharply at ``cycles_per_px`` [cycles per pixel] on the linear Σ, and cropped back.
+    """
+    x = 10 ** np.asarray(log_images, np.float64)
+    s = x.shape[-1]
+    big = np.concatenate([x, x[:, ::-1]], axis=1)
+    big = np.concatenate([big, big[:, :, ::-1]], axis=2)
+    f = np.fft.fftfreq(2 * s)
+    keep = np.hypot(f[:, None], np.fft.rfftfreq(2 * s)[None, :]) <= cycles_per_px + 1e-12
+    out = np.fft.irfft2(np.fft.rfft2(big) * keep, s=(2 * s, 2 * s))[:, :s, :s]
+    return np.log10(np.maximum(out, 1e-6 * x.mean(axis=(1, 2), keepdims=True))).astype(np.float32)
 
 
 def _d4_stack(x: np.ndarray) -> np.ndarray:
@@ -290,6 +308,8 @@ def predict_map(runs, fmap: lfits.FitsMap, *, distance_pc: float | None = None, 
     tile_pc = dom.fov_pc if tile_pc is None else float(tile_pc)
     tile_px = check_scale(dom, pix, tile_pc, fmap.sigma.shape, fmap.path)
     tiles = lfits.tile_map(fmap.sigma, fmap.mask, tile_px, dom.image_size)
+    if run.normaliser.lowpass_k is not None:  # the run's low-pass, at its physical wavenumber
+        tiles.log_images = lowpass_tiles(tiles.log_images, run.normaliser.lowpass_k / dom.map_size)
     stds, means = image_statistics(tiles.log_images)
     flag = np.zeros(len(stds), np.int64)
     flag[tiles.valid_fraction < min_valid] = 1

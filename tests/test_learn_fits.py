@@ -205,3 +205,15 @@ def test_cli(tmp_path, tiny_run, sim_maps, capsys):
     assert "give --distance" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--help"])
+
+
+def test_lowpass_tiles_keeps_smooth_and_removes_grid_scale():
+    from learn.sky import lowpass_tiles
+
+    y, x = np.mgrid[0:16, 0:16]
+    smooth = -2 + 0.01 * np.cos(2 * np.pi * x / 16)[None]
+    checker = smooth + 0.001 * (-1.0) ** (x + y)[None]
+    out = lowpass_tiles(checker, 0.25)
+    assert np.abs(out - smooth)[:, 2:-2, 2:-2].max() < 1e-4  # the checkerboard (0.5 cycles/px) is gone inside
+    assert np.abs(out - smooth).max() < 3e-4  # and mostly at the mirrored edges
+    np.testing.assert_allclose(lowpass_tiles(np.full((1, 8, 8), -1.5), 0.1), -1.5, atol=1e-6)
