@@ -227,9 +227,14 @@ class Mesh:
             self.tiles[L] = np.ascontiguousarray(np.argwhere(occ).astype(np.int32)).reshape(-1, 3)
             self.refined[L] = np.flatnonzero(k == REFINED).astype(np.int64)
             if L > self.levelmin:
-                ex = k != ABSENT
-                self.ghosts[L] = (np.flatnonzero(_dilate(ex, 5) & ~ex).astype(np.int64)
-                                  if ex.any() else np.empty(0, np.int64))
+                # absent cells within 2 cells of the level's cells: the cells of the coarse
+                # cells next to a refined one (2 fine cells = 1 coarse cell; octs aligned)
+                ref_below = self.kind[L - 1] == REFINED
+                if ref_below.any():
+                    ghost = _up(_dilate(ref_below) & ~ref_below)
+                    self.ghosts[L] = np.flatnonzero(ghost).astype(np.int64)
+                else:
+                    self.ghosts[L] = np.empty(0, np.int64)
             if L < self.levelmax and self.refined[L].size and L not in self._fc:
                 self._fc[L] = np.zeros((3, 4) + (n,) * 3)
 

@@ -64,6 +64,7 @@ typedef struct {
     double fx[NVAR][(T + 1) * T * T];   /* flux through x face f (between cells f-1, f) */
     double fy[NVAR][T * (T + 1) * T];
     double fz[NVAR][T * T * (T + 1)];
+    uint8_t row[R][R];                  /* rows (i, j), -1..T, holding a leaf of the level */
 } amr_work;
 
 #define WI(i, j, k) ((((i) + G) * S + ((j) + G)) * S + ((k) + G))
@@ -71,6 +72,25 @@ typedef struct {
 #define FXI(f, j, k) (((f) * T + (j)) * T + (k))
 #define FYI(i, f, k) (((i) * (T + 1) + (f)) * T + (k))
 #define FZI(i, j, f) (((i) * T + (j)) * (T + 1) + (f))
+
+/* 0. which rows (i, j) of the tile and 1 layer hold a leaf: only their faces are needed
+ * (a leaf's faces, and the coarse-fine faces next to it; a flux of a row without leaves is
+ * read by no update) */
+static void amr_rows(int64_t n, const uint8_t *kind, int64_t x0, int64_t y0, int64_t z0,
+                     amr_work *wk)
+{
+    for (int i = -1; i <= T; i++) {
+        const int64_t gx = wrap(x0 + i, n);
+        for (int j = -1; j <= T; j++) {
+            const int64_t gy = wrap(y0 + j, n);
+            const uint8_t *k = kind + (gx * n + gy) * n + z0;
+            uint8_t any = 0;
+            if (i >= 0 && i < T && j >= 0 && j < T)
+                for (int c = 0; c < T; c++) any |= k[c] == TS_AMR_LEAF;
+            wk->row[i + 1][j + 1] = any;
+        }
+    }
+}
 
 /* 1. primitives of the tile and its ghost layers (periodic) */
 static void amr_load(int64_t n, const double *U, int64_t x0, int64_t y0, int64_t z0,
@@ -104,6 +124,15 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
     const int dxs = S * S, dys = S;
     for (int i = -1; i <= T; i++)
         for (int j = -1; j <= T; j++) {
+            /* the face states of a row are read by the fluxes of its own leaves and of
+             * the leaves of the 4 rows beside it */
+            int need = wk->row[i + 1][j + 1];
+            if (i > -1) need |= wk->row[i][j + 1];
+            if (i < T) need |= wk->row[i + 2][j + 1];
+            if (j > -1) need |= wk->row[i + 1][j];
+            if (j < T) need |= wk->row[i + 1][j + 2];
+            if (!need)
+                continue;
             const int64_t c0 = WI(i, j, -1), f0 = RI(i, j, -1);
             if (p->scheme == 0) {
                 for (int q = 0; q < 6; q++) {
@@ -232,15 +261,19 @@ static void amr_fluxes(const ts_amr_params *p, amr_work *wk)
 {
     double *Fx[NVAR], *Fy[NVAR], *Fz[NVAR];
     for (int m = 0; m < NVAR; m++) { Fx[m] = wk->fx[m]; Fy[m] = wk->fy[m]; Fz[m] = wk->fz[m]; }
+    /* only the faces of rows that hold a leaf (the others are never read) */
     for (int f = 0; f <= T; f++)
         for (int j = 0; j < T; j++)
-            amr_llf_row(p, wk, 1, RI(f - 1, j, 0), 0, RI(f, j, 0), 0, T, Fx, FXI(f, j, 0));
+            if (wk->row[f][j + 1] | wk->row[f + 1][j + 1])
+                amr_llf_row(p, wk, 1, RI(f - 1, j, 0), 0, RI(f, j, 0), 0, T, Fx, FXI(f, j, 0));
     for (int i = 0; i < T; i++)
         for (int f = 0; f <= T; f++)
-            amr_llf_row(p, wk, 3, RI(i, f - 1, 0), 2, RI(i, f, 0), 1, T, Fy, FYI(i, f, 0));
+            if (wk->row[i + 1][f] | wk->row[i + 1][f + 1])
+                amr_llf_row(p, wk, 3, RI(i, f - 1, 0), 2, RI(i, f, 0), 1, T, Fy, FYI(i, f, 0));
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++)
-            amr_llf_row(p, wk, 5, RI(i, j, -1), 4, RI(i, j, 0), 2, T + 1, Fz, FZI(i, j, 0));
+            if (wk->row[i + 1][j + 1])
+                amr_llf_row(p, wk, 5, RI(i, j, -1), 4, RI(i, j, 0), 2, T + 1, Fz, FZI(i, j, 0));
 }
 
 /* 4. averaged fluxes of the coarse-fine faces of the tile into the coarse level's array:
@@ -354,6 +387,7 @@ int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U
             if (!wk) continue;
             const int64_t x0 = (int64_t)tiles[3 * t] * T, y0 = (int64_t)tiles[3 * t + 1] * T;
             const int64_t z0 = (int64_t)tiles[3 * t + 2] * T;
+            amr_rows(n, kind, x0, y0, z0, wk);
             amr_load(n, U, x0, y0, z0, wk);
             amr_faces(p, hdt, wk);
             amr_fluxes(p, wk);
@@ -463,12 +497,14 @@ void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double
                     const int64_t *cells, int64_t ncells)
 {
     const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
+    int lf = 0;                         /* nf = 2^lf: indices by shifts and masks */
+    while (((int64_t)1 << lf) < nf) lf++;
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 65536)
 #endif
     for (int64_t q = 0; q < ncells; q++) {
         const int64_t g = cells[q];
-        const int64_t gx = g / (nf * nf), gy = (g / nf) % nf, gz = g % nf;
+        const int64_t gx = g >> (2 * lf), gy = (g >> lf) & (nf - 1), gz = g & (nf - 1);
         const int64_t cx = gx / 2, cy = gy / 2, cz = gz / 2;
         const int64_t c = (cx * nc + cy) * nc + cz;
         const int64_t xm = (wrap(cx - 1, nc) * nc + cy) * nc + cz, xp = (wrap(cx + 1, nc) * nc + cy) * nc + cz;
