@@ -27,6 +27,16 @@
 static inline __attribute__((always_inline)) REAL FN(slope)(REAL qm, REAL q0, REAL qp, REAL st)
 {
     const REAL dl = st * (q0 - qm), dr = st * (qp - q0);
+    if (st == 1) {
+        /* minmod, the same value in fewer operations: when dl dr > 0, |dc| = |dl + dr| / 2
+         * is at least min(|dl|, |dr|) also in floating point (the rounded sum of two
+         * numbers of one sign is at least twice the smaller), so m is that minimum, and 0
+         * otherwise; the sign of dc is that of dl + dr (halving keeps it, unless dl + dr
+         * is the smallest subnormal). */
+        const REAL adl = FABS(dl), adr = FABS(dr);
+        const REAL m = (dl * dr > 0) ? (adl < adr ? adl : adr) : (REAL)0;
+        return (dl + dr) < 0 ? -m : m;
+    }
     const REAL dc = (REAL)0.5 * (dl + dr) / st;
     const REAL lim = (dl * dr > 0) ? (FABS(dl) < FABS(dr) ? FABS(dl) : FABS(dr)) : (REAL)0;
     const REAL m = lim < FABS(dc) ? lim : FABS(dc);
