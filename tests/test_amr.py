@@ -73,6 +73,28 @@ def test_regrid_nesting_and_buffer():
     m1.check_nesting()
 
 
+def test_gradient_flags_as_ramses():
+    """The kernel's criterion equals a NumPy transcription of RAMSES's hydro_refine, with
+    absent neighbours replaced by their coarser covering cell (hydro_flag)."""
+    from turbsim.amr import FLOOR_D, _up
+    rng = np.random.default_rng(3)
+    mesh = Mesh.from_uniform(blob(16, amp=1.0) * (1 + 0.05 * rng.random((16,) * 3)),
+                             np.zeros((3, 16, 16, 16)), 3, 5)
+    mesh.regrid("gradient", err_grad_d=0.1)
+    assert len(mesh.leaf_counts()) >= 2
+    for L in mesh.levels:
+        ex = mesh.kind[L] != ABSENT
+        d = mesh.U[L][0]
+        if L > mesh.levelmin:
+            d = np.where(ex, d, _up(mesh.U[L - 1][0]))
+        ref = np.zeros(d.shape, bool)
+        for axis in range(3):
+            dg, dd = np.roll(d, 1, axis), np.roll(d, -1, axis)
+            err = 2 * np.maximum(np.abs((dd - d) / (dd + d + FLOOR_D)), np.abs((d - dg) / (d + dg + FLOOR_D)))
+            ref |= err > 0.1
+        assert np.array_equal(mesh.flag(L, "gradient", 0.1, 0.0), ref & ex)
+
+
 def test_smooth_is_ramses_dilation():
     """RAMSES's smooth_fine: a single flag grows to its 3x3x3 cube; a notch is filled."""
     from turbsim.amr import _smooth

@@ -90,22 +90,16 @@ def _dilate(mask: np.ndarray, size: int = 3) -> np.ndarray:
     return ndimage.maximum_filter(mask.view(np.uint8), size=size, mode="wrap").view(bool)
 
 
-def _smooth(flag: np.ndarray, exists: np.ndarray) -> np.ndarray:
+def _smooth(flag: np.ndarray, exists: np.ndarray, threads: int = 0) -> np.ndarray:
     """RAMSES's dilation operator (``smooth_fine``): one cell of buffer around the flags.
 
     Three passes over the existing cells; each flags the cells with at least 1, then 2,
     then 2 flagged face neighbours (of the flags as they are after the previous pass).
     Around one cell this is its 3x3x3 cube; it also fills the notches of a flagged region.
     """
-    flag = flag & exists
-    for least in (1, 2, 2):
-        count = np.zeros(flag.shape, np.int8)
-        f8 = flag.view(np.int8)
-        for axis in range(3):
-            count += np.roll(f8, 1, axis)
-            count += np.roll(f8, -1, axis)
-        flag = flag | ((count >= least) & exists)
-    return flag
+    out = np.ascontiguousarray(flag & exists).view(np.uint8)
+    _amr.smooth(out, np.ascontiguousarray(exists).view(np.uint8), threads)
+    return out.view(bool)
 
 
 def _erode(mask: np.ndarray) -> np.ndarray:
@@ -315,33 +309,27 @@ class Mesh:
         self.fill_ghosts()
 
     # -- regrid ---------------------------------------------------------------------------
-    def _density_with_parents(self, L: int) -> np.ndarray:
-        """Density of level L, absent cells replaced by their covering coarser cell."""
-        d = self.U[L][0]
-        if L == self.levelmin:
-            return d
-        ex = self.kind[L] != ABSENT
-        return np.where(ex, d, _up(self._density_with_parents(L - 1)))
-
     def flag(self, L: int, refine: str, err_grad_d: float, m_refine: float) -> np.ndarray:
-        """Cells of level L that satisfy the refinement criteria (before buffers)."""
+        """Cells of level L that satisfy the refinement criteria (before buffers).
+
+        The density gradient of a cell next to an absent one uses the absent cell's coarser
+        covering cell (RAMSES's ``hydro_flag``); only cells of the level are flagged.
+        """
         n = 2**L
         if refine == "none":
             return np.zeros((n,) * 3, bool)
         if refine == "all":
             return np.ones((n,) * 3, bool)
-        d = self._density_with_parents(L)
-        ok = np.zeros((n,) * 3, bool)
+        ok = np.zeros((n,) * 3, np.uint8)
         if "gradient" in refine and err_grad_d >= 0:
-            for axis in range(3):
-                dg = np.roll(d, 1, axis)     # the neighbour below
-                dd = np.roll(d, -1, axis)    # the neighbour above
-                err = 2.0 * np.maximum(np.abs((dd - d) / (dd + d + FLOOR_D)),
-                                       np.abs((d - dg) / (d + dg + FLOOR_D)))
-                ok |= err > err_grad_d
+            coarse = self.U[L - 1][0] if L > self.levelmin else None
+            _amr.flag_gradient(self.U[L][0], self.kind[L], coarse, float(err_grad_d), FLOOR_D,
+                               ok, self.threads)
+        ok = ok.view(bool)
         if "mass" in refine and m_refine > 0:
+            d = self.U[L][0]
             mean = self.totals()[0]
-            ok |= d >= m_refine * mean * 8.0 ** (L - self.levelmin)
+            ok |= (d >= m_refine * mean * 8.0 ** (L - self.levelmin)) & (self.kind[L] != ABSENT)
         return ok
 
     def regrid(self, refine: str = "gradient", err_grad_d: float = 0.1, m_refine: float = 0.0,
@@ -385,14 +373,15 @@ class Mesh:
             flag = ref & _any_child(kid) if kid.any() else np.zeros_like(ref)
             # 2. ... with one buffer cell around it (proper nesting)
             if flag.any():
-                flag = _smooth(flag, ex)
+                flag = _smooth(flag, ex, self.threads)
             # 3. the criteria, 4. nexpand buffers
             flag |= self.flag(L, refine, err_grad_d, m_refine) & ex
             for _ in range(nexpand):
-                flag = _smooth(flag, ex)
+                flag = _smooth(flag, ex, self.threads)
             self._flags[L] = flag
             # nesting: refine only cells whose 26 neighbours exist at this level
-            flag = flag & _erode(ex)
+            flag = flag.copy()
+            _amr.nest_ok(k, flag.view(np.uint8), self.threads)
             new = flag & ~ref
             gone = ref & ~flag
             created[L + 1] = int(new.sum())

@@ -30,6 +30,12 @@ cdef extern from "amr.h" nogil:
                          const int64_t *cells, int64_t ncells)
     void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double *Uf,
                         const int64_t *cells, int64_t ncells)
+    void ts_amr_flag_gradient(const ts_amr_params *p, int64_t n, const double *rho,
+                              const uint8_t *kind, const double *rho_c, double err,
+                              double floor_d, uint8_t *flag)
+    void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8_t *kind,
+                       uint8_t *work)
+    void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag)
 
 
 cdef ts_amr_params _params(double cs, double gamma, int scheme, int limiter, int threads,
@@ -115,3 +121,32 @@ def prolong(const double[:, :, :, ::1] Uc, double[:, :, :, ::1] Uf, const int64_
     with nogil:
         ts_amr_prolong(&p, Uc.shape[1], &Uc[0, 0, 0, 0], &Uf[0, 0, 0, 0], &cells[0],
                        cells.shape[0])
+
+
+def flag_gradient(const double[:, :, ::1] rho, const uint8_t[:, :, ::1] kind, rho_c,
+                  double err, double floor_d, uint8_t[:, :, ::1] flag, int threads):
+    """Set ``flag`` where RAMSES's density-gradient criterion holds (see ``amr.h``)."""
+    cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, 0.0)
+    cdef const double[:, :, ::1] rc
+    cdef const double *prc = NULL
+    if rho_c is not None:
+        rc = rho_c
+        prc = &rc[0, 0, 0]
+    with nogil:
+        ts_amr_flag_gradient(&p, rho.shape[0], &rho[0, 0, 0], &kind[0, 0, 0], prc, err, floor_d,
+                             &flag[0, 0, 0])
+
+
+def smooth(uint8_t[:, :, ::1] flag, const uint8_t[:, :, ::1] kind, int threads):
+    """RAMSES's smooth_fine on ``flag`` in place (see ``amr.h``)."""
+    cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, 0.0)
+    cdef uint8_t[:, :, ::1] work = np.empty_like(np.asarray(flag))
+    with nogil:
+        ts_amr_smooth(&p, flag.shape[0], &flag[0, 0, 0], &kind[0, 0, 0], &work[0, 0, 0])
+
+
+def nest_ok(const uint8_t[:, :, ::1] kind, uint8_t[:, :, ::1] flag, int threads):
+    """Clear the flags of cells with an absent neighbour (see ``amr.h``)."""
+    cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, 0.0)
+    with nogil:
+        ts_amr_nest_ok(&p, flag.shape[0], &kind[0, 0, 0], &flag[0, 0, 0])

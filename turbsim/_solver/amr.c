@@ -522,3 +522,94 @@ void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double
         }
     }
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Regrid stencils (RAMSES's flag_fine), one pass over a level each.                   */
+
+/* density of cell (x, y, z) of level n, or of its coarser covering cell when absent */
+static inline double amr_rho_or_parent(int64_t n, const double *rho, const uint8_t *kind,
+                                       const double *rho_c, int64_t x, int64_t y, int64_t z)
+{
+    const int64_t g = (x * n + y) * n + z;
+    if (kind[g] != TS_AMR_ABSENT || !rho_c)
+        return rho[g];
+    const int64_t m = n / 2;
+    return rho_c[((x / 2) * m + y / 2) * m + z / 2];
+}
+
+void ts_amr_flag_gradient(const ts_amr_params *p, int64_t n, const double *rho,
+                          const uint8_t *kind, const double *rho_c, double err,
+                          double floor_d, uint8_t *flag)
+{
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (n * n * n > 262144)
+#endif
+    for (int64_t x = 0; x < n; x++)
+        for (int64_t y = 0; y < n; y++)
+            for (int64_t z = 0; z < n; z++) {
+                const int64_t g = (x * n + y) * n + z;
+                if (kind[g] == TS_AMR_ABSENT)
+                    continue;
+                const double d = rho[g];
+                int ok = 0;
+                for (int a = 0; a < 3 && !ok; a++) {
+                    const int64_t ox = a == 0, oy = a == 1, oz = a == 2;
+                    const double dg = amr_rho_or_parent(n, rho, kind, rho_c, wrap(x - ox, n),
+                                                        wrap(y - oy, n), wrap(z - oz, n));
+                    const double dd = amr_rho_or_parent(n, rho, kind, rho_c, wrap(x + ox, n),
+                                                        wrap(y + oy, n), wrap(z + oz, n));
+                    const double e1 = fabs((dd - d) / (dd + d + floor_d));
+                    const double e2 = fabs((d - dg) / (d + dg + floor_d));
+                    ok = 2.0 * (e1 > e2 ? e1 : e2) > err;
+                }
+                if (ok) flag[g] = 1;
+            }
+}
+
+void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8_t *kind,
+                   uint8_t *work)
+{
+    static const int least[3] = {1, 2, 2};
+    const int64_t n3 = n * n * n;
+    for (int pass = 0; pass < 3; pass++) {
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (n3 > 262144)
+#endif
+        for (int64_t x = 0; x < n; x++)
+            for (int64_t y = 0; y < n; y++) {
+                const int64_t xm = wrap(x - 1, n), xp = wrap(x + 1, n);
+                const int64_t ym = wrap(y - 1, n), yp = wrap(y + 1, n);
+                const uint8_t *c = flag + (x * n + y) * n;
+                const uint8_t *a0 = flag + (xm * n + y) * n, *a1 = flag + (xp * n + y) * n;
+                const uint8_t *b0 = flag + (x * n + ym) * n, *b1 = flag + (x * n + yp) * n;
+                const uint8_t *k = kind + (x * n + y) * n;
+                uint8_t *w = work + (x * n + y) * n;
+                for (int64_t z = 0; z < n; z++) {
+                    const int cnt = a0[z] + a1[z] + b0[z] + b1[z] + c[wrap(z - 1, n)] + c[wrap(z + 1, n)];
+                    w[z] = c[z] | (k[z] != TS_AMR_ABSENT && cnt >= least[pass]);
+                }
+            }
+        memcpy(flag, work, (size_t)n3);
+    }
+}
+
+void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag)
+{
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (n * n * n > 262144)
+#endif
+    for (int64_t x = 0; x < n; x++)
+        for (int64_t y = 0; y < n; y++)
+            for (int64_t z = 0; z < n; z++) {
+                const int64_t g = (x * n + y) * n + z;
+                if (!flag[g])
+                    continue;
+                int ok = 1;
+                for (int a = -1; a <= 1 && ok; a++)
+                    for (int b = -1; b <= 1 && ok; b++)
+                        for (int c = -1; c <= 1 && ok; c++)
+                            ok = kind[(wrap(x + a, n) * n + wrap(y + b, n)) * n + wrap(z + c, n)]
+                                 != TS_AMR_ABSENT;
+                flag[g] = (uint8_t)ok;
+            }
+}

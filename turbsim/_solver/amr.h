@@ -77,4 +77,19 @@ void ts_amr_restrict(const ts_amr_params *p, int64_t nc, double *Uc, const doubl
 void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double *Uf,
                     const int64_t *cells, int64_t ncells);
 
+/* Regrid stencils (flags are uint8 0/1 arrays of the level, n^3):
+ * flag_gradient: set flag where a cell of the level (kind != absent) has RAMSES's relative
+ *   density gradient 2 max(|d+ - d| / (d+ + d + floor_d), |d - d-| / (d + d- + floor_d)) >
+ *   err along an axis; an absent neighbour takes its coarser covering cell's density
+ *   (rho_c, level n/2; NULL at the coarsest level);
+ * smooth: RAMSES's smooth_fine, three passes setting the existing cells with at least 1, 2,
+ *   2 flagged face neighbours (work: n^3 scratch);
+ * nest_ok: clear the flags of cells with an absent cell among their 26 neighbours. */
+void ts_amr_flag_gradient(const ts_amr_params *p, int64_t n, const double *rho,
+                          const uint8_t *kind, const double *rho_c, double err,
+                          double floor_d, uint8_t *flag);
+void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8_t *kind,
+                   uint8_t *work);
+void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag);
+
 #endif
