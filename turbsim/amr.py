@@ -85,11 +85,6 @@ class AmrError(RuntimeError):
     """The refined run could not continue (invalid state, time step, step limit)."""
 
 
-def _dilate(mask: np.ndarray, size: int = 3) -> np.ndarray:
-    """Periodic cubic dilation of a boolean array (``size`` cells per side)."""
-    return ndimage.maximum_filter(mask.view(np.uint8), size=size, mode="wrap").view(bool)
-
-
 def _smooth(flag: np.ndarray, exists: np.ndarray, threads: int = 0) -> np.ndarray:
     """RAMSES's dilation operator (``smooth_fine``): one cell of buffer around the flags.
 
@@ -113,12 +108,6 @@ def _up(a: np.ndarray) -> np.ndarray:
     lead = a.shape[:-3]
     b = a.reshape(lead + (n, 1, n, 1, n, 1))
     return np.broadcast_to(b, lead + (n, 2, n, 2, n, 2)).reshape(lead + (2 * n,) * 3)
-
-
-def _any_child(a: np.ndarray) -> np.ndarray:
-    """True where any of the 8 children of a cell is set."""
-    n = a.shape[-1] // 2
-    return a.reshape(n, 2, n, 2, n, 2).any(axis=(1, 3, 5))
 
 
 class Mesh:
@@ -213,24 +202,15 @@ class Mesh:
         self.n_leaves = 0
         for L in self.levels:
             k = self.kind[L]
-            n = k.shape[0]
-            nt = n // TILE
-            leaf = k == LEAF
-            self.n_leaves += int(np.count_nonzero(leaf))
-            occ = leaf.reshape(nt, TILE, nt, TILE, nt, TILE).any(axis=(1, 3, 5))
-            self.tiles[L] = np.ascontiguousarray(np.argwhere(occ).astype(np.int32)).reshape(-1, 3)
+            self.tiles[L], leaves = _amr.tiles(k)
+            self.n_leaves += int(leaves)
             self.refined[L] = np.flatnonzero(k == REFINED).astype(np.int64)
             if L > self.levelmin:
                 # absent cells within 2 cells of the level's cells: the cells of the coarse
                 # cells next to a refined one (2 fine cells = 1 coarse cell; octs aligned)
-                ref_below = self.kind[L - 1] == REFINED
-                if ref_below.any():
-                    ghost = _up(_dilate(ref_below) & ~ref_below)
-                    self.ghosts[L] = np.flatnonzero(ghost).astype(np.int64)
-                else:
-                    self.ghosts[L] = np.empty(0, np.int64)
+                self.ghosts[L] = _amr.ghosts(self.kind[L - 1])
             if L < self.levelmax and self.refined[L].size and L not in self._fc:
-                self._fc[L] = np.zeros((3, 4) + (n,) * 3)
+                self._fc[L] = np.zeros((3, 4) + k.shape)
 
     def restrict(self) -> None:
         """Refined cells take the volume average of their children, finest first."""
@@ -367,10 +347,10 @@ class Mesh:
             ref = k == REFINED
             # 1. minimal rule: a cell whose children are refined, or flagged at their own
             # level's last flagging, stays refined (RAMSES's test_flag) ...
-            kid = self.kind[L + 1] == REFINED
-            if L + 1 in self._flags:
-                kid |= self._flags[L + 1] & (self.kind[L + 1] != ABSENT)
-            flag = ref & _any_child(kid) if kid.any() else np.zeros_like(ref)
+            kid = _amr.any_child(self.kind[L + 1], REFINED)
+            if L + 1 in self._flags:   # flags are only ever set on existing cells
+                kid |= _amr.any_child(self._flags[L + 1].view(np.uint8), 1)
+            flag = ref & kid
             # 2. ... with one buffer cell around it (proper nesting)
             if flag.any():
                 flag = _smooth(flag, ex, self.threads)
@@ -382,18 +362,11 @@ class Mesh:
             # nesting: refine only cells whose 26 neighbours exist at this level
             flag = flag.copy()
             _amr.nest_ok(k, flag.view(np.uint8), self.threads)
-            new = flag & ~ref
-            gone = ref & ~flag
-            created[L + 1] = int(new.sum())
-            removed[L + 1] = int(gone.sum())
-            k[...] = np.where(ex, np.where(flag, REFINED, LEAF), ABSENT)
-            kids = _up(flag)
-            knext = self.kind[L + 1]
-            fresh = kids & (knext == ABSENT)
-            knext[...] = np.where(kids, np.where(knext == REFINED, REFINED, LEAF), ABSENT)
-            if fresh.any():
-                _amr.prolong(self.U[L], self.U[L + 1], np.flatnonzero(fresh).astype(np.int64),
-                             self.threads)
+            created[L + 1] = int(np.count_nonzero(flag & ~ref))
+            removed[L + 1] = int(np.count_nonzero(ref & ~flag))
+            fresh = _amr.apply(k, flag.view(np.uint8), self.kind[L + 1])
+            if fresh.size:
+                _amr.prolong(self.U[L], self.U[L + 1], fresh, self.threads)
         self._rebuild()
         self.fill_ghosts()
         return {"created": created, "removed": removed}

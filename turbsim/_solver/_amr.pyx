@@ -36,6 +36,11 @@ cdef extern from "amr.h" nogil:
     void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8_t *kind,
                        uint8_t *work)
     void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag)
+    void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *out)
+    int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
+                         int64_t *fresh)
+    int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves)
+    int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, int64_t *ghosts)
 
 
 cdef ts_amr_params _params(double cs, double gamma, int scheme, int limiter, int threads,
@@ -150,3 +155,55 @@ def nest_ok(const uint8_t[:, :, ::1] kind, uint8_t[:, :, ::1] flag, int threads)
     cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, 0.0)
     with nogil:
         ts_amr_nest_ok(&p, flag.shape[0], &kind[0, 0, 0], &flag[0, 0, 0])
+
+
+def any_child(const uint8_t[:, :, ::1] fine, int value):
+    """Coarse mask: any of the 8 children has kind ``value``."""
+    cdef int64_t nc = fine.shape[0] // 2
+    out = np.empty((nc, nc, nc), np.uint8)
+    cdef uint8_t[:, :, ::1] o = out
+    with nogil:
+        ts_amr_any_child(nc, &fine[0, 0, 0], <uint8_t>value, &o[0, 0, 0])
+    return out.view(bool)
+
+
+def apply(uint8_t[:, :, ::1] kind_c, const uint8_t[:, :, ::1] flag, uint8_t[:, :, ::1] kind_f):
+    """Refine where flagged, derefine elsewhere; returns the new fine cells (flat indices)."""
+    cdef int64_t nc = kind_c.shape[0]
+    cdef uint8_t[:, :, ::1] kc = np.array(kind_c)
+    cdef uint8_t[:, :, ::1] kf = np.array(kind_f)
+    cdef int64_t m
+    with nogil:
+        m = ts_amr_apply(nc, &kc[0, 0, 0], &flag[0, 0, 0], &kf[0, 0, 0], NULL)
+    fresh = np.empty(m, np.int64)
+    cdef int64_t[::1] fr = fresh
+    with nogil:
+        ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0],
+                     &fr[0] if m > 0 else NULL)
+    return fresh
+
+
+def tiles(const uint8_t[:, :, ::1] kind):
+    """(tiles holding a leaf as an (m, 3) int32 array, number of leaves)."""
+    cdef int64_t nl = 0, m
+    with nogil:
+        m = ts_amr_tiles(kind.shape[0], &kind[0, 0, 0], NULL, &nl)
+    out = np.empty((m, 3), np.int32)
+    cdef int32_t[:, ::1] o = out
+    if m:
+        with nogil:
+            ts_amr_tiles(kind.shape[0], &kind[0, 0, 0], &o[0, 0], NULL)
+    return out, nl
+
+
+def ghosts(const uint8_t[:, :, ::1] kind_c):
+    """Flat indices (fine level) of the cells of coarse cells next to a refined one."""
+    cdef int64_t m
+    with nogil:
+        m = ts_amr_ghosts(kind_c.shape[0], &kind_c[0, 0, 0], NULL)
+    out = np.empty(m, np.int64)
+    cdef int64_t[::1] o = out
+    if m:
+        with nogil:
+            ts_amr_ghosts(kind_c.shape[0], &kind_c[0, 0, 0], &o[0])
+    return out

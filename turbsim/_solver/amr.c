@@ -613,3 +613,103 @@ void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint
                 flag[g] = (uint8_t)ok;
             }
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Bookkeeping of the mesh (serial: one pass over a level; orders are fixed).          */
+
+void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *out)
+{
+    const int64_t nf = 2 * nc;
+    for (int64_t x = 0; x < nc; x++)
+        for (int64_t y = 0; y < nc; y++)
+            for (int64_t z = 0; z < nc; z++) {
+                uint8_t any = 0;
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 2; b++) {
+                        const uint8_t *f = fine + ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z;
+                        any |= (f[0] == value) | (f[1] == value);
+                    }
+                out[(x * nc + y) * nc + z] = any;
+            }
+}
+
+int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
+                     int64_t *fresh)
+{
+    const int64_t nf = 2 * nc;
+    int64_t nfresh = 0;
+    for (int64_t x = 0; x < nc; x++)
+        for (int64_t y = 0; y < nc; y++)
+            for (int64_t z = 0; z < nc; z++) {
+                const int64_t c = (x * nc + y) * nc + z;
+                const int exists = kind_c[c] != TS_AMR_ABSENT, ref = exists && flag[c];
+                if (exists) kind_c[c] = ref ? TS_AMR_REFINED : TS_AMR_LEAF;
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 2; b++)
+                        for (int e = 0; e < 2; e++) {
+                            const int64_t g = ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z + e;
+                            if (!ref) { kind_f[g] = TS_AMR_ABSENT; continue; }
+                            if (kind_f[g] == TS_AMR_ABSENT) {
+                                if (fresh) fresh[nfresh] = g;
+                                nfresh++;
+                                kind_f[g] = TS_AMR_LEAF;
+                            }
+                        }
+            }
+    return nfresh;
+}
+
+int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves)
+{
+    const int64_t nt = n / T;
+    int64_t count = 0, leaves = 0;
+    for (int64_t a = 0; a < nt; a++)
+        for (int64_t b = 0; b < nt; b++)
+            for (int64_t c = 0; c < nt; c++) {
+                int64_t here = 0;
+                for (int i = 0; i < T; i++)
+                    for (int j = 0; j < T; j++) {
+                        const uint8_t *k = kind + ((a * T + i) * n + b * T + j) * n + c * T;
+                        for (int z = 0; z < T; z++) here += k[z] == TS_AMR_LEAF;
+                    }
+                leaves += here;
+                if (here) {
+                    if (tiles) {
+                        tiles[3 * count] = (int32_t)a;
+                        tiles[3 * count + 1] = (int32_t)b;
+                        tiles[3 * count + 2] = (int32_t)c;
+                    }
+                    count++;
+                }
+            }
+    if (nleaves) *nleaves = leaves;
+    return count;
+}
+
+int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, int64_t *ghosts)
+{
+    const int64_t nf = 2 * nc;
+    int64_t count = 0;
+    for (int64_t x = 0; x < nc; x++)
+        for (int64_t y = 0; y < nc; y++)
+            for (int64_t z = 0; z < nc; z++) {
+                if (kind_c[(x * nc + y) * nc + z] == TS_AMR_REFINED)
+                    continue;
+                int near = 0;
+                for (int a = -1; a <= 1 && !near; a++)
+                    for (int b = -1; b <= 1 && !near; b++)
+                        for (int e = -1; e <= 1 && !near; e++)
+                            near = kind_c[(wrap(x + a, nc) * nc + wrap(y + b, nc)) * nc + wrap(z + e, nc)]
+                                   == TS_AMR_REFINED;
+                if (!near)
+                    continue;
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 2; b++)
+                        for (int e = 0; e < 2; e++) {
+                            if (ghosts)
+                                ghosts[count] = ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z + e;
+                            count++;
+                        }
+            }
+    return count;
+}

@@ -92,4 +92,19 @@ void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8
                    uint8_t *work);
 void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag);
 
+/* Bookkeeping (serial, fixed order). any_child: out[c] = any child of c (fine level 2 nc)
+ * has kind value. apply: the coarse cells of the level that exist become refined where
+ * flag is set, leaves elsewhere; their children exist exactly under refined cells (new
+ * ones become leaves, listed in fresh when not NULL); returns the number of new cells.
+ * tiles: the tiles holding a leaf, (ix, iy, iz) triplets (when not NULL), their number
+ * returned and the leaves counted in *nleaves. ghosts: the cells of level 2 nc lying in a
+ * coarse cell that is not refined but touches a refined one (listed when not NULL; the
+ * number returned): the absent cells within 2 cells of the finer level's cells. Each is
+ * called twice, to count and then to fill. */
+void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *out);
+int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
+                     int64_t *fresh);
+int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves);
+int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, int64_t *ghosts);
+
 #endif
