@@ -203,14 +203,32 @@ def radial_log_power(log_maps: np.ndarray) -> np.ndarray:
     return np.log10(np.maximum(out, 1e-300))
 
 
-def class_spectra(data, *, split: str = "test", max_sims: int = 64) -> dict:
+def _non_holdout(path):
+    """Maps and labels of the train and test splits of an ensemble (never the holdout)."""
+    from .data import MapSet, load_split
+    from .transforms import DataError
+
+    parts = []
+    for split in ("train", "test"):
+        try:
+            parts.append(load_split(path, split))
+        except DataError as exc:
+            if "is empty" not in str(exc):
+                raise
+    if not parts:
+        raise DataError(f"{path}: no train or test simulations for the spectra")
+    return MapSet(np.concatenate([p.maps for p in parts]),
+                  {k: np.concatenate([p.labels[k] for p in parts]) for k in ("n", "klass", "sim_id")}, str(path))
+
+
+def class_spectra(data, *, max_sims: int = 64) -> dict:
     """Mean log power spectrum of each class at each resolution, and what the grids share.
 
     Parameters
     ----------
     data : list of path-like
-        Ensembles of the same box at several resolutions (classes 0 and 1).
-    split : str
+        Ensembles of the same box and ensemble seed at several resolutions (classes 0
+        and 1); their train and test splits are read (never the holdout).
     max_sims : int
         Simulations read per file (every k-th).
 
@@ -219,45 +237,59 @@ def class_spectra(data, *, split: str = "test", max_sims: int = 64) -> dict:
     dict
         Per file (``files``): ``map_size``, ``k``, ``mean`` (2, K) per class and ``std``
         (2, K) of log10 P, ``diff`` (burgers minus kolmogorov, dex), its ``z`` (difference
-        over the pooled per-map standard deviation), ``k_diss`` (first wavenumber whose
-        class-mean power falls more than :data:`DISSIPATION_DEX` below the finest grid's;
-        None for the finest); and ``shared`` : the share of the finest grid's squared class
-        separation ``sum_k z(k)^2`` that lies at ``k < k_diss`` of the coarsest grid.
+        over the pooled per-map standard deviation), ``separation_shared`` (``sqrt(sum z^2)``
+        over the shells below the coarsest grid's ``k_diss``: the class separation in
+        standard deviations that an ideal linear reader of those shells would have if the
+        shells were independent) with the accuracies it implies, ``Phi(d / 2)`` per map and
+        ``Phi(sqrt(3) d / 2)`` per simulation of 3 maps; ``k_diss`` (first wavenumber whose
+        power, averaged over the simulations that all files share (the same seeds: the
+        same large scales), falls more than :data:`DISSIPATION_DEX` below the finest grid's;
+        None for the finest); and ``shared``: the share of the finest grid's squared class
+        separation ``sum_k z(k)^2`` that lies below the coarsest grid's ``k_diss``.
     """
-    from .data import load_split
-
-    files = []
+    files, common = [], None
     for f in data:
-        ms = load_split(f, split)
+        ms = _non_holdout(f)
         sel = slice(None, None, max(1, len(ms.maps) // max_sims))
-        maps, klass = ms.maps[sel], np.asarray(ms.labels["klass"])[sel]
+        maps, klass, ids = ms.maps[sel], np.asarray(ms.labels["klass"])[sel], np.asarray(ms.labels["sim_id"])[sel]
         lp = radial_log_power(observe.log_column(maps).reshape(-1, maps.shape[-1], maps.shape[-1]))
+        lp = lp.reshape(len(maps), 3, -1)
         kl = np.repeat(klass, 3)
-        mean = np.stack([lp[kl == c].mean(axis=0) for c in (0, 1)])
-        std = np.stack([lp[kl == c].std(axis=0) for c in (0, 1)])
+        flat = lp.reshape(-1, lp.shape[-1])
+        mean = np.stack([flat[kl == c].mean(axis=0) for c in (0, 1)])
+        std = np.stack([flat[kl == c].std(axis=0) for c in (0, 1)])
         diff = mean[1] - mean[0]
         z = diff / np.sqrt((std[0] ** 2 + std[1] ** 2) / 2 + 1e-12)
-        files.append({"data": Path(f).name, "map_size": int(maps.shape[-1]), "k": np.arange(1, lp.shape[1] + 1),
-                      "mean": mean, "std": std, "diff": diff, "z": z, "n_maps": int(len(lp))})
+        files.append({"data": Path(f).name, "map_size": int(maps.shape[-1]), "k": np.arange(1, lp.shape[-1] + 1),
+                      "mean": mean, "std": std, "diff": diff, "z": z, "n_maps": int(len(flat)),
+                      "_by_id": dict(zip(ids.tolist(), lp))})
+        common = set(ids.tolist()) if common is None else common & set(ids.tolist())
     files.sort(key=lambda d: d["map_size"])
     finest = files[-1]
+    common = sorted(common)
     for d in files:
         d["k_diss"] = None
-        if d is finest:
-            continue
-        kmax = len(d["k"])
-        gap = (d["mean"].mean(axis=0) - finest["mean"].mean(axis=0)[:kmax])
-        below = np.flatnonzero(gap < -DISSIPATION_DEX)
-        # when the coarse grid lies above the fine one (aliasing), use the absolute departure
-        if not below.size:
+        if d is not finest and common:
+            kmax = len(d["k"])
+            gap = np.mean([(d["_by_id"][i] - finest["_by_id"][i][:, :kmax]).mean(axis=0) for i in common], axis=0)
+            d["gap_dex"] = gap
             below = np.flatnonzero(np.abs(gap) > DISSIPATION_DEX)
-        d["k_diss"] = int(d["k"][below[0]]) if below.size else None
+            d["k_diss"] = int(d["k"][below[0]]) if below.size else None
+    for d in files:
+        del d["_by_id"]
     coarse = files[0]
-    kd = coarse["k_diss"] or len(coarse["k"])
+    kd = coarse["k_diss"] or len(coarse["k"]) + 1
     z2 = finest["z"] ** 2
     shared = float(z2[: kd - 1].sum() / z2.sum()) if z2.sum() > 0 else float("nan")
+    from scipy.stats import norm
+
+    for d in files:  # the separation a linear reader of the shared shells could reach (shells taken as independent)
+        sep = float(np.sqrt((d["z"][: kd - 1] ** 2).sum()))
+        d["separation_shared"] = sep
+        d["accuracy_shared_map"] = float(norm.cdf(sep / 2))
+        d["accuracy_shared_sim"] = float(norm.cdf(sep * np.sqrt(3) / 2))
     return {"files": files, "shared": shared, "k_shared": int(kd - 1), "coarsest": coarse["data"],
-            "finest": finest["data"]}
+            "finest": finest["data"], "n_common": len(common)}
 
 
 # --------------------------------------------------------------------------------------
@@ -295,7 +327,7 @@ def plot_spectra(spec: dict, path: Path) -> None:
     a.legend(fontsize=7, ncol=2)
     b.legend(fontsize=7)
     a.set_title(f"dotted: dissipation range begins ({DISSIPATION_DEX} dex below the finest grid); "
-                f"{spec['shared']:.0%} of the class separation at k < {spec['k_shared'] + 1}", fontsize=8)
+                f"{spec['shared']:.2%} of the class separation at k < {spec['k_shared'] + 1}", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -376,7 +408,11 @@ def write_section(out_dir, matrix: list[dict], curves: dict, spec: dict | None, 
         text.append(f"Dissipation ranges (class-mean power {DISSIPATION_DEX} dex below the finest grid): {kd or 'none found'}. "
                     f"{spec['shared']:.0%} of the finest grid's class separation (sum over k of the squared "
                     f"difference over the spread) lies at k < {spec['k_shared'] + 1}, the scales the coarsest grid "
-                    "resolves before its dissipation range.")
+                    "resolves before its dissipation range. In those shells the classes are "
+                    + ", ".join(f"{d['separation_shared']:.1f} sigma apart at {d['map_size']}^3" for d in spec["files"])
+                    + f" (per map; an ideal linear reader of independent shells: "
+                    + ", ".join(f"{100 * d['accuracy_shared_map']:.0f} % per map, {100 * d['accuracy_shared_sim']:.0f} % "
+                                f"per simulation at {d['map_size']}^3" for d in spec["files"]) + ").")
     data = {"matrix": matrix, "zoom": curves,
             "spectra": None if spec is None else {**spec, "files": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
                                                                     for k, v in d.items()} for d in spec["files"]]}}
@@ -419,10 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _has_classes(path) -> bool:
-    from .data import load_split
-
     try:
-        return bool(np.all(np.isin(load_split(path, "test").labels["klass"], (0, 1))))
+        return bool(np.all(np.isin(_non_holdout(path).labels["klass"], (0, 1))))
     except Exception:  # noqa: BLE001 - any unreadable file simply has no spectra
         return False
 
@@ -447,7 +481,7 @@ def main(argv=None) -> int:
                     curves[f"{Path(run.path).name} on {Path(f).name}"] = zoom_curve(run, ms, args.zoom)
         spec_files = args.spectra if args.spectra is not None else [
             f for f in args.data if f.endswith(".h5") and _has_classes(f)]
-        spec = class_spectra(spec_files, split=args.split) if len(spec_files) >= 2 else None
+        spec = class_spectra(spec_files) if len(spec_files) >= 2 else None
         folder = write_section(args.out or args.runs[0], matrix, curves, spec, name=args.name)
     except (DataError, RunError, ValueError) as exc:
         parser.error(str(exc))
@@ -467,7 +501,10 @@ def main(argv=None) -> int:
             print(f"zoom {nm}: " + ", ".join(f"{r['zoom']:g}: {_fmt(r.get(key), key == 'accuracy_sim')}" for r in rows))
         if spec:
             print("spectra: " + ", ".join(f"{d['map_size']}^3 dissipation from k = {d['k_diss']}" for d in spec["files"])
-                  + f"; {spec['shared']:.0%} of the class separation at k < {spec['k_shared'] + 1}")
+                  + f"; {spec['shared']:.2%} of the finest grid's class separation at k < {spec['k_shared'] + 1}; there "
+                  + ", ".join(f"{d['separation_shared']:.2f} sigma per map at {d['map_size']}^3 (ideal "
+                              f"{100 * d['accuracy_shared_map']:.0f} % / {100 * d['accuracy_shared_sim']:.0f} %)"
+                              for d in spec["files"]))
         print(f"wrote {folder}")
     return 0
 
