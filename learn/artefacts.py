@@ -466,13 +466,42 @@ def realism(pair: Pair, real_side: int, options=None, *, progress: bool = False)
 MODES = ("planted", "absent", "reversed")
 
 
+def match(a: Domain, b: Domain) -> tuple[Domain, Domain]:
+    """The two domains row by row: the same simulations (equal seeds) where they share seeds, else
+    simulations paired in order within each (class, split) cell (e.g. two ensembles of other seeds).
+
+    Raises
+    ------
+    ValueError
+        No pair of the same class and split.
+    """
+    if np.array_equal(a.key, b.key):
+        return a, b
+    common, ia, ib = np.intersect1d(a.key, b.key, return_indices=True)
+    if len(common):
+        return a.take(ia), b.take(ib)
+    ia, ib = [], []
+    for k in (0, 1):
+        for t in (True, False):
+            ra = np.flatnonzero((a.klass == k) & (a.train == t))
+            rb = np.flatnonzero((b.klass == k) & (b.train == t))
+            m = min(len(ra), len(rb))
+            ia.append(ra[:m])
+            ib.append(rb[:m])
+    ia, ib = np.concatenate(ia), np.concatenate(ib)
+    if not len(ia):
+        raise ValueError(f"{a.name} and {b.name} have no simulations of the same class and split to pair")
+    return a.take(ia), b.take(ib)
+
+
 def planted(a: Domain, b: Domain, mode: str = "planted", correlation: float = 0.9, seed: int = 0) -> tuple[Domain, np.ndarray]:
     """One simulation per seed, from side ``a`` or ``b`` by a rule tied to the class.
 
     Parameters
     ----------
     a, b : Domain
-        The same simulations (equal ``key``) under the two nuisance values.
+        The same simulations (equal ``key``) under the two nuisance values, or simulations
+        paired by :func:`match`.
     mode : {"planted", "absent", "reversed"}
         ``planted``: a Burgers simulation is taken from ``b`` with probability
         ``correlation``, a Kolmogorov one from ``a`` (the nuisance follows the class);
@@ -492,11 +521,7 @@ def planted(a: Domain, b: Domain, mode: str = "planted", correlation: float = 0.
         raise ValueError(f"mode = {mode!r} is not one of {', '.join(MODES)}")
     if not 0.5 <= correlation <= 1:
         raise ValueError(f"correlation = {correlation!r} must lie in [0.5, 1]")
-    if not np.array_equal(a.key, b.key):
-        common, ia, ib = np.intersect1d(a.key, b.key, return_indices=True)
-        if not len(common):
-            raise ValueError(f"{a.name} and {b.name} share no simulation seed (field seed): not the same simulations")
-        a, b = a.take(ia), b.take(ib)
+    a, b = match(a, b)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(MODES.index(mode),)))
     u = rng.random(len(a.key))
     if mode == "absent":
@@ -523,12 +548,15 @@ class ScienceOptions:
     net : NetOptions
     conditional : bool
         The adversary reads the class too (:mod:`learn.debias`).
+    ramp : bool
+        Raise the reversal weight from 0 over the training (:func:`learn.debias.weight_at`).
     """
 
     correlation: float = 0.9
     weight: float = 1.0
     net: NetOptions = field(default_factory=NetOptions)
     conditional: bool = True
+    ramp: bool = True
 
 
 def _probe_nuisance(model, pair: Pair) -> "object":
@@ -580,7 +608,7 @@ def science_across(a: Domain, b: Domain, options: ScienceOptions = ScienceOption
     for arm, weight in (("plain", 0.0), ("debiased", options.weight)):
         o = options.net
         dopt = DebiasOptions(weight=weight, steps=o.steps, batch_size=o.batch_size, learning_rate=o.learning_rate,
-                             conditional=options.conditional, seed=o.seed)
+                             conditional=options.conditional, ramp=options.ramp, seed=o.seed)
         model, hist = train_debiased(o.build(size, 7), xs[sel], train_dom.klass[ss[sel]], train_nz[ss[sel]], dopt,
                                      progress=progress)
         res = {}
@@ -727,6 +755,36 @@ def section_text(results: list[dict], options: StudyOptions) -> str:
     return " ".join(parts + ([note] if note else []))
 
 
+ROWS_DIR = "rows"
+"""Each nuisance's numbers, ``RUN_DIR/artefacts/rows/<nuisance>.json``: the table is rebuilt from every
+row there, so nuisances measured by separate runs (or rerun alone) share one table."""
+
+
+def save_row(run_dir, result: dict) -> Path:
+    """Write one nuisance's :func:`nuisance_row` result (atomically) beside the section."""
+    from .sections import _jsonable, section_dir
+
+    folder = section_dir(run_dir, SECTION) / ROWS_DIR
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{result['nuisance']}.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(result), indent=1, allow_nan=False) + "\n")
+    return path
+
+
+def load_rows(run_dir) -> list[dict]:
+    """Every saved row of a run directory, in the order of :data:`NUISANCES`."""
+    folder = Path(run_dir) / SECTION / ROWS_DIR
+    rows = {}
+    for p in sorted(folder.glob("*.json")):
+        try:
+            rows[p.stem] = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{p}: cannot read a nuisance row ({exc})") from None
+    order = list(NUISANCES)
+    return [rows[k] for k in sorted(rows, key=lambda k: order.index(k) if k in order else len(order))]
+
+
 def write_artefact_section(run_dir, results: list[dict], options: StudyOptions = StudyOptions()) -> Path:
     """Write the one table as ``RUN_DIR/artefacts/section.json`` (:mod:`learn.sections`)."""
     from .sections import Section, Table, write_section
@@ -759,7 +817,8 @@ def artefact_study(data_dir, run_dir, nuisances=("seed", "scheme", "resolution",
     Returns
     -------
     list of dict
-        :func:`nuisance_row` of each nuisance.
+        :func:`nuisance_row` of each nuisance (also saved as ``RUN_DIR/artefacts/rows/<nuisance>.json``;
+        the section's table holds every row saved there, from this run or an earlier one).
     """
     results = []
     for name in nuisances:
@@ -772,7 +831,8 @@ def artefact_study(data_dir, run_dir, nuisances=("seed", "scheme", "resolution",
         a, b = load_domain(pa, nu.a), load_domain(pb, nu.b)
         log.info("nuisance %s: %s (%d sims) against %s (%d sims)", name, pa, len(a.maps), pb, len(b.maps))
         results.append(nuisance_row(nu, a, b, options, progress=progress))
-        write_artefact_section(run_dir, results, options)
+        save_row(run_dir, results[-1])
+        write_artefact_section(run_dir, load_rows(run_dir), options)
     return results
 
 
@@ -808,6 +868,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "ensemble (default 0.9)")
     s.add_argument("--weight", type=float, default=1.0, help="gradient-reversal weight (default 1)")
     s.add_argument("--unconditional", action="store_true", help="the adversary does not read the class")
+    s.add_argument("--no-ramp", action="store_true", help="the full reversal weight from the first step")
     s.add_argument("--ae-steps", type=int, default=200, help="autoencoder steps (default 200)")
     for q in (d, s):
         q.add_argument("--steps", type=int, default=200, help="network steps (default 200)")
@@ -841,7 +902,7 @@ def main(argv=None) -> int:
         else:
             net = NetOptions(steps=args.steps, seed=args.seed)
             opts = StudyOptions(net=net, science=ScienceOptions(args.correlation, args.weight, net,
-                                                                not args.unconditional),
+                                                                not args.unconditional, not args.no_ramp),
                                 autoencoder=AutoencoderOptions(steps=args.ae_steps, seed=args.seed),
                                 n_boot=args.n_boot)
             res = artefact_study(args.data_dir, args.out, args.nuisances, ramses=args.ramses, options=opts,
