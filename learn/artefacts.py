@@ -34,7 +34,7 @@ classes in both halves).
 Examples
 --------
 >>> sorted(NUISANCES)
-['code', 'resolution', 'scheme', 'seed', 'time']
+['code', 'code_native', 'resolution', 'scheme', 'seed', 'time']
 >>> pair_split(8).tolist()
 [True, True, False, False, True, True, False, False]
 """
@@ -98,11 +98,15 @@ NUISANCES: dict[str, Nuisance] = {
     "scheme": Nuisance("scheme", "reference", "first", "reference", "MUSCL / first order"),
     "resolution": Nuisance("resolution", "cells128", "reference", "cells128", "128^3 / 64^3"),
     "time": Nuisance("time", "reference", "t5", "reference", "0.5 / 5 Myr"),
-    "code": Nuisance("code", "ramses", "turbsim", "ramses", "RAMSES / turbsim"),
+    "code": Nuisance("code", "ramses", "turbsim", "ramses", "RAMSES / turbsim with RAMSES's conventions"),
+    "code_native": Nuisance("code_native", "ramses", "turbsim_native", "ramses",
+                            "RAMSES / turbsim with its own conventions"),
 }
 """The nuisances; mesh (uniform / AMR-lite) joins once turbsim has AMR-lite."""
 MESH_NOTE = "the mesh nuisance (uniform / AMR-lite) waits for AMR-lite in turbsim"
 TWIN_FILE = "turbsim_twin.npz"
+NATIVE_FILE = "turbsim_native.npz"
+CONVENTIONS = ("ramses", "turbsim")
 
 
 # --------------------------------------------------------------------------------------
@@ -170,13 +174,18 @@ def make_ensembles(out_dir, variants=tuple(VARIANTS), *, sims: int = 96, seed: i
     return paths
 
 
-def make_ramses_twin(ramses_npz, out, *, threads: int = 1, progress: bool = False) -> Path:
-    """turbsim runs of a RAMSES map file's simulations: same seeds, indices, grid and conventions.
+def make_ramses_twin(ramses_npz, out, *, conventions: str = "ramses", threads: int = 1,
+                     progress: bool = False) -> Path:
+    """turbsim runs of a RAMSES map file's simulations: same seeds, indices and grid.
 
     Every row of the file (``seed``, ``n``, ``klass``, ``columns`` of side N) is simulated
-    by turbsim on an N^3 grid with RAMSES's conventions (the ``ramses64`` preset: white-noise
-    initial conditions, gamma 1.0001 with its time step, output after the first full step
-    past ``t_requested_myr``), and its three column-density maps written in the same layout.
+    by turbsim on an N^3 grid, and its three column-density maps written in the same layout.
+    With ``conventions="ramses"`` the runs follow RAMSES's conventions (the ``ramses64``
+    preset: white-noise initial conditions, gamma 1.0001 with its time step, output after the
+    first full step past ``t_requested_myr``): the same simulations, which turbsim reproduces
+    to round-off. With ``"turbsim"`` they follow turbsim's own defaults (Fourier initial
+    conditions, exactly isothermal, output at ``t_requested_myr``): other realisations of
+    the same physics, the realism check proper.
 
     Parameters
     ----------
@@ -185,6 +194,7 @@ def make_ramses_twin(ramses_npz, out, *, threads: int = 1, progress: bool = Fals
     out : path-like
         ``.npz`` written (atomically): ``columns`` [g/cm^2], ``n``, ``seed``, ``klass``,
         ``time_myr``.
+    conventions : {"ramses", "turbsim"}
     threads : int
         Solver threads.
     progress : bool
@@ -206,7 +216,10 @@ def make_ramses_twin(ramses_npz, out, *, threads: int = 1, progress: bool = Fals
             t_req = float(d["t_requested_myr"]) if "t_requested_myr" in d.files else 0.5
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"{src}: not a RAMSES map file with columns, n, seed and klass ({exc})") from None
-    template: SimConfig = PRESETS["ramses64"].sim.replace(cells=size, t_end=t_req)
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"conventions = {conventions!r} is not one of {', '.join(CONVENTIONS)}")
+    base = PRESETS["ramses64"].sim if conventions == "ramses" else SimConfig()
+    template: SimConfig = base.replace(cells=size, t_end=t_req)
     cols, times = [], []
     for s, ni in progress_bar(list(zip(seeds, n)), desc="turbsim twin", unit="sim", disable=not progress):
         cfg = template.replace(seed=int(s), n=float(ni))
@@ -305,6 +318,8 @@ def nuisance_paths(data_dir, nuisance: Nuisance, ramses: Path | None = None) -> 
             return Path(ramses)
         if side == "turbsim":
             return d / TWIN_FILE
+        if side == "turbsim_native":
+            return d / NATIVE_FILE
         return d / f"{side}.h5"
 
     return one(nuisance.a), one(nuisance.b)
@@ -797,7 +812,7 @@ def write_artefact_section(run_dir, results: list[dict], options: StudyOptions =
     return write_section(run_dir, SECTION, sec)
 
 
-def artefact_study(data_dir, run_dir, nuisances=("seed", "scheme", "resolution", "time", "code"), *,
+def artefact_study(data_dir, run_dir, nuisances=tuple(NUISANCES), *,
                    ramses=None, options: StudyOptions = StudyOptions(), progress: bool = False) -> list[dict]:
     """Every nuisance's row, written as the section ``RUN_DIR/artefacts/`` (after each row).
 
@@ -854,7 +869,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--workers", type=int, default=1, help="worker processes (default 1; 0: this process)")
     t = sub.add_parser("twin", help="turbsim runs of a RAMSES map file's seeds under RAMSES's conventions")
     t.add_argument("ramses", help="RAMSES map file (.npz)")
-    t.add_argument("--out", required=True, help=f"folder to write {TWIN_FILE} into")
+    t.add_argument("--out", required=True, help=f"folder to write {TWIN_FILE} (or {NATIVE_FILE}) into")
+    t.add_argument("--conventions", choices=CONVENTIONS, default="ramses",
+                   help="RAMSES's conventions (the same simulations) or turbsim's own (other realisations of "
+                        "the same physics); default ramses")
     d = sub.add_parser("discriminate", help="accuracy of a nuisance classifier between two data files")
     d.add_argument("a", help="data of nuisance 0 (.h5 ensemble or .npz map file)")
     d.add_argument("b", help="data of nuisance 1")
@@ -893,7 +911,9 @@ def main(argv=None) -> int:
                                                          cells=args.cells, workers=args.workers,
                                                          progress=progress).items()}
         elif args.command == "twin":
-            got = {"twin": str(make_ramses_twin(args.ramses, Path(args.out) / TWIN_FILE, progress=progress))}
+            name = TWIN_FILE if args.conventions == "ramses" else NATIVE_FILE
+            got = {"twin": str(make_ramses_twin(args.ramses, Path(args.out) / name, conventions=args.conventions,
+                                                progress=progress))}
         elif args.command == "discriminate":
             net = NetOptions(steps=args.steps, seed=args.seed)
             pair = make_pair(load_domain(args.a), load_domain(args.b))
