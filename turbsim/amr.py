@@ -204,7 +204,8 @@ class Mesh:
             k = self.kind[L]
             self.tiles[L], leaves = _amr.tiles(k)
             self.n_leaves += int(leaves)
-            self.refined[L] = np.flatnonzero(k == REFINED).astype(np.int64)
+            self.refined[L] = (np.flatnonzero(k == REFINED).astype(np.int64) if L < self.levelmax
+                               else np.empty(0, np.int64))
             if L > self.levelmin:
                 # absent cells within 2 cells of the level's cells: the cells of the coarse
                 # cells next to a refined one (2 fine cells = 1 coarse cell; octs aligned)
@@ -451,8 +452,8 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
            limiter: str = "minmod", courant: float = 0.8, gamma: float = 1.0,
            ramses_dt: bool = False, stop: str = "exact", refine: str | None = "gradient",
            err_grad_d: float = 0.1, m_refine: float = 0.0, nexpand: int = 1,
-           regrid_every: int = 1, schedule: str = "global", threads: int | None = None, density_floor: float = 0.0,
-           max_steps: int = 10_000_000, on_regrid=None) -> AmrRunResult:
+           regrid_every: int = 1, schedule: str = "global", threads: int | None = None,
+           density_floor: float = 0.0, max_steps: int = 10_000_000, on_regrid=None) -> AmrRunResult:
     """Advance a mesh from time 0 to ``t_end`` (code units: box 1), regridding as RAMSES.
 
     Parameters
@@ -531,7 +532,8 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
             smax = max(speeds.values()) if speeds else None
             for L in due:
                 if smax is None:   # the first regrid: the level's clock starts at its CFL step
-                    s0 = [_amr.leaf_speed(mesh.U[M], mesh.kind[M], 0.0, mesh.threads)[0]
+                    s0 = [_amr.tile_speed(mesh.U[M], mesh.kind[M], mesh.tiles[M], 0.0,
+                                          mesh.threads)[0]
                           for M in mesh.levels if mesh.tiles[M].shape[0]]
                     smax = max(s0)
                 next_flag[L] = t + k * _dt_bound(mesh, {L: smax}, c_dt, courant, ramses_dt)
@@ -548,7 +550,8 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
             speeds = {}
             for L in mesh.levels:
                 if mesh.tiles[L].shape[0]:
-                    s, bad = _amr.leaf_speed(mesh.U[L], mesh.kind[L], density_floor, mesh.threads)
+                    s, bad = _amr.tile_speed(mesh.U[L], mesh.kind[L], mesh.tiles[L], density_floor,
+                                             mesh.threads)
                     if bad >= 0:
                         _raise_bad(mesh, L, bad, t, steps, density_floor)
                     speeds[L] = s

@@ -40,7 +40,10 @@ cdef extern from "amr.h" nogil:
     int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
                          int64_t *fresh)
     int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves)
-    int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, int64_t *ghosts)
+    int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t *ghosts)
+    void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U,
+                           const uint8_t *kind, const int32_t *tiles, int64_t ntiles,
+                           double *smax, int64_t *bad)
 
 
 cdef ts_amr_params _params(double cs, double gamma, int scheme, int limiter, int threads,
@@ -199,11 +202,26 @@ def tiles(const uint8_t[:, :, ::1] kind):
 def ghosts(const uint8_t[:, :, ::1] kind_c):
     """Flat indices (fine level) of the cells of coarse cells next to a refined one."""
     cdef int64_t m
+    cdef uint8_t[:, :, ::1] mark = np.empty_like(np.asarray(kind_c))
     with nogil:
-        m = ts_amr_ghosts(kind_c.shape[0], &kind_c[0, 0, 0], NULL)
+        m = ts_amr_ghosts(kind_c.shape[0], &kind_c[0, 0, 0], &mark[0, 0, 0], NULL)
     out = np.empty(m, np.int64)
     cdef int64_t[::1] o = out
     if m:
         with nogil:
-            ts_amr_ghosts(kind_c.shape[0], &kind_c[0, 0, 0], &o[0])
+            ts_amr_ghosts(kind_c.shape[0], &kind_c[0, 0, 0], &mark[0, 0, 0], &o[0])
     return out
+
+
+def tile_speed(const double[:, :, :, ::1] U, const uint8_t[:, :, ::1] kind,
+               const int32_t[:, ::1] tiles, double floor, int threads):
+    """Largest speed and first invalid leaf over the listed tiles (as leaf_speed)."""
+    cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, floor)
+    cdef double smax = 0.0
+    cdef int64_t bad = -1
+    if tiles.shape[0] == 0:
+        return 0.0, -1
+    with nogil:
+        ts_amr_tile_speed(&p, U.shape[1], &U[0, 0, 0, 0], &kind[0, 0, 0], &tiles[0, 0],
+                          tiles.shape[0], &smax, &bad)
+    return smax, bad

@@ -686,30 +686,67 @@ int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nl
     return count;
 }
 
-int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, int64_t *ghosts)
+int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t *ghosts)
 {
-    const int64_t nf = 2 * nc;
+    const int64_t nf = 2 * nc, nc3 = nc * nc * nc;
     int64_t count = 0;
+    if (!ghosts) {
+        /* mark the cells that are not refined but touch a refined one */
+        memset(mark, 0, (size_t)nc3);
+        for (int64_t x = 0; x < nc; x++)
+            for (int64_t y = 0; y < nc; y++)
+                for (int64_t z = 0; z < nc; z++) {
+                    if (kind_c[(x * nc + y) * nc + z] != TS_AMR_REFINED)
+                        continue;
+                    for (int a = -1; a <= 1; a++)
+                        for (int b = -1; b <= 1; b++)
+                            for (int e = -1; e <= 1; e++) {
+                                const int64_t c = (wrap(x + a, nc) * nc + wrap(y + b, nc)) * nc
+                                                  + wrap(z + e, nc);
+                                if (kind_c[c] != TS_AMR_REFINED) mark[c] = 1;
+                            }
+                }
+        for (int64_t c = 0; c < nc3; c++) count += mark[c];
+        return 8 * count;
+    }
     for (int64_t x = 0; x < nc; x++)
         for (int64_t y = 0; y < nc; y++)
             for (int64_t z = 0; z < nc; z++) {
-                if (kind_c[(x * nc + y) * nc + z] == TS_AMR_REFINED)
-                    continue;
-                int near = 0;
-                for (int a = -1; a <= 1 && !near; a++)
-                    for (int b = -1; b <= 1 && !near; b++)
-                        for (int e = -1; e <= 1 && !near; e++)
-                            near = kind_c[(wrap(x + a, nc) * nc + wrap(y + b, nc)) * nc + wrap(z + e, nc)]
-                                   == TS_AMR_REFINED;
-                if (!near)
+                if (!mark[(x * nc + y) * nc + z])
                     continue;
                 for (int a = 0; a < 2; a++)
                     for (int b = 0; b < 2; b++)
-                        for (int e = 0; e < 2; e++) {
-                            if (ghosts)
-                                ghosts[count] = ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z + e;
-                            count++;
-                        }
+                        for (int e = 0; e < 2; e++)
+                            ghosts[count++] = ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z + e;
             }
     return count;
+}
+
+void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U, const uint8_t *kind,
+                       const int32_t *tiles, int64_t ntiles, double *smax, int64_t *bad)
+{
+    const int64_t n3 = n * n * n;
+    double sm = 0.0;
+    int64_t bd = INT64_MAX;
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) reduction(max : sm) reduction(min : bd) if (ntiles > 64)
+#endif
+    for (int64_t t = 0; t < ntiles; t++) {
+        const int64_t x0 = (int64_t)tiles[3 * t] * T, y0 = (int64_t)tiles[3 * t + 1] * T;
+        const int64_t z0 = (int64_t)tiles[3 * t + 2] * T;
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < T; j++)
+                for (int k = 0; k < T; k++) {
+                    const int64_t g = ((x0 + i) * n + y0 + j) * n + z0 + k;
+                    if (kind[g] != TS_AMR_LEAF)
+                        continue;
+                    int ok;
+                    const double s = amr_speed(U[g], U[n3 + g], U[2 * n3 + g], U[3 * n3 + g],
+                                               p->density_floor, &ok);
+                    if (!ok) { if (g < bd) bd = g; }
+                    else if (s > sm) sm = s;
+                }
+    }
+    *smax = sm;
+    *bad = bd == INT64_MAX ? -1 : bd;
 }

@@ -99,12 +99,17 @@ void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint
  * tiles: the tiles holding a leaf, (ix, iy, iz) triplets (when not NULL), their number
  * returned and the leaves counted in *nleaves. ghosts: the cells of level 2 nc lying in a
  * coarse cell that is not refined but touches a refined one (listed when not NULL; the
- * number returned): the absent cells within 2 cells of the finer level's cells. Each is
- * called twice, to count and then to fill. */
+ * number returned): the absent cells within 2 cells of the finer level's cells; it marks
+ * those coarse cells in mark (nc^3) when called with ghosts NULL, and lists from the marks
+ * otherwise. Each is called twice, to count and then to fill. */
 void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *out);
 int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
                      int64_t *fresh);
 int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves);
-int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, int64_t *ghosts);
+int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t *ghosts);
+
+/* As ts_amr_leaf_speed, over the leaves of the listed tiles only. */
+void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U, const uint8_t *kind,
+                       const int32_t *tiles, int64_t ntiles, double *smax, int64_t *bad);
 
 #endif
