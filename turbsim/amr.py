@@ -315,7 +315,11 @@ class Mesh:
 
     def regrid(self, refine: str = "gradient", err_grad_d: float = 0.1, m_refine: float = 0.0,
                nexpand: int = 1, levels=None) -> dict:
-        """Refine and derefine by the criteria, level by level from the coarsest (RAMSES).
+        """Refine and derefine by the criteria, as RAMSES: flag every level, then refine.
+
+        The flags of all levels are computed from the present mesh (finest first), then
+        applied from the coarsest: octs created by this regrid are not refined further
+        until the next one, so a regrid adds at most one level where there was none.
 
         Parameters
         ----------
@@ -339,29 +343,36 @@ class Mesh:
         """
         self.restrict()
         created, removed = {}, {}
-        todo = set(self.levels[:-1] if levels is None else levels)
-        for L in self.levels[:-1]:
-            if L not in todo:
-                continue
+        todo = sorted(set(self.levels[:-1] if levels is None else levels))
+        # 1. flags of every level from the present mesh and state, finest first, so that
+        # a level sees the fresh flags of the one above it (RAMSES's flag_fine closes each
+        # level's step, the finer levels' before the coarser ones')
+        for L in reversed(todo):
             k = self.kind[L]
             ex = k != ABSENT
             ref = k == REFINED
-            # 1. minimal rule: a cell whose children are refined, or flagged at their own
-            # level's last flagging, stays refined (RAMSES's test_flag) ...
+            # minimal rule: a cell whose children are refined or flagged stays refined
+            # (RAMSES's test_flag) ...
             kid = _amr.any_child(self.kind[L + 1], REFINED)
             if L + 1 in self._flags:   # flags are only ever set on existing cells
                 kid |= _amr.any_child(self._flags[L + 1].view(np.uint8), 1)
             flag = ref & kid
-            # 2. ... with one buffer cell around it (proper nesting)
+            # ... with one buffer cell around it (proper nesting)
             if flag.any():
                 flag = _smooth(flag, ex, self.threads)
-            # 3. the criteria, 4. nexpand buffers
+            # the criteria, then nexpand buffers
             flag |= self.flag(L, refine, err_grad_d, m_refine) & ex
             for _ in range(nexpand):
                 flag = _smooth(flag, ex, self.threads)
             self._flags[L] = flag
-            # nesting: refine only cells whose 26 neighbours exist at this level
-            flag = flag.copy()
+        # 2. refinement, coarsest first (RAMSES's refine_fine): cells created here carry no
+        # flag, cells removed here lose theirs; a cell is refined only when its 26
+        # neighbours exist at its level
+        for L in todo:
+            k = self.kind[L]
+            ref = k == REFINED
+            self._flags[L] &= k != ABSENT
+            flag = self._flags[L].copy()
             _amr.nest_ok(k, flag.view(np.uint8), self.threads)
             created[L + 1] = int(np.count_nonzero(flag & ~ref))
             removed[L + 1] = int(np.count_nonzero(ref & ~flag))
@@ -453,7 +464,8 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
            ramses_dt: bool = False, stop: str = "exact", refine: str | None = "gradient",
            err_grad_d: float = 0.1, m_refine: float = 0.0, nexpand: int = 1,
            regrid_every: int = 1, schedule: str = "global", threads: int | None = None,
-           density_floor: float = 0.0, max_steps: int = 10_000_000, on_regrid=None) -> AmrRunResult:
+           density_floor: float = 0.0, max_steps: int = 10_000_000, on_regrid=None,
+           final_regrid: bool | None = None) -> AmrRunResult:
     """Advance a mesh from time 0 to ``t_end`` (code units: box 1), regridding as RAMSES.
 
     Parameters
@@ -487,6 +499,11 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
         Step limit.
     on_regrid : callable, optional
         Called as ``on_regrid(mesh)`` after every regrid (tests check nesting there).
+    final_regrid : bool, optional
+        Regrid every level once more at the end, from the final state (the state itself
+        is unchanged, up to the prolongation into new cells): RAMSES writes an output
+        after the regrid that opens the next coarse step, so its snapshots carry the mesh
+        of their own state. Default: True with ``schedule="subcycle"``, else False.
 
     Returns
     -------
@@ -575,6 +592,16 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
         mesh.fill_ghosts()
         t = t_end if last else t + dt
         steps += 1
+    if final_regrid is None:
+        final_regrid = schedule == "subcycle"
+    if final_regrid and refine is not None and mesh.levelmax > mesh.levelmin:
+        t0 = _time.perf_counter()
+        change = mesh.regrid(refine, err_grad_d, m_refine, int(nexpand))
+        t_regrid += _time.perf_counter() - t0
+        regrids += 1
+        history.append({"step": steps, "time": t, "leaves": mesh.leaf_counts(), **change})
+        if on_regrid is not None:
+            on_regrid(mesh)
     mesh.restrict()
     final = mesh.totals()
     wall = _time.perf_counter() - t_wall
