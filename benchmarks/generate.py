@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -73,6 +74,8 @@ def measure(cells: int, sims: int, workers: int, **overrides) -> dict:
     solver, ic, job = st["solver_time"], st["ic_time"], st["wall_time"]
     per_hour = 3600.0 * sims / elapsed
     return {
+        "load": os.getloadavg()[0],   # 1-minute load average at the end (a shared machine's
+                                      # other work slows every figure but the shares)
         "cells": cells, "sims": sims, "workers": workers, "scheme": cfg.sim.scheme,
         "t_end_myr": cfg.sim.t_end, "steps": float(np.mean(st["steps"])),
         "elapsed_s": elapsed, "sims_per_hour": per_hour,
@@ -147,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['per_sim_s']:>7.3f} {r['binary_preset_min']:>8.1f} {r['outside_solver_1000']:>8.1%}")
         print("left of |: the largest measured run; right: the binary preset (1000 simulations) "
               "extrapolated, not run: " + "; ".join(f"{r['cells']}^3 {r['method']}" for r in rows))
+        print("load average (1 min) after each size: "
+              + ", ".join(f"{r['cells']}^3 {r['load']:.2f}" for r in rows) + f" on {os.cpu_count()} cores")
     return 0
 
 

@@ -392,3 +392,20 @@ def test_fewer_threads_granted_than_asked(tmp_path):
     ref = np.load(paths[0])
     for path in paths[1:]:
         assert np.array_equal(np.load(path), ref)
+
+
+def test_solver_benchmark_compares_builds_on_cpu_time(capsys):
+    """benchmarks/solver.py --against (here the same build) with the CPU clock: one line per
+    scheme and thread count, the states bit-identical and the ratios near 1."""
+    import importlib.util
+    import json
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "solver.py"
+    spec = importlib.util.spec_from_file_location("bench_solver", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--cells", "16", "--dtypes", "float64", "--repeat", "2", "--steps", "4",
+                "--clock", "cpu", "--against", _kernels.__file__, "--json"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert {r["scheme"] for r in rows} == {"first", "muscl"}
+    assert all(r["bit_identical"] and r["ratio_median"] > 0 and "load" in r for r in rows)
