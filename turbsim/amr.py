@@ -11,7 +11,8 @@ work is that of the leaves.
 
 The rules are RAMSES's (``flag_fine``, ``hydro_flag``, ``refine_fine``):
 
-* **criteria** (evaluated every ``regrid_every`` steps, coarse to fine): the relative
+* **criteria** (evaluated every ``regrid_every`` steps, or on each level's own clock with
+  the ``"subcycle"`` schedule): the relative
   density gradient ``2 max(|d_+ - d| / (d_+ + d + floor), |d - d_-| / (d + d_- + floor))``
   along any axis above ``err_grad_d`` (a missing neighbour is replaced by its coarser
   covering cell, as RAMSES's ``hydro_flag``), and the quasi-Lagrangian mass criterion,
@@ -22,6 +23,9 @@ The rules are RAMSES's (``flag_fine``, ``hydro_flag``, ``refine_fine``):
   around it (proper nesting); the flags then grow by ``nexpand`` cells, each by RAMSES's
   ``smooth_fine`` (cells with at least 1, then 2, then 2 flagged face neighbours: a 3x3x3
   cube around a single cell, and the notches of a region filled);
+* **order**: every level is flagged from the present mesh, finest first, then refined
+  from the coarsest; octs created by a regrid carry no flag until the next one (RAMSES's
+  ``flag_fine`` closes a level's step, ``refine_fine`` opens the next);
 * **nesting**: a cell is refined only when its 26 neighbours exist at its level, so
   neighbouring leaves differ by at most one level; cells no longer flagged lose their
   children (derefinement: the parent keeps their volume average);
@@ -48,6 +52,7 @@ Examples
 >>> res = evolve(mesh, t_end=0.05, err_grad_d=0.05)
 >>> sorted(res.mesh.leaf_counts())
 [4, 5]
+>>> mesh.check_nesting()      # raises AssertionError when the nesting is broken
 >>> bool(res.mass_error < 1e-12)
 True
 """
