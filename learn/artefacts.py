@@ -537,6 +537,12 @@ def planted(a: Domain, b: Domain, mode: str = "planted", correlation: float = 0.
     if not 0.5 <= correlation <= 1:
         raise ValueError(f"correlation = {correlation!r} must lie in [0.5, 1]")
     a, b = match(a, b)
+    if a.maps.shape != b.maps.shape:  # another resolution: both at the coarser grid (block means)
+        from .transforms import resample_maps
+
+        size = min(a.maps.shape[-1], b.maps.shape[-1])
+        a = replace(a, maps=resample_maps(a.maps, size))
+        b = replace(b, maps=resample_maps(b.maps, size))
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(MODES.index(mode),)))
     u = rng.random(len(a.key))
     if mode == "absent":
@@ -565,6 +571,8 @@ class ScienceOptions:
         The adversary reads the class too (:mod:`learn.debias`).
     ramp : bool
         Raise the reversal weight from 0 over the training (:func:`learn.debias.weight_at`).
+    objective : {"reverse", "confusion"}
+        :data:`learn.debias.OBJECTIVES`.
     """
 
     correlation: float = 0.9
@@ -572,6 +580,7 @@ class ScienceOptions:
     net: NetOptions = field(default_factory=NetOptions)
     conditional: bool = True
     ramp: bool = True
+    objective: str = "reverse"
 
 
 def _probe_nuisance(model, pair: Pair) -> "object":
@@ -623,7 +632,8 @@ def science_across(a: Domain, b: Domain, options: ScienceOptions = ScienceOption
     for arm, weight in (("plain", 0.0), ("debiased", options.weight)):
         o = options.net
         dopt = DebiasOptions(weight=weight, steps=o.steps, batch_size=o.batch_size, learning_rate=o.learning_rate,
-                             conditional=options.conditional, ramp=options.ramp, seed=o.seed)
+                             conditional=options.conditional, ramp=options.ramp, objective=options.objective,
+                             seed=o.seed)
         model, hist = train_debiased(o.build(size, 7), xs[sel], train_dom.klass[ss[sel]], train_nz[ss[sel]], dopt,
                                      progress=progress)
         res = {}
@@ -887,6 +897,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weight", type=float, default=1.0, help="gradient-reversal weight (default 1)")
     s.add_argument("--unconditional", action="store_true", help="the adversary does not read the class")
     s.add_argument("--no-ramp", action="store_true", help="the full reversal weight from the first step")
+    s.add_argument("--objective", choices=("reverse", "confusion"), default="reverse",
+                   help="gradient reversal (default) or the non-saturating confusion loss")
     s.add_argument("--ae-steps", type=int, default=200, help="autoencoder steps (default 200)")
     for q in (d, s):
         q.add_argument("--steps", type=int, default=200, help="network steps (default 200)")
@@ -922,7 +934,8 @@ def main(argv=None) -> int:
         else:
             net = NetOptions(steps=args.steps, seed=args.seed)
             opts = StudyOptions(net=net, science=ScienceOptions(args.correlation, args.weight, net,
-                                                                not args.unconditional, not args.no_ramp),
+                                                                not args.unconditional, not args.no_ramp,
+                                                                args.objective),
                                 autoencoder=AutoencoderOptions(steps=args.ae_steps, seed=args.seed),
                                 n_boot=args.n_boot)
             res = artefact_study(args.data_dir, args.out, args.nuisances, ramses=args.ramses, options=opts,

@@ -156,11 +156,18 @@ class Debiased(nnx.Module):
         self.adv_hidden = nnx.Linear(width + (2 if conditional else 0), hidden, rngs=rngs)
         self.adv_out = nnx.Linear(hidden, 2, rngs=rngs)
 
-    def adversary(self, f: jax.Array, klass: jax.Array) -> jax.Array:
-        """Nuisance logits ``(batch, 2)`` from features and (if conditional) the class."""
+    def adversary(self, f: jax.Array, klass: jax.Array, *, frozen: bool = False) -> jax.Array:
+        """Nuisance logits ``(batch, 2)`` from features and (if conditional) the class.
+
+        ``frozen``: the adversary's parameters get no gradient (only ``f`` does).
+        """
         if self.conditional:
             f = jnp.concatenate([f, jax.nn.one_hot(klass, 2, dtype=f.dtype)], axis=-1)
-        return self.adv_out(jax.nn.relu(self.adv_hidden(f)))
+        if not frozen:
+            return self.adv_out(jax.nn.relu(self.adv_hidden(f)))
+        sg = jax.lax.stop_gradient
+        h = jax.nn.relu(f @ sg(self.adv_hidden.kernel[...]) + sg(self.adv_hidden.bias[...]))
+        return h @ sg(self.adv_out.kernel[...]) + sg(self.adv_out.bias[...])
 
     def __call__(self, x: jax.Array, klass: jax.Array, weight, *, rngs: nnx.Rngs | None = None
                  ) -> tuple[jax.Array, jax.Array]:
@@ -213,6 +220,8 @@ class DebiasOptions:
         Label smoothing of the adversary's targets, in [0, 1): a saturated adversary's
         gradient vanishes, and with it the reversed gradient that debiases the features;
         smoothed targets keep it alive.
+    objective : {"reverse", "confusion"}
+        :data:`OBJECTIVES`: gradient reversal, or the non-saturating confusion loss.
     balance : bool
         Weigh the adversary's loss so that every (class, nuisance) cell of the training set
         counts equally: where the nuisance follows the class in 90 % of the simulations, the
@@ -234,6 +243,7 @@ class DebiasOptions:
     conditional: bool = True
     adversary_lr: float = 1.0
     smoothing: float = 0.0
+    objective: str = "reverse"
     balance: bool = True
     augment: bool = True
     seed: int = 0
@@ -243,6 +253,8 @@ class DebiasOptions:
             raise ValueError(f"DebiasOptions.weight = {self.weight!r} must be a finite number >= 0")
         if self.steps < 1:
             raise ValueError(f"DebiasOptions.steps = {self.steps!r} must be >= 1")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"DebiasOptions.objective = {self.objective!r} is not one of {', '.join(OBJECTIVES)}")
         if self.batch_size < 1:
             raise ValueError(f"DebiasOptions.batch_size = {self.batch_size!r} must be >= 1")
 
@@ -262,18 +274,32 @@ def weight_at(options: DebiasOptions, step: int) -> float:
     return float(options.weight * (2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0))
 
 
+OBJECTIVES = ("reverse", "confusion")
+"""How the features are pushed: the adversary's gradient reversed (Ganin & Lempitsky 2015), or
+towards the adversary's confusion (Tzeng et al. 2015: the backbone minimises the cross-entropy of
+the frozen adversary's output against 1/2, which does not vanish when the adversary saturates)."""
+
+
 @lru_cache(maxsize=8)
-def _step_fn(graphdef, smoothing: float):
+def _step_fn(graphdef, smoothing: float, objective: str):
     @jax.jit
     def step(state, x, y, z, zw, weight, key):
         model, opt = nnx.merge(graphdef, state)
 
         def lf(model):
-            science, nuisance = model(x, y, weight, rngs=nnx.Rngs(dropout=key))
+            f = model.backbone.features(x)
+            science = science_from_features(model.backbone, f, rngs=nnx.Rngs(dropout=key))
             ls = optax.softmax_cross_entropy_with_integer_labels(science, y).mean()
             zt = optax.smooth_labels(jax.nn.one_hot(z, 2), smoothing)
+            if objective == "reverse":
+                nuisance = model.adversary(reverse_gradient(f, weight), y)
+                extra = 0.0
+            else:
+                nuisance = model.adversary(jax.lax.stop_gradient(f), y)
+                confused = model.adversary(f, y, frozen=True)
+                extra = weight * (zw * optax.softmax_cross_entropy(confused, jnp.full_like(confused, 0.5))).sum() / zw.sum()
             ln = (zw * optax.softmax_cross_entropy(nuisance, zt)).sum() / zw.sum()
-            return ls + ln, (ls, ln, (nuisance.argmax(-1) == z).mean())
+            return ls + ln + extra, (ls, ln, (nuisance.argmax(-1) == z).mean())
 
         (_, aux), grads = nnx.value_and_grad(lf, has_aux=True)(model)
         opt.update(model, grads)
@@ -336,7 +362,7 @@ def train_debiased(backbone: nnx.Module, images: np.ndarray, klass: np.ndarray, 
     opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
     model.train()
     graphdef, state = nnx.split((model, opt))
-    step = _step_fn(graphdef, float(o.smoothing))
+    step = _step_fn(graphdef, float(o.smoothing), o.objective)
     rng = np.random.default_rng(o.seed)
     key = jax.random.key(o.seed)
     bs = min(o.batch_size, len(images))

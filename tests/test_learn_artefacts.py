@@ -86,6 +86,27 @@ def test_reverse_gradient_flips_the_nuisance_gradient():
     np.testing.assert_array_equal(np.asarray(reverse_gradient(x, 3.0)), np.asarray(x))
 
 
+def test_confusion_objective_leaves_the_adversary_alone():
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    from learn.debias import Debiased
+    from learn.models import build_model
+
+    model = Debiased(build_model("pyramid", task="classify", input_size=16, widths=(4, 8), hidden=8), input_size=16)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(8, 16, 16)), jnp.float32)
+    y = jnp.arange(8) % 2
+
+    def confusion(m):
+        out = m.adversary(m.backbone.features(x), y, frozen=True)
+        return optax.softmax_cross_entropy(out, jnp.full_like(out, 0.5)).mean()
+
+    g = nnx.jit(lambda m: nnx.grad(confusion)(m))(model)
+    assert np.abs(g["adv_out"]["kernel"][...]).max() == 0.0  # the frozen adversary learns nothing from it
+    assert np.abs(g["backbone"]["convs"][0]["kernel"][...]).max() > 0.0  # the features are pushed
+
+
 def test_weight_schedule_and_options():
     from learn.debias import DebiasOptions, weight_at
 
@@ -94,6 +115,8 @@ def test_weight_schedule_and_options():
     assert weight_at(DebiasOptions(weight=2.0, ramp=False), 0) == 2.0
     with pytest.raises(ValueError, match="weight"):
         DebiasOptions(weight=-1.0)
+    with pytest.raises(ValueError, match="objective"):
+        DebiasOptions(objective="mmd")
 
 
 # --------------------------------------------------------------------------------------
@@ -144,6 +167,12 @@ def test_planted_modes_follow_the_class():
     np.testing.assert_array_equal(dom_a.maps[i], b.maps[i])
     with pytest.raises(ValueError, match="correlation"):
         planted(a, b, "planted", 0.3)
+    # another resolution: both sides at the coarser grid (block means)
+    fine = Domain("fine", np.repeat(np.repeat(b.maps, 2, axis=-1), 2, axis=-2), b.klass, b.n, b.key, b.train)
+    dom, nz = planted(a, fine, "planted", 0.9)
+    assert dom.maps.shape[-1] == 8
+    i = int(np.flatnonzero(nz == 1)[0])
+    np.testing.assert_allclose(dom.maps[i], b.maps[i], rtol=1e-6)
 
 
 def test_plain_model_falls_into_the_planted_trap():
