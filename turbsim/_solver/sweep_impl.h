@@ -12,9 +12,10 @@
  *   P3 = P2 + dtdx (Fy[j - 1/2] - Fy[j + 1/2])
  *   un = P3 - dtdx Fx[s + 1/2]
  *
- * (the terms of an axis with one cell are left out). Each flux is computed once, and the
- * order is the same for every cell whatever the thread partition, so the result is
- * bit-identical for any number of threads.
+ * (the terms of an axis with one cell are left out; the fluxes are held as 2F and dtdx is
+ * dt/(2 dx), kcon.fdtdx, which gives the same bits: llf_impl.h). Each flux is computed
+ * once, and the order is the same for every cell whatever the thread partition, so the
+ * result is bit-identical for any number of threads.
  *
  * Every loop runs along the contiguous z axis of one row ("pencil"). For each slab s of
  * the thread and each row j:
@@ -239,6 +240,125 @@ FN(boundary)(const FN(kcon) *k, FN(work) *w, const FN(work) *left, REAL *const U
         FN(row_first)(k, w, Un, a * nyz + j * nz, w->fx[0], j * nz, nz);
     }
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* First order, fused: one loop per row forms the six face fluxes of each cell in        */
+/* registers from the primitive states of the cell and its six neighbours and writes    */
+/* the new state once. Every face is evaluated by both its cells (the same operands and */
+/* operations, so the same bits), nothing is stored but the primitive planes and the    */
+/* state, and a thread needs nothing from another during a step: no boundary step.     */
+/* The fluxes are 2F (llf2_isothermal's arithmetic), the update the order of the sweep  */
+/* above. Used for grids with more than one cell along every axis.                      */
+
+/* 2F of one isothermal LLF face (llf_core with twice = 1, has_h = 0): left state
+ * (dl, vl, al, bl), right (dr, vr, ar, br), normal velocity first. */
+static inline __attribute__((always_inline)) void
+FN(llf2_face)(REAL cs2, REAL c0, REAL dl, REAL vl, REAL al, REAL bl, REAL dr, REAL vr,
+              REAL ar, REAL br, REAL *f0, REAL *fn, REAL *fa, REAL *fb)
+{
+    const REAL pl = cs2 * dl, pr = cs2 * dr;
+    const REAL avl = FABS(vl), avr = FABS(vr);
+    const REAL s = (avl > avr ? avl : avr) + c0;
+    const REAL ml = dl * vl, mr = dr * vr;
+    const REAL tal = dl * al, tar = dr * ar;
+    const REAL tbl = dl * bl, tbr = dr * br;
+    *f0 = (ml + mr) - s * (dr - dl);
+    *fn = ((vl * ml + pl) + (vr * mr + pr)) - s * (mr - ml);
+    *fa = (vl * tal + vr * tar) - s * (tar - tal);
+    *fb = (vl * tbl + vr * tbr) - s * (tbr - tbl);
+}
+
+static void FN(sweep_first_fused)(const FN(kcon) *k, FN(work) *w, REAL *const U[NV],
+                                  REAL *const Un[NV], int64_t a, int64_t b)
+{
+    const int64_t nx = k->nx, ny = k->ny, nz = k->nz, nzp = k->nzp, o = k->o;
+    const REAL dtdx = k->fdtdx, cs2 = k->cs2, c0 = k->c0;
+    const FN(speed_con) c = FN(speed_constants)(k);
+    REAL *W[3][NV];
+    REAL *fz[NV], *fyl[NV], *fyh[NV];
+    for (int v = 0; v < NV; v++) { fz[v] = w->fz[0][v]; fyl[v] = w->fy_lo[v]; fyh[v] = w->fy[v]; }
+    w->smax = 0;
+    w->bad = -1;
+    for (int r = 0; r < 3; r++)
+        for (int v = 0; v < NV; v++) W[r][v] = w->W[r][v];
+    FN(primitive_plane)(k, W[1], U, (a - 1 + nx) % nx);
+    FN(primitive_plane)(k, W[2], U, a);
+    for (int64_t s = a; s < b; s++) {
+        for (int v = 0; v < NV; v++) {
+            REAL *t = W[0][v]; W[0][v] = W[1][v]; W[1][v] = W[2][v]; W[2][v] = t;
+        }
+        FN(primitive_plane)(k, W[2], U, (s + 1) % nx);
+        const FN(face) plane = {{W[1][IDN], W[1][IVX], W[1][IVY], W[1][IVZ], NULL}};
+        {
+            /* the y face -1/2 (between the last row and row 0); the others come from the
+             * row below them */
+            const FN(face) last = FN(face_row)(&plane, NV, ny - 1, nzp);
+            const FN(face) row0 = FN(face_row)(&plane, NV, 0, nzp);
+            FN(llf2_isothermal)(k, nz, &last, o, &row0, o, AXIS_Y, fyl, 0);
+        }
+        for (int64_t j = 0; j < ny; j++) {
+            const int64_t jp = j == ny - 1 ? 0 : j + 1;
+            const int64_t oc = j * nzp + o, op = jp * nzp + o;
+            const int64_t base = (s * ny + j) * nz;
+            /* the z faces -1/2 .. nz - 1/2 of the row (periodic ghosts of the plane) */
+            const FN(face) cr = FN(face_row)(&plane, NV, j, nzp);
+            FN(llf2_isothermal)(k, nz + 1, &cr, o - 1, &cr, o, AXIS_Z, fz, o - 1);
+            const REAL *restrict r = W[1][IDN] + oc, *restrict u = W[1][IVX] + oc;
+            const REAL *restrict v = W[1][IVY] + oc, *restrict ww = W[1][IVZ] + oc;
+            const REAL *restrict rxm = W[0][IDN] + oc, *restrict uxm = W[0][IVX] + oc;
+            const REAL *restrict vxm = W[0][IVY] + oc, *restrict wxm = W[0][IVZ] + oc;
+            const REAL *restrict rxp = W[2][IDN] + oc, *restrict uxp = W[2][IVX] + oc;
+            const REAL *restrict vxp = W[2][IVY] + oc, *restrict wxp = W[2][IVZ] + oc;
+            const REAL *restrict ryp = W[1][IDN] + op, *restrict uyp = W[1][IVX] + op;
+            const REAL *restrict vyp = W[1][IVY] + op, *restrict wyp = W[1][IVZ] + op;
+            const REAL *restrict z0 = fz[IDN] + o - 1, *restrict z1 = fz[IVX] + o - 1;
+            const REAL *restrict z2 = fz[IVY] + o - 1, *restrict z3 = fz[IVZ] + o - 1;
+            const REAL *restrict yl0 = fyl[IDN], *restrict yl1 = fyl[IVX];
+            const REAL *restrict yl2 = fyl[IVY], *restrict yl3 = fyl[IVZ];
+            REAL *restrict yh0 = fyh[IDN], *restrict yh1 = fyh[IVX];
+            REAL *restrict yh2 = fyh[IVY], *restrict yh3 = fyh[IVZ];
+            const REAL *restrict u0 = U[IDN] + base, *restrict u1 = U[IVX] + base;
+            const REAL *restrict u2 = U[IVY] + base, *restrict u3 = U[IVZ] + base;
+            REAL *restrict n0 = Un[IDN] + base, *restrict n1 = Un[IVX] + base;
+            REAL *restrict n2 = Un[IVY] + base, *restrict n3 = Un[IVZ] + base;
+            REAL smax = w->smax;
+            int64_t nbad = 0;
+#pragma omp simd reduction(max : smax) reduction(+ : nbad)
+            for (int64_t i = 0; i < nz; i++) {
+                /* x faces s -+ 1/2 (both here: no plane of fluxes carried between slabs)
+                 * and the y face j + 1/2 (kept for the next row); the normal velocity first
+                 * in each call, then the other two in order */
+                REAL xl0, xl1, xl2, xl3, xh0, xh1, xh2, xh3, h0, h1, h2, h3;
+                FN(llf2_face)(cs2, c0, rxm[i], uxm[i], vxm[i], wxm[i], r[i], u[i], v[i], ww[i],
+                              &xl0, &xl1, &xl2, &xl3);
+                FN(llf2_face)(cs2, c0, r[i], u[i], v[i], ww[i], rxp[i], uxp[i], vxp[i], wxp[i],
+                              &xh0, &xh1, &xh2, &xh3);
+                FN(llf2_face)(cs2, c0, r[i], v[i], u[i], ww[i], ryp[i], vyp[i], uyp[i], wyp[i],
+                              &h0, &h2, &h1, &h3);
+                yh0[i] = h0; yh1[i] = h1; yh2[i] = h2; yh3[i] = h3;
+                /* the update, in the order of the sweep above */
+                const REAL d1 = (((u0[i] + dtdx * (z0[i] - z0[i + 1])) + dtdx * xl0) + dtdx * (yl0[i] - h0)) - dtdx * xh0;
+                const REAL x1 = (((u1[i] + dtdx * (z1[i] - z1[i + 1])) + dtdx * xl1) + dtdx * (yl1[i] - h1)) - dtdx * xh1;
+                const REAL y1 = (((u2[i] + dtdx * (z2[i] - z2[i + 1])) + dtdx * xl2) + dtdx * (yl2[i] - h2)) - dtdx * xh2;
+                const REAL q1 = (((u3[i] + dtdx * (z3[i] - z3[i + 1])) + dtdx * xl3) + dtdx * (yl3[i] - h3)) - dtdx * xh3;
+                n0[i] = d1; n1[i] = x1; n2[i] = y1; n3[i] = q1;
+                int ok;
+                const REAL sp = FN(cell_speed)(c, d1, x1, y1, q1, &ok);
+                nbad += ok ? 0 : 1;
+                smax = (ok && sp > smax) ? sp : smax;
+            }
+            w->smax = smax;
+            if (nbad)
+                FN(row_speed)(k, w, Un, base, nz);     /* finds the first invalid cell */
+            FN(swap_flux)(fyl, fyh);
+        }
+    }
+}
+
+/* Its buffers: the ring of three primitive planes, nothing else. */
+static const FN(reconstruction) FN(piecewise_constant_fused) = {
+    .width = 1, .nq = 0, .rows = 0, .slab = NULL, .row = NULL,
+};
 
 /* The sweeps the time loop chooses from, one per pair of reconstruction and closure of the
  * Riemann solver: each is the sweep above with its methods known to the compiler, so their

@@ -6,7 +6,8 @@
  * (at least two) and its work buffers. A step is its sweep, a barrier, its boundary step
  * (sweep_impl.h), a barrier; then every thread reads the largest signal speed and the
  * first invalid cell of all threads, in thread order, and takes the same decisions (the
- * next time step, whether to stop) from the same numbers. A maximum and a minimum do not
+ * next time step, whether to stop) from the same numbers. The fused first-order sweep
+ * needs no boundary step, and its step has one barrier. A maximum and a minimum do not
  * depend on the order in which they are taken, so dt is bit-identical for any number of
  * threads.
  */
@@ -36,9 +37,16 @@ static ts_status FN(make_kcon)(const ts_params *p, FN(kcon) *k)
     const int moncen = p->limiter == TS_LIMITER_MONCEN, has_h = p->gamma != 1.0;
     switch (p->scheme) {
     case TS_SCHEME_FIRST:
-        k->rec = &FN(piecewise_constant);
-        k->sweep = FN(sweep_first);
-        k->boundary = FN(boundary_first);
+        if (p->nx > 1 && p->ny > 1 && p->nz > 1) {
+            /* every axis active: the fused sweep, which needs no boundary step */
+            k->rec = &FN(piecewise_constant_fused);
+            k->sweep = FN(sweep_first_fused);
+            k->boundary = NULL;
+        } else {
+            k->rec = &FN(piecewise_constant);
+            k->sweep = FN(sweep_first);
+            k->boundary = FN(boundary_first);
+        }
         break;
     case TS_SCHEME_MUSCL:
         if (has_h) {
@@ -174,8 +182,10 @@ ts_status FN(ts_run)(const ts_params *p, REAL *rho, REAL *mx, REAL *my, REAL *mz
             k.hdtdx = (REAL)(0.5 * dt / p->dx);
             k.fdtdx = (REAL)0.5 * k.dtdx;       /* exact */
             k.sweep(&k, w, U, Un, a, b);
-            FN(barrier)();
-            k.boundary(&k, w, left, Un, a);
+            if (k.boundary) {
+                FN(barrier)();
+                k.boundary(&k, w, left, Un, a);
+            }
             par ^= 1;
             w->pub_smax[par] = w->smax;
             w->pub_bad[par] = w->bad;
