@@ -57,16 +57,18 @@ extensions = [
         extra_link_args=link_args,
         define_macros=macros,
     ),
-    Extension(
-        "turbsim._solver._amr",
-        sources=["turbsim/_solver/_amr.pyx", "turbsim/_solver/amr.c"],
-        include_dirs=[np.get_include(), "turbsim/_solver"],
-        depends=["turbsim/_solver/amr.h"],
-        extra_compile_args=compile_args,
-        extra_link_args=link_args,
-        define_macros=macros,
-    ),
 ]
+amr_extension = Extension(   # AMR-lite's kernels; its Cython output goes under build/
+    "turbsim._solver._amr",
+    sources=["turbsim/_solver/_amr.pyx", "turbsim/_solver/amr.c"],
+    include_dirs=[np.get_include(), "turbsim/_solver"],
+    depends=["turbsim/_solver/amr.h"],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+    define_macros=macros,
+)
 
-setup(ext_modules=cythonize(extensions, language_level=3,
-                            compiler_directives={"boundscheck": False, "wraparound": False}))
+directives = {"boundscheck": False, "wraparound": False}
+setup(ext_modules=cythonize(extensions, language_level=3, compiler_directives=directives)
+      + cythonize([amr_extension], language_level=3, compiler_directives=directives,
+                  build_dir="build"))

@@ -95,10 +95,11 @@ def run(cmd: list[str], what: str, timeout: float = 600.0) -> float:
     return time.perf_counter() - t0
 
 
-def cythonize(root: Path, module: str = MODULE) -> tuple[Path, float]:
-    """Translate ``<module>.pyx`` to C with Cython's command line. Returns the C file and the time [s]."""
+def cythonize(root: Path, module: str = MODULE, out_dir: Path | None = None) -> tuple[Path, float]:
+    """Translate ``<module>.pyx`` to C with Cython's command line (into ``out_dir``, default
+    beside the ``.pyx``). Returns the C file and the time [s]."""
     pyx = root / SOLVER / f"{module}.pyx"
-    out = pyx.with_suffix(".c")
+    out = pyx.with_suffix(".c") if out_dir is None else Path(out_dir) / f"{module}.c"
     dt = run([sys.executable, "-m", "cython", "-3", "--directive", DIRECTIVES, "-o", str(out), str(pyx)],
              "cython")
     return out, dt
@@ -179,11 +180,11 @@ def _build_amr(root: Path, flags: list[str], openmp: bool, workdir: Path) -> flo
     """Build the AMR-lite extension (when the tree has it) with the same flags. Returns the time [s]."""
     if not (root / SOLVER / f"{AMR_MODULE}.pyx").is_file():
         return 0.0
-    c_file, dt = cythonize(root, AMR_MODULE)
-    dest = root / SOLVER / (AMR_MODULE + sysconfig.get_config_var("EXT_SUFFIX"))
-    sources = [c_file] + [root / SOLVER / name for name in AMR_SOURCES]
     sub = workdir / AMR_MODULE
     sub.mkdir(exist_ok=True)
+    c_file, dt = cythonize(root, AMR_MODULE, out_dir=sub)   # Cython's output stays out of the tree
+    dest = root / SOLVER / (AMR_MODULE + sysconfig.get_config_var("EXT_SUFFIX"))
+    sources = [c_file] + [root / SOLVER / name for name in AMR_SOURCES]
     return dt + compile_and_link(root, sources, flags, openmp, sub, dest)
 
 
