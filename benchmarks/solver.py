@@ -267,6 +267,9 @@ def print_table(rows, cells):
         print(f"{r['scheme']:12s} {r['cells']:5d}^3 {r['dtype']:>8s} {r['threads']:7d} "
               f"{r['cell_updates_per_s']:12.3e} {r['cell_updates_per_s'] / r['threads']:10.3e} "
               f"{r['numpy_ratio']:8.1f}")
+    if _clock is not CLOCK["wall"]:
+        print("(one thread timed by CPU time, two by the wall clock: for speed-ups use --threads)")
+        return
     for n in cells:
         for scheme in ("first", "muscl"):
             sel = {r["threads"]: r["cell_updates_per_s"] for r in rows
