@@ -38,6 +38,15 @@ def test_levels_validated():
         Mesh.from_uniform(np.ones((12,) * 3), np.zeros((3, 12, 12, 12)), 3, 5)
 
 
+def test_memory_estimate(monkeypatch):
+    import turbsim.amr as amr
+    state = 4 * 8 * 8**7
+    assert 2.4 < amr.memory_bytes(5, 7) / state < 2.8
+    monkeypatch.setattr(amr, "_available_memory", lambda: 2**20)
+    with pytest.raises(MemoryError, match="levels 5..7"):
+        amr.Mesh(5, 7)
+
+
 def test_restrict_prolong_conserve():
     rng = np.random.default_rng(1)
     rho = 1 + 0.5 * rng.random((16,) * 3)

@@ -115,6 +115,32 @@ def _up(a: np.ndarray) -> np.ndarray:
     return np.broadcast_to(b, lead + (n, 2, n, 2, n, 2)).reshape(lead + (2 * n,) * 3)
 
 
+def memory_bytes(levelmin: int, levelmax: int) -> int:
+    """Bytes a :class:`Mesh` of these levels can hold at most [bytes].
+
+    The dense state of every level (4 float64 per cell), its cell kinds and flags, and the
+    flux-correction arrays of the levels below ``levelmax`` (12 float64 per cell), with
+    every level fully refined: about 2.6 times a float64 state at ``levelmax``.
+    """
+    total = 0
+    for L in range(int(levelmin), int(levelmax) + 1):
+        cells = 8**L
+        total += cells * (4 * 8 + 2) + (cells * 12 * 8 if L < levelmax else 0)
+    return total
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available (Linux ``MemAvailable``), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 class Mesh:
     """An oct-refined periodic mesh of the unit box holding the conserved state.
 
@@ -133,6 +159,13 @@ class Mesh:
     kind : dict of int to ndarray
         Per level, ``(n, n, n)`` uint8: 0 absent, 1 leaf, 2 refined.
 
+    Raises
+    ------
+    ValueError
+        Levels outside ``3 <= levelmin <= levelmax <= 10``.
+    MemoryError
+        :func:`memory_bytes` exceeds the memory available.
+
     Notes
     -----
     Build one with :meth:`from_uniform`; :func:`evolve` advances it.
@@ -143,6 +176,11 @@ class Mesh:
         if not 3 <= levelmin <= levelmax <= 10:
             raise ValueError(f"AMR levels must satisfy 3 <= levelmin <= levelmax <= 10, got "
                              f"levelmin = {levelmin}, levelmax = {levelmax}")
+        need, avail = memory_bytes(levelmin, levelmax), _available_memory()
+        if avail is not None and need > avail:
+            raise MemoryError(f"an AMR mesh of levels {levelmin}..{levelmax} may need "
+                              f"{need / 2**30:.1f} GiB but {avail / 2**30:.1f} GiB are available; "
+                              "lower levelmax")
         self.levelmin, self.levelmax = levelmin, levelmax
         self.levels = list(range(levelmin, levelmax + 1))
         self.U = {L: np.ones((4,) + (2**L,) * 3) for L in self.levels}
