@@ -25,7 +25,7 @@ by the nuisance (same seeds, same classes, same splits):
   bootstrap 95 % intervals over simulations (:mod:`learn.bootstrap`), as the section
   ``RUN_DIR/artefacts/`` (:mod:`learn.sections`) that the study report shows.
 
-``python -m learn.artefacts make|discriminate|study`` is the command line.
+``python -m learn.artefacts make|twin|discriminate|study`` is the command line.
 
 Every split is the ensemble file's own (train / test); a RAMSES map file, which has none,
 is split by :func:`pair_split` (simulations 0, 1 train, 2, 3 test, 4, 5 train, ...: both
@@ -573,6 +573,9 @@ class ScienceOptions:
         Raise the reversal weight from 0 over the training (:func:`learn.debias.weight_at`).
     objective : {"reverse", "confusion"}
         :data:`learn.debias.OBJECTIVES`.
+    reweight : bool
+        The debiased model's science loss also weighs every (class, nuisance) cell equally
+        (:class:`learn.debias.DebiasOptions`); the plain model's never does.
     """
 
     correlation: float = 0.9
@@ -581,6 +584,7 @@ class ScienceOptions:
     conditional: bool = True
     ramp: bool = True
     objective: str = "reverse"
+    reweight: bool = False
 
 
 def _probe_nuisance(model, pair: Pair) -> "object":
@@ -633,7 +637,7 @@ def science_across(a: Domain, b: Domain, options: ScienceOptions = ScienceOption
         o = options.net
         dopt = DebiasOptions(weight=weight, steps=o.steps, batch_size=o.batch_size, learning_rate=o.learning_rate,
                              conditional=options.conditional, ramp=options.ramp, objective=options.objective,
-                             seed=o.seed)
+                             reweight=options.reweight and arm == "debiased", seed=o.seed)
         model, hist = train_debiased(o.build(size, 7), xs[sel], train_dom.klass[ss[sel]], train_nz[ss[sel]], dopt,
                                      progress=progress)
         res = {}
@@ -741,7 +745,8 @@ def table_rows(results: list[dict]) -> list[list[str]]:
     rows = []
     for r in results:
         p, d = r.get("plain", {}), r.get("debiased", {})
-        rows.append([f"{r['nuisance']} ({r['what']})", fmt(r["discriminator_network"]), fmt(r["discriminator_spectrum"]),
+        what = NUISANCES[r["nuisance"]].what if r["nuisance"] in NUISANCES else r["what"]
+        rows.append([f"{r['nuisance']} ({what})", fmt(r["discriminator_network"]), fmt(r["discriminator_spectrum"]),
                      fmt(r["autoencoder_auc"], percent=False),
                      fmt(p.get("planted")), fmt(p.get("absent")), fmt(p.get("reversed")),
                      fmt(d.get("planted")), fmt(d.get("absent")), fmt(d.get("reversed")),
@@ -762,6 +767,9 @@ def section_text(results: list[dict], options: StudyOptions) -> str:
                      "ensemble (in-domain), on one where the nuisance is independent of the class (absent) and on one "
                      "where the correlation is reversed. The last column is a fresh logistic probe of the nuisance on "
                      "each model's frozen features (50 %: the features do not carry it).")
+        if options.science.reweight:
+            parts.append("The debiased model's science loss also weighs every (class, nuisance) cell of the "
+                         "planted ensemble equally (importance weighting); the plain model's does not.")
     for r in results:
         net = r["discriminator_network"]["point"]
         verdict = "cannot be told apart" if abs(net - 0.5) < 0.1 else "are told apart"
@@ -899,6 +907,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-ramp", action="store_true", help="the full reversal weight from the first step")
     s.add_argument("--objective", choices=("reverse", "confusion"), default="reverse",
                    help="gradient reversal (default) or the non-saturating confusion loss")
+    s.add_argument("--reweight", action="store_true", help="the debiased model's science loss weighs every "
+                   "(class, nuisance) cell equally too")
     s.add_argument("--ae-steps", type=int, default=200, help="autoencoder steps (default 200)")
     for q in (d, s):
         q.add_argument("--steps", type=int, default=200, help="network steps (default 200)")
@@ -935,7 +945,7 @@ def main(argv=None) -> int:
             net = NetOptions(steps=args.steps, seed=args.seed)
             opts = StudyOptions(net=net, science=ScienceOptions(args.correlation, args.weight, net,
                                                                 not args.unconditional, not args.no_ramp,
-                                                                args.objective),
+                                                                args.objective, args.reweight),
                                 autoencoder=AutoencoderOptions(steps=args.ae_steps, seed=args.seed),
                                 n_boot=args.n_boot)
             res = artefact_study(args.data_dir, args.out, args.nuisances, ramses=args.ramses, options=opts,

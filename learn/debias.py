@@ -227,6 +227,11 @@ class DebiasOptions:
         counts equally: where the nuisance follows the class in 90 % of the simulations, the
         10 % that do not are what tells the adversary (and, reversed, the features) the
         nuisance apart from the class.
+    reweight : bool
+        Weigh the science loss the same way (every (class, nuisance) cell equally), so that in
+        the weighted training set the nuisance says nothing of the class: the planted
+        correlation no longer pays (importance weighting; needs the nuisance labels, as the
+        adversary does).
     augment : bool
         Random rotations and reflections of every batch.
     seed : int
@@ -245,6 +250,7 @@ class DebiasOptions:
     smoothing: float = 0.0
     objective: str = "reverse"
     balance: bool = True
+    reweight: bool = False
     augment: bool = True
     seed: int = 0
 
@@ -283,13 +289,13 @@ the frozen adversary's output against 1/2, which does not vanish when the advers
 @lru_cache(maxsize=8)
 def _step_fn(graphdef, smoothing: float, objective: str):
     @jax.jit
-    def step(state, x, y, z, zw, weight, key):
+    def step(state, x, y, z, zw, sw, weight, key):
         model, opt = nnx.merge(graphdef, state)
 
         def lf(model):
             f = model.backbone.features(x)
             science = science_from_features(model.backbone, f, rngs=nnx.Rngs(dropout=key))
-            ls = optax.softmax_cross_entropy_with_integer_labels(science, y).mean()
+            ls = (sw * optax.softmax_cross_entropy_with_integer_labels(science, y)).sum() / sw.sum()
             zt = optax.smooth_labels(jax.nn.one_hot(z, 2), smoothing)
             if objective == "reverse":
                 nuisance = model.adversary(reverse_gradient(f, weight), y)
@@ -370,6 +376,7 @@ def train_debiased(backbone: nnx.Module, images: np.ndarray, klass: np.ndarray, 
     counts = np.bincount(cell, minlength=4).astype(np.float64)
     zweight = (1.0 / counts[cell] if o.balance else np.ones(len(cell))).astype(np.float32)
     zweight *= len(zweight) / zweight.sum()
+    sweight = zweight if o.reweight else np.ones(len(cell), np.float32)
     hist = {"science_loss": [], "nuisance_loss": [], "nuisance_accuracy": [], "weight": []}
     order, pos = rng.permutation(len(images)), 0
     for t in progress_bar(range(o.steps), desc="debias" if o.weight else "plain", unit="step",
@@ -381,7 +388,7 @@ def train_debiased(backbone: nnx.Module, images: np.ndarray, klass: np.ndarray, 
         x = random_dihedral(images[take], rng) if o.augment else images[take]
         w = weight_at(o, t)
         state, (ls, ln, acc) = step(state, jnp.asarray(x), jnp.asarray(klass[take]), jnp.asarray(nuisance[take]),
-                                    jnp.asarray(zweight[take]), jnp.float32(w), jax.random.fold_in(key, t))
+                                    jnp.asarray(zweight[take]), jnp.asarray(sweight[take]), jnp.float32(w), jax.random.fold_in(key, t))
         for k, v in zip(("science_loss", "nuisance_loss", "nuisance_accuracy", "weight"), (ls, ln, acc, w)):
             hist[k].append(float(v))
     nnx.update((model, opt), state)
