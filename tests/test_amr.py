@@ -41,7 +41,7 @@ def test_levels_validated():
 def test_memory_estimate(monkeypatch):
     import turbsim.amr as amr
     state = 4 * 8 * 8**7
-    assert 2.4 < amr.memory_bytes(5, 7) / state < 2.8
+    assert 1.5 < amr.memory_bytes(5, 7) / state < 1.8
     monkeypatch.setattr(amr, "_available_memory", lambda: 2**20)
     with pytest.raises(MemoryError, match="levels 5..7"):
         amr.Mesh(5, 7)

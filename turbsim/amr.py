@@ -6,7 +6,7 @@ unit box) is a *leaf*, or is *refined* into 8 children of level ``L + 1``; level
 with a kind per cell (absent, leaf, refined; see ``turbsim/_solver/amr.h``), which makes
 neighbours an index away and the regrid a few array operations; the step itself only
 visits the tiles of ``8^3`` cells that hold leaves. Memory is that of the dense arrays
-(about 8/7 of a uniform grid at ``levelmax``, twice with the flux-correction arrays); the
+(about 8/7 of a uniform grid at ``levelmax``, 1.6 times with the flux-correction arrays); the
 work is that of the leaves.
 
 The rules are RAMSES's (``flag_fine``, ``hydro_flag``, ``refine_fine``):
@@ -120,7 +120,7 @@ def memory_bytes(levelmin: int, levelmax: int) -> int:
 
     The dense state of every level (4 float64 per cell), its cell kinds and flags, and the
     flux-correction arrays of the levels below ``levelmax`` (12 float64 per cell), with
-    every level fully refined: about 2.6 times a float64 state at ``levelmax``.
+    every level fully refined: about 1.6 times a float64 state at ``levelmax``.
     """
     total = 0
     for L in range(int(levelmin), int(levelmax) + 1):
