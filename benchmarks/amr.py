@@ -179,10 +179,12 @@ def main(argv=None) -> int:
         return 0
     if args.levels[0] > args.levels[1] or args.levels[0] < 3:
         ap.error(f"--levels must satisfy 3 <= LMIN <= LMAX, got {args.levels}")
-    for row in cost(tuple(args.levels), args.t_end, schedule=args.schedule,
-                    regrid_every=args.regrid_every, threads=args.threads):
+    rows = (row for t_end in args.t_end   # each end time printed as soon as it is measured
+            for row in cost(tuple(args.levels), (t_end,), schedule=args.schedule,
+                            regrid_every=args.regrid_every, threads=args.threads))
+    for row in rows:
         if args.json:
-            print(json.dumps(row))
+            print(json.dumps(row), flush=True)
             continue
         print(f"levels {row['levels'][0]}-{row['levels'][1]} to {row['t_end_myr']} Myr: AMR "
               f"{row['amr_s_per_myr']:.2f} s/Myr ({row['amr_steps']} steps, regrid "
