@@ -9,7 +9,7 @@ by the nuisance (same seeds, same classes, same splits):
   ``ramses64`` preset (RAMSES's conventions at 64^3, MUSCL, 0.5 Myr) with one setting
   changed; :func:`make_ramses_twin`: turbsim runs of the seeds and indices of a RAMSES map
   file, under RAMSES's conventions (the code nuisance). :data:`NUISANCES` pairs them. The
-  mesh nuisance (uniform / AMR-lite) waits for AMR-lite in turbsim.
+  mesh nuisance (uniform / AMR-lite) waits for AMR-lite ensembles (:data:`MESH_NOTE`).
 * :func:`discriminate`: a classifier of the nuisance (the pyramid network, or the spectrum
   baseline's logistic model) on the science task's images (whole maps at
   :data:`IMAGE_SIZE` px, log10 column density with a global normalisation); accuracy near
@@ -102,8 +102,9 @@ NUISANCES: dict[str, Nuisance] = {
     "code_native": Nuisance("code_native", "ramses", "turbsim_native", "ramses",
                             "RAMSES / turbsim with its own conventions"),
 }
-"""The nuisances; mesh (uniform / AMR-lite) joins once turbsim has AMR-lite."""
-MESH_NOTE = "the mesh nuisance (uniform / AMR-lite) waits for AMR-lite in turbsim"
+"""The nuisances; mesh (uniform / AMR-lite) joins once AMR-lite makes ensembles."""
+MESH_NOTE = ("the mesh nuisance (uniform / AMR-lite) is not in the table yet: it waits for AMR-lite ensembles "
+             "from the same seeds")
 TWIN_FILE = "turbsim_twin.npz"
 NATIVE_FILE = "turbsim_native.npz"
 CONVENTIONS = ("ramses", "turbsim")
@@ -771,9 +772,11 @@ def section_text(results: list[dict], options: StudyOptions) -> str:
             parts.append("The debiased model's science loss also weighs every (class, nuisance) cell of the "
                          "planted ensemble equally (importance weighting); the plain model's does not.")
     for r in results:
-        net = r["discriminator_network"]["point"]
-        verdict = "cannot be told apart" if abs(net - 0.5) < 0.1 else "are told apart"
-        parts.append(f"{r['nuisance']}: the two kinds {verdict} by the network ({100 * net:.1f} %).")
+        net, spec = r["discriminator_network"], r["discriminator_spectrum"]
+        apart = [name for name, iv in (("the network", net), ("the spectrum", spec)) if not iv["lo"] <= 0.5 <= iv["hi"]]
+        verdict = ("are told apart by " + " and ".join(apart)) if apart else "cannot be told apart"
+        parts.append(f"{r['nuisance']}: the two kinds {verdict} (network {100 * net['point']:.1f} %, spectrum "
+                     f"{100 * spec['point']:.1f} %, autoencoder AUC {r['autoencoder_auc']['point']:.2f}).")
         if "plain" in r:
             pa, da = r["plain"]["absent"]["point"], r["debiased"]["absent"]["point"]
             pi, di = r["plain"]["planted"]["point"], r["debiased"]["planted"]["point"]
