@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -304,7 +303,8 @@ def load_domain(path, name: str | None = None) -> Domain:
         dom = Domain(name, maps, lab["klass"].astype(np.int64), lab["n"], lab["seed"].astype(np.int64),
                      lab["split"] == dataset.SPLITS.index("train"))
     if not np.isin(dom.klass, (0, 1)).all():
-        raise ValueError(f"{p}: every simulation needs class 0 or 1 (field klass), got {sorted(set(dom.klass.tolist()))}")
+        raise ValueError(f"{p}: every simulation needs class 0 or 1 (field klass), got "
+                         f"{sorted(set(dom.klass.tolist()))}")
     return dom
 
 
@@ -405,8 +405,9 @@ class NetOptions:
                            widths=tuple(self.widths), hidden=self.hidden, padding="circular")
 
 
-def _outputs(pair: Pair, p: np.ndarray, sim: np.ndarray, label: np.ndarray, margin=None):
-    """bootstrap Outputs of scores on some simulations of a pair, re-indexed to those simulations."""
+def _outputs(p: np.ndarray, sim: np.ndarray, label: np.ndarray, margin=None):
+    """bootstrap Outputs of per-image scores on some simulations (``label`` per simulation), re-indexed
+    to those simulations."""
     from .bootstrap import Outputs
 
     sims, local = np.unique(sim, return_inverse=True)
@@ -441,7 +442,7 @@ def discriminate(pair: Pair, method: str = "network", options: NetOptions = NetO
 
         est = make_estimator("spectrum", "classify").fit(features("spectrum", xtr), ytr)
         p = est.predict_proba(features("spectrum", xte))[:, 1]
-        return _outputs(pair, p, ste, pair.nuisance)
+        return _outputs(p, ste, pair.nuisance)
     if method != "network":
         raise ValueError(f"discriminator method = {method!r} is not one of network, spectrum")
     from .predict import predict
@@ -451,7 +452,7 @@ def discriminate(pair: Pair, method: str = "network", options: NetOptions = NetO
     fit_images(model, xtr, ytr, steps=options.steps, batch_size=options.batch_size,
                learning_rate=options.learning_rate, seed=options.seed, progress=progress, desc="discriminator")
     logits = np.asarray(predict(model, xte), np.float64)
-    return _outputs(pair, softmax(logits)[:, 1], ste, pair.nuisance, margin=logits[:, 1] - logits[:, 0])
+    return _outputs(softmax(logits)[:, 1], ste, pair.nuisance, margin=logits[:, 1] - logits[:, 0])
 
 
 def realism(pair: Pair, real_side: int, options=None, *, progress: bool = False):
@@ -473,7 +474,7 @@ def realism(pair: Pair, real_side: int, options=None, *, progress: bool = False)
     err = reconstruction_error(model, xte)
     rank = (np.argsort(np.argsort(err, kind="mergesort")) + 0.5) / max(len(err), 1)
     other = (pair.nuisance != real_side).astype(int)
-    return _outputs(pair, rank, ste, other, margin=err)
+    return _outputs(rank, ste, other, margin=err)
 
 
 # --------------------------------------------------------------------------------------
@@ -510,7 +511,8 @@ def match(a: Domain, b: Domain) -> tuple[Domain, Domain]:
     return a.take(ia), b.take(ib)
 
 
-def planted(a: Domain, b: Domain, mode: str = "planted", correlation: float = 0.9, seed: int = 0) -> tuple[Domain, np.ndarray]:
+def planted(a: Domain, b: Domain, mode: str = "planted", correlation: float = 0.9, seed: int = 0
+            ) -> tuple[Domain, np.ndarray]:
     """One simulation per seed, from side ``a`` or ``b`` by a rule tied to the class.
 
     Parameters
@@ -600,7 +602,7 @@ def _probe_nuisance(model, pair: Pair) -> "object":
     xte, ste = pair.images(False)
     ftr, fte = np.asarray(predict(model, xtr, features=True)), np.asarray(predict(model, xte, features=True))
     est = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(ftr, pair.nuisance[str_])
-    return _outputs(pair, est.predict_proba(fte)[:, 1], ste, pair.nuisance)
+    return _outputs(est.predict_proba(fte)[:, 1], ste, pair.nuisance)
 
 
 def science_across(a: Domain, b: Domain, options: ScienceOptions = ScienceOptions(), *, size: int = IMAGE_SIZE,
@@ -646,20 +648,13 @@ def science_across(a: Domain, b: Domain, options: ScienceOptions = ScienceOption
             x, s = log_images(dom, size)
             test = ~dom.train[s]
             logits = np.asarray(predict(model.backbone, norm(x[test])), np.float64)
-            res[m] = _outputs_klass(softmax(logits)[:, 1], s[test], dom.klass, logits[:, 1] - logits[:, 0])
+            res[m] = _outputs(softmax(logits)[:, 1], s[test], dom.klass, logits[:, 1] - logits[:, 0])
         res["probe"] = _probe_nuisance(model.backbone, both)
         xte, ste = both.images(False)
-        res["head"] = _outputs(both, nuisance_head_outputs(model, xte, both.klass[ste]), ste, both.nuisance)
+        res["head"] = _outputs(nuisance_head_outputs(model, xte, both.klass[ste]), ste, both.nuisance)
         res["history"] = {k: float(np.mean(v[-20:])) for k, v in hist.items()}
         out[arm] = res
     return out
-
-
-def _outputs_klass(p, sim, klass, margin):
-    from .bootstrap import Outputs
-
-    sims, local = np.unique(sim, return_inverse=True)
-    return Outputs(local, klass[sims], np.zeros(len(sims)), p=p, margin=margin)
 
 
 # --------------------------------------------------------------------------------------

@@ -303,7 +303,8 @@ def _step_fn(graphdef, smoothing: float, objective: str):
             else:
                 nuisance = model.adversary(jax.lax.stop_gradient(f), y)
                 confused = model.adversary(f, y, frozen=True)
-                extra = weight * (zw * optax.softmax_cross_entropy(confused, jnp.full_like(confused, 0.5))).sum() / zw.sum()
+                half = jnp.full_like(confused, 0.5)
+                extra = weight * (zw * optax.softmax_cross_entropy(confused, half)).sum() / zw.sum()
             ln = (zw * optax.softmax_cross_entropy(nuisance, zt)).sum() / zw.sum()
             return ls + ln + extra, (ls, ln, (nuisance.argmax(-1) == z).mean())
 
@@ -388,7 +389,8 @@ def train_debiased(backbone: nnx.Module, images: np.ndarray, klass: np.ndarray, 
         x = random_dihedral(images[take], rng) if o.augment else images[take]
         w = weight_at(o, t)
         state, (ls, ln, acc) = step(state, jnp.asarray(x), jnp.asarray(klass[take]), jnp.asarray(nuisance[take]),
-                                    jnp.asarray(zweight[take]), jnp.asarray(sweight[take]), jnp.float32(w), jax.random.fold_in(key, t))
+                                    jnp.asarray(zweight[take]), jnp.asarray(sweight[take]), jnp.float32(w),
+                                    jax.random.fold_in(key, t))
         for k, v in zip(("science_loss", "nuisance_loss", "nuisance_accuracy", "weight"), (ls, ln, acc, w)):
             hist[k].append(float(v))
     nnx.update((model, opt), state)
@@ -409,6 +411,7 @@ def nuisance_head_outputs(model: Debiased, images: np.ndarray, klass: np.ndarray
         m = nnx.merge(graphdef, state)
         return jax.nn.softmax(m.adversary(m.backbone.features(x), y), axis=-1)[:, 1]
 
-    out = [np.asarray(call(state, jnp.asarray(images[a:a + batch_size]), jnp.asarray(klass[a:a + batch_size], jnp.int32)))
+    out = [np.asarray(call(state, jnp.asarray(images[a:a + batch_size]),
+                           jnp.asarray(klass[a:a + batch_size], jnp.int32)))
            for a in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.zeros(0)

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("flax")
 
-from conftest import make_ensemble, tiny_sim  # noqa: E402
+from conftest import make_ensemble  # noqa: E402
 
 from learn import artefacts  # noqa: E402
 from learn.artefacts import (Domain, NetOptions, ScienceOptions, discriminate, interval, load_domain,  # noqa: E402
