@@ -396,9 +396,11 @@ def write_section(out_dir, matrix: list[dict], curves: dict, spec: dict | None, 
                             + ", ".join(f"{r['zoom']:g}: {_fmt(r.get(key), classify)}" for r in rows)
                             + (f" (worst {100 * (best - worst):.1f} points below the best)." if classify
                                else f" (worst {worst / best:.2f}x the best)."))
-        tables.append(Table("zoom curve", ["run on data", "zoom", "score / img", "score / sim"],
+        aux = "auc_sim" if classify else "bias_sim"
+        tables.append(Table("zoom curve", ["run on data", "zoom", "score / img", "score / sim",
+                                           "AUC / sim" if classify else "bias / sim"],
                             [[nm, r["zoom"], _fmt(r.get("accuracy" if classify else "rmse"), classify),
-                              _fmt(r.get(key), classify)] for nm, rows in curves.items() for r in rows]))
+                              _fmt(r.get(key), classify), _fmt(r.get(aux))] for nm, rows in curves.items() for r in rows]))
     if spec:
         plot_spectra(spec, folder / "spectra.png")
         figures.append(Figure("spectra.png", "mean log power spectrum of each class at each resolution and the "
@@ -498,7 +500,9 @@ def main(argv=None) -> int:
             print(f"{r['run']} on {r['data']} ({r['map_size']} px): {s} (per image / per simulation)")
         for nm, rows in curves.items():
             key = "accuracy_sim" if rows and rows[0].get("mode") == "classify" else "rmse_sim"
-            print(f"zoom {nm}: " + ", ".join(f"{r['zoom']:g}: {_fmt(r.get(key), key == 'accuracy_sim')}" for r in rows))
+            aux = "auc_sim" if key == "accuracy_sim" else "bias_sim"
+            print(f"zoom {nm}: " + ", ".join(f"{r['zoom']:g}: {_fmt(r.get(key), key == 'accuracy_sim')} ({aux} "
+                                            f"{_fmt(r.get(aux))})" for r in rows))
         if spec:
             print("spectra: " + ", ".join(f"{d['map_size']}^3 dissipation from k = {d['k_diss']}" for d in spec["files"])
                   + f"; {spec['shared']:.2%} of the finest grid's class separation at k < {spec['k_shared'] + 1}; there "
