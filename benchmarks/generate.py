@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from turbsim import dataset, ensemble_plan, generate, parallel
+from turbsim import dataset, ensemble, ensemble_plan, parallel
 
 
 def measure(cells: int, sims: int, workers: int, **overrides) -> dict:
@@ -67,7 +67,7 @@ def measure(cells: int, sims: int, workers: int, **overrides) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.h5"
         t0 = time.perf_counter()
-        generate.run_ensemble(cfg, out, workers=workers, progress=False, allow_empty_splits=True)
+        ensemble.run_ensemble(cfg, out, workers=workers, progress=False, allow_empty_splits=True)
         elapsed = time.perf_counter() - t0
         with dataset.open_ensemble(out) as ens:
             st = ens.stats()

@@ -52,7 +52,7 @@ def tiny_sim():
 def make_ensemble(path: Path, *, sims: int, seed: int, splits, sim=None, sweep: bool = False) -> Path:
     """An ensemble of two trivially separable classes (n = 2 against n = 5), or a sweep of n in [2, 5]."""
     from turbsim.ensemble_plan import EnsembleConfig
-    from turbsim.generate import run_ensemble
+    from turbsim.ensemble import run_ensemble
 
     kw = ({"labels": "sweep", "n_range": (2.0, 5.0)} if sweep
           else {"class_n": (2.0, 5.0), "class_names": ("kolmogorov", "burgers")})

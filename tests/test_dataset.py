@@ -268,7 +268,7 @@ def test_a_write_error_inside_hdf5_is_a_plain_oserror(tmp_path):
 def test_a_missing_label_group_or_label_is_named(tmp_path):
     """A file without /labels (or one label) is a LayoutError naming what is missing,
     not HDF5's 'component not found'."""
-    from turbsim.generate import run_ensemble
+    from turbsim.ensemble import run_ensemble
 
     LayoutError, open_ensemble = ds.LayoutError, ds.open_ensemble
     path = tmp_path / "e.h5"

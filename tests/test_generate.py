@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import pytest
 
-from turbsim import SimConfig, dataset, ensemble_plan as ep, generate as gen, observe, parallel, simulate
+from turbsim import SimConfig, dataset, ensemble as ens, ensemble_plan as ep, generate as gen, observe, parallel, simulate
 from turbsim import stream as live
 
 TIMING = {"wall_time", "solver_time", "ic_time"}  # the only fields allowed to differ between runs
@@ -248,7 +248,7 @@ def test_different_configuration_is_refused(reference, tmp_path):
         gen.run_ensemble(BASE.override(seed=99), reference, workers=0, progress=False)
     out = tmp_path / "x.h5"
     gen.parts_dir(out).mkdir()
-    (gen.parts_dir(out) / gen.PLAN_NAME).write_text(BASE.override(sims=5).to_json())
+    (gen.parts_dir(out) / ens.PLAN_NAME).write_text(BASE.override(sims=5).to_json())
     with pytest.raises(gen.GenerateError, match=r"differs in: sims"):
         gen.run_ensemble(BASE, out, workers=0, progress=False)
 
@@ -439,13 +439,13 @@ def test_parts_left_by_a_kill_after_the_rename_are_removed_by_a_rerun(tmp_path, 
     assert_same_content(out, reference)
     # parts of another configuration next to a complete file are not ours to remove
     parts.mkdir()
-    (parts / gen.PLAN_NAME).write_text(BASE.override(seed=5).to_json())
+    (parts / ens.PLAN_NAME).write_text(BASE.override(seed=5).to_json())
     gen.run_ensemble(BASE, out, workers=0, progress=False)
-    assert (parts / gen.PLAN_NAME).exists()
+    assert (parts / ens.PLAN_NAME).exists()
 
 
 def test_space_check_speaks_in_sensible_units(monkeypatch, tmp_path):
-    monkeypatch.setattr(gen.shutil, "disk_usage", lambda d: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(shutil, "disk_usage", lambda d: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(gen.GenerateError) as info:
         gen.run_ensemble(BASE, tmp_path / "x.h5", workers=0, progress=False)
     # 32 x (3 maps of 16^2 float32 + 8 kB) = 360 kB for the parts and the final file

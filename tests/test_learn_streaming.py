@@ -22,7 +22,7 @@ pytest.importorskip("orbax.checkpoint")
 from turbsim import SimConfig  # noqa: E402
 from turbsim import stream as turbsim_stream  # noqa: E402
 from turbsim.ensemble_plan import EnsembleConfig  # noqa: E402
-from turbsim.generate import run_ensemble  # noqa: E402
+from turbsim.ensemble import run_ensemble  # noqa: E402
 
 from conftest import TINY_PYRAMID, TINY_RUN, copy_run  # noqa: E402
 from learn import data as ldata  # noqa: E402
