@@ -951,7 +951,7 @@ def main(argv=None) -> int:
             for row in table_rows(res):
                 print(" | ".join(row), file=sys.stderr)
             got = {"section": str(Path(args.out) / SECTION), "results": res}
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:  # RuntimeError: turbsim.parallel.RunError
         print(f"learn.artefacts: error: {exc}", file=sys.stderr)
         return 1
     if args.json:
