@@ -41,8 +41,17 @@ from .pipeline import SPLITS, fit
 from .rundir import RunError, json_default
 from .transforms import DataError
 
-# Generated from TrainConfig's fields; importable from here as before.
-config_from_args = lconfig.config_from_args
+def config_from_args(args: argparse.Namespace):
+    """The TrainConfig of parsed options (:func:`learn.config.config_from_args`; importable from here as before).
+
+    ``--data`` takes several files: one is the configuration's ``data``; several must be
+    merged first (:func:`prepare_data`, which ``main`` calls).
+    """
+    if isinstance(args.data, (list, tuple)):
+        if len(args.data) > 1:
+            raise ValueError(f"several --data files {list(args.data)} are merged by prepare_data(args) first")
+        args = argparse.Namespace(**{**vars(args), "data": args.data[0] if args.data else None})
+    return lconfig.config_from_args(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
