@@ -135,7 +135,8 @@ def test_tiles_at_training_scale_match_the_run(tmp_path, run, sim_maps):
     from learn import sky
 
     maps, n = sim_maps
-    for i in (0, 1):
+    mean_p = {}
+    for i in range(len(n)):
         m = maps[i, 2]
         f = lfits.read_map(write_fits(tmp_path / f"s{i}.fits", tiled(m)))
         pred = sky.predict_map([run], f, pixel_scale_pc=PIX)
@@ -143,6 +144,9 @@ def test_tiles_at_training_scale_match_the_run(tmp_path, run, sim_maps):
         ref = reference(run, m).reshape(2, 2)
         np.testing.assert_allclose(pred.value, np.tile(ref, (2, 2)), atol=2e-5)
         assert np.all(pred.sigma >= 0) and pred.summary["tile_pc"] == pytest.approx(5.0)
+        mean_p.setdefault(float(n[i]), []).append(pred.summary["mean"])
+    # the known n: every n = 5 (Burgers-like) map reads as more Burgers than every n = 2 map
+    assert min(mean_p[5.0]) > max(mean_p[2.0])
 
 
 def test_resampled_noisy_masked_and_wcs(tmp_path, run, sim_maps):
