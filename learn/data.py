@@ -396,8 +396,13 @@ def merge_ensembles(paths, out, *, map_size: int | None = None, lowpass_k: float
                 dd = dims.create_dataset(ax, data=(np.arange(size) + 0.5) * box / size)
                 for a, v in src["dimensions"][ax].attrs.items():
                     dd.attrs[a] = v
-            if "config" in src:
-                dst.create_dataset("config", data=np.concatenate([src["config"][()]] * len(paths))[: len(maps)])
+            rows_cfg = []
+            for q in paths:  # each file's own per-simulation configuration rows
+                with h5py.File(q, "r") as fq:
+                    if "config" in fq:
+                        rows_cfg.append(fq["config"][()])
+            if len(rows_cfg) == len(paths):
+                dst.create_dataset("config", data=np.concatenate(rows_cfg))
             dst.attrs["n_simulations"] = dst.attrs["n_trajectories"] = len(maps)
             cfg = json.loads(src.attrs["ensemble_config"])
             cfg["sims"] = len(maps)
