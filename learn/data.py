@@ -373,7 +373,7 @@ def merge_ensembles(paths, out, *, map_size: int | None = None, lowpass_k: float
             for k, v in src.attrs.items():
                 dst.attrs[k] = v
             for name in src:
-                if name not in ("t0_fields", "labels", "config", "stats", "dimensions", "cubes"):
+                if name not in ("t0_fields", "labels", "config", "stats", "dimensions", "cubes"):  # copied below
                     src.copy(name, dst)
             cd = src["t0_fields/column_density"]
             g = dst.create_group("t0_fields")
@@ -403,6 +403,18 @@ def merge_ensembles(paths, out, *, map_size: int | None = None, lowpass_k: float
                         rows_cfg.append(fq["config"][()])
             if len(rows_cfg) == len(paths):
                 dst.create_dataset("config", data=np.concatenate(rows_cfg))
+            if "stats" in src:  # per-simulation timings and errors, file after file
+                sg = dst.create_group("stats")
+                for k, v in src["stats"].attrs.items():
+                    sg.attrs[k] = v
+                for k in src["stats"]:
+                    parts = []
+                    for q in paths:
+                        with h5py.File(q, "r") as fq:
+                            if f"stats/{k}" in fq:
+                                parts.append(fq["stats"][k][()])
+                    if len(parts) == len(paths):
+                        sg.create_dataset(k, data=np.concatenate(parts))
             dst.attrs["n_simulations"] = dst.attrs["n_trajectories"] = len(maps)
             cfg = json.loads(src.attrs["ensemble_config"])
             cfg["sims"] = len(maps)
