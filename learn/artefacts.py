@@ -153,7 +153,7 @@ def make_ensembles(out_dir, variants=tuple(VARIANTS), *, sims: int = 96, seed: i
     sims, seed, cells
         As :func:`variant_config`.
     workers : int, optional
-        Worker processes of :func:`turbsim.generate.run_ensemble` (0: this process).
+        Worker processes of :func:`turbsim.ensemble.run_ensemble` (0: this process).
     progress : bool
 
     Returns
@@ -161,7 +161,7 @@ def make_ensembles(out_dir, variants=tuple(VARIANTS), *, sims: int = 96, seed: i
     dict
         ``{variant: path}``.
     """
-    from turbsim.generate import run_ensemble
+    from turbsim.ensemble import run_ensemble
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

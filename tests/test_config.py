@@ -44,7 +44,7 @@ def test_every_invalid_field_raises_value_error_naming_it(field, value):
 
 
 def test_every_field_is_checked():
-    assert set(BAD_VALUES) == set(SimConfig().to_dict())
+    assert set(BAD_VALUES) == {f.name for f in dataclasses.fields(SimConfig)}
 
 
 def test_defaults_match_the_study():
@@ -82,7 +82,7 @@ def test_field_docs_give_every_field_a_help_sentence_with_units():
     from turbsim.config import field_docs
 
     docs = field_docs(SimConfig)
-    assert set(docs) == set(SimConfig().to_dict())
+    assert set(docs) == {f.name for f in dataclasses.fields(SimConfig)}
     assert all(docs.values())
     assert "[pc]" in docs["box"] and "[Myr]" in docs["t_end"] and "[K]" in docs["temperature"]
     assert "[0, 1]" in docs["solenoidal"] and "even, in [4, 4096]" in docs["cells"]

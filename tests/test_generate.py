@@ -611,3 +611,17 @@ def test_stream_yields_labelled_projections_independent_of_workers():
     sweep.close()
     assert s["index"] == 100 and s["klass"] == -1 and 3.0 <= s["n"] < 4.5
     assert math.isclose(s["config"].n, s["n"])
+
+
+def test_a_uniform_ensembles_record_and_fingerprint_hold_no_amr_fields():
+    # files and part files written before SimConfig had AMR-lite fields keep resuming: a
+    # uniform run whose AMR fields are defaults records none of them (and the round trip is exact)
+    from turbsim.config import AMR_FIELDS
+
+    stored = json.loads(BASE.to_json())["sim"]
+    assert not set(AMR_FIELDS) & set(stored)
+    assert ep.EnsembleConfig.from_json(BASE.to_json()) == BASE
+    amr = BASE.override(levelmin=3, levelmax=4)
+    assert set(AMR_FIELDS) <= set(json.loads(amr.to_json())["sim"])
+    assert amr.fingerprint() != BASE.fingerprint()
+    assert ep.EnsembleConfig.from_json(amr.to_json()) == amr

@@ -30,6 +30,9 @@ SCHEDULES = ("global", "subcycle")
 STOPS = ("exact", "after")
 """How a run ends at an output time: shortened last step, or the first full step past it
 (:mod:`turbsim.solver` uses this list)."""
+AMR_FIELDS = ("levelmin", "levelmax", "refine", "err_grad_d", "m_refine", "nexpand", "regrid_every",
+              "regrid_schedule")
+"""The SimConfig fields of AMR-lite (left out of a uniform run's record when all are defaults)."""
 
 
 @dataclass(frozen=True)
@@ -219,8 +222,25 @@ class SimConfig:
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields (JSON-serialisable)."""
-        return dataclasses.asdict(self)
+        """Plain dict of the fields (JSON-serialisable).
+
+        A uniform run whose AMR-lite fields all hold their defaults leaves them out: they
+        have no effect, and so its record (and an ensemble's fingerprint, the key of a
+        resumed run's part files) is the one earlier versions wrote. :meth:`from_dict`
+        restores the defaults, so the round trip is exact.
+
+        Examples
+        --------
+        >>> "levelmax" in SimConfig().to_dict(), "levelmax" in SimConfig(cells=64, levelmin=5, levelmax=6).to_dict()
+        (False, True)
+        >>> SimConfig.from_dict(SimConfig().to_dict()) == SimConfig()
+        True
+        """
+        d = dataclasses.asdict(self)
+        if all(d[k] == _DEFAULTS[k] for k in AMR_FIELDS):
+            for k in AMR_FIELDS:
+                del d[k]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SimConfig":
@@ -250,6 +270,8 @@ class SimConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+
+_DEFAULTS = {f.name: f.default for f in fields(SimConfig)}
 
 _ENTRY = re.compile(r"^    (\w+) : .*$", re.M)
 

@@ -127,7 +127,7 @@ def _check_plan_file(parts: Path, cfg: EnsembleConfig) -> None:
             tmp.write_text(cfg.to_json())
     elif old != cfg:
         a, b = old.to_dict(), cfg.to_dict()
-        diff = sorted(k for k in a if a[k] != b[k])
+        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
         raise GenerateError(
             f"{parts}/ holds simulations of a different configuration (differs in: {', '.join(diff)}); "
             "rerun with the same options to resume, or remove it / choose another --output")
