@@ -192,7 +192,7 @@ class LiveSource:
     def __init__(self, template, task: str, sims_per_epoch: int, seed: int,
                  n_range=(3.0, 4.5), workers: int | None = None, chunk_sims: int = 8):
         self.template, self.task, self.seed = template, task, seed
-        self.n_sims, self.map_size = int(sims_per_epoch), int(template.cells)
+        self.n_sims, self.map_size = int(sims_per_epoch), int(template.map_cells)
         self.n_range, self.workers, self.chunk_sims = tuple(n_range), workers, max(1, chunk_sims)
         self._head: list[MapChunk] = []  # epoch 0's first chunks, simulated by sample(), replayed once
         self._open = None  # the open stream, kept across epochs; self._next: its next simulation

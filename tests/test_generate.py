@@ -625,3 +625,36 @@ def test_a_uniform_ensembles_record_and_fingerprint_hold_no_amr_fields():
     assert set(AMR_FIELDS) <= set(json.loads(amr.to_json())["sim"])
     assert amr.fingerprint() != BASE.fingerprint()
     assert ep.EnsembleConfig.from_json(amr.to_json()) == amr
+
+
+def test_an_amr_lite_ensemble_records_leaf_cells_per_level_and_resumes(tmp_path, monkeypatch):
+    # AMR-lite configs run through generate: maps of the finest level, leaf cells per level
+    # in the record (parts and the final file), tiling the box exactly; verified and resumable
+    cfg = BASE.override(sims=13, cells=8, levelmin=3, levelmax=4, t_end=1.0, err_grad_d=0.05, scheme="first")
+    out = tmp_path / "amr.h5"
+    real = dataset.write_part
+
+    def failing(path, record, **kw):
+        if len(list(gen.parts_dir(out).glob(ens.PART_GLOB))) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, record, **kw)
+
+    monkeypatch.setattr(dataset, "write_part", failing)
+    with pytest.raises(gen.GenerateError):
+        gen.run_ensemble(cfg, out, workers=0, progress=False)
+    monkeypatch.setattr(dataset, "write_part", real)
+    kept = sorted(gen.parts_dir(out).glob(ens.PART_GLOB))
+    rec = dataset.read_part(kept[0])
+    assert len(kept) == 3 and rec.column_density.shape == (3, 16, 16) and rec.leaf_cells.shape == (2,)
+    summary = gen.run_ensemble(cfg, out, workers=0, progress=False)
+    assert (summary.resumed, summary.simulated) == (3, 10)
+    assert dataset.verify(out) == []
+    with dataset.open_ensemble(out, allow_holdout=True) as e:
+        counts, levels = e.leaf_cells()
+        assert e.projections([0]).shape == (1, 3, 16, 16) and levels.tolist() == [3, 4]
+        np.testing.assert_allclose((counts / 8.0 ** levels).sum(axis=1), 1.0, rtol=0, atol=1e-12)
+        assert (counts[:, 1] > 0).any()  # something was refined
+        np.testing.assert_array_equal(counts[rec.sim_id], rec.leaf_cells)
+    with h5py.File(out, "r+") as f:
+        f["stats/leaf_cells"][0, 0] += 1  # a leaf too many: the box is over-covered
+    assert any("cover" in p for p in dataset.verify(out))

@@ -43,7 +43,7 @@ def test_prefetch_passes_items_and_errors():
 def test_the_three_sources_are_sources(tmp_path):
     mem = sources.InMemorySource(np.zeros((2, 3, 4, 4)), np.arange(2))
     disk = sources.HDF5Source(tmp_path / "x.h5", np.arange(2), np.arange(2), map_size=4)
-    live = sources.LiveSource(SimpleNamespace(cells=4), "classify", sims_per_epoch=2, seed=0)
+    live = sources.LiveSource(SimpleNamespace(cells=4, map_cells=4), "classify", sims_per_epoch=2, seed=0)
     for src in (mem, disk, live):
         assert isinstance(src, sources.Source) and src.n_sims == 2 and src.map_size == 4
     assert not isinstance(SimpleNamespace(n_sims=2, map_size=4), sources.Source)  # no chunks()
@@ -57,7 +57,8 @@ def test_the_live_stream_comes_from_turbsim_stream_and_no_command_module(monkeyp
 
     calls = []
     monkeypatch.setattr(stream, "stream", lambda *a, **kw: calls.append(kw) or iter(()))
-    live = sources.LiveSource(SimpleNamespace(cells=4), "regress", sims_per_epoch=2, seed=7, n_range=(3.0, 4.0))
+    live = sources.LiveSource(SimpleNamespace(cells=4, map_cells=4), "regress", sims_per_epoch=2, seed=7,
+                              n_range=(3.0, 4.0))
     live._stream(4)
     assert calls == [{"seed": 7, "workers": None, "start": 4, "n_range": (3.0, 4.0)}]
     # learn imports no command-line module of turbsim (they may import learn's libraries, never the reverse)
@@ -78,7 +79,7 @@ def test_live_source_replays_the_normaliser_sample_in_epoch_zero():
         for i in itertools.count(start):
             yield {"klass": i % 2, "n": 3.5, "projections": np.full((3, 4, 4), 10.0 ** (i + 1))}
 
-    src = sources.LiveSource(SimpleNamespace(cells=4), "classify", sims_per_epoch=6, seed=0, chunk_sims=2)
+    src = sources.LiveSource(SimpleNamespace(cells=4, map_cells=4), "classify", sims_per_epoch=6, seed=0, chunk_sims=2)
     src._stream = fake_stream
     sample = src.sample(3)  # two chunks of 2 simulations are simulated
     assert sample.shape == (3, 3, 4, 4) and opened == [0]
@@ -109,7 +110,7 @@ def test_live_source_keeps_one_stream_across_epochs(monkeypatch):
             closed.append(start)
 
     monkeypatch.setattr(stream, "stream", fake_stream)
-    src = sources.LiveSource(SimpleNamespace(cells=4), "classify", sims_per_epoch=4, seed=0, chunk_sims=3)
+    src = sources.LiveSource(SimpleNamespace(cells=4, map_cells=4), "classify", sims_per_epoch=4, seed=0, chunk_sims=3)
     index = lambda chunks: [int(round(m[0, 0, 0])) - 1 for c in chunks for m in c.maps]  # noqa: E731
     src.sample(2)
     assert index(src.chunks(0, None)) == [0, 1, 2, 3]

@@ -201,6 +201,12 @@ class SimConfig:
 
     # -- derived quantities -------------------------------------------------------------
     @property
+    def map_cells(self) -> int:
+        """Pixels per side of the projected maps: ``2^levelmax`` for an AMR-lite run (its
+        finest level, so the maps carry the mesh pattern), ``cells`` otherwise."""
+        return 2**self.levelmax if self.amr else self.cells
+
+    @property
     def sound_speed(self) -> float:
         """Isothermal sound speed [cm/s]."""
         return units.sound_speed(self.temperature, self.mu)

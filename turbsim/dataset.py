@@ -22,6 +22,8 @@ Layout (format ``"turbsim-ensemble"``, version 1; ``S`` simulations of ``N^3`` c
     /labels/seed                int64   (S,)  SimConfig.seed of the simulation
     /config                     str     (S,)  SimConfig JSON of each simulation
     /stats/{steps, wall_time, solver_time, ic_time, mass_error, momentum_error, time_myr}
+    /stats/leaf_cells           int64   (S, levels) AMR-lite runs only: leaf cells per level,
+                                attrs levels = levelmin..levelmax (maps are 2^levelmax pixels)
     /scalars/<field>            0-d, every SimConfig field that is the same in all sims
     /dimensions/{x, y}          cell centres of the maps [pc]
     /boundary_conditions/{x,y}_periodic   attrs bc_type="PERIODIC", associated_dims
@@ -121,6 +123,9 @@ class SimRecord:
         Solver statistics, the keys of :data:`STATS`.
     density : ndarray, shape (N, N, N), float32, optional
         Final density cube [g/cm^3] (stored only when asked for).
+    leaf_cells : ndarray, shape (levels,), int64, optional
+        Leaf cells per level ``levelmin..levelmax`` of an AMR-lite run (None for a
+        uniform run).
     """
 
     sim_id: int
@@ -132,6 +137,7 @@ class SimRecord:
     column_density: np.ndarray
     stats: Mapping[str, float]
     density: np.ndarray | None = None
+    leaf_cells: np.ndarray | None = None
 
     def __post_init__(self):
         cd = np.asarray(self.column_density)
@@ -140,6 +146,8 @@ class SimRecord:
         object.__setattr__(self, "column_density", cd.astype(np.float32, copy=False))
         if self.density is not None:
             object.__setattr__(self, "density", np.asarray(self.density, dtype=np.float32))
+        if self.leaf_cells is not None:
+            object.__setattr__(self, "leaf_cells", np.asarray(self.leaf_cells, dtype=np.int64).reshape(-1))
         missing = set(STATS) - set(self.stats)
         if missing:
             raise ValueError(f"SimRecord {self.sim_id}: stats lack {sorted(missing)}")
@@ -297,6 +305,8 @@ def write_part(path: str | os.PathLike, record: SimRecord, *, tag: str = "") -> 
             f.create_dataset(FIELD, data=record.column_density, fletcher32=True)
             if record.density is not None:
                 f.create_dataset("density", data=record.density, fletcher32=True)
+            if record.leaf_cells is not None:
+                f.create_dataset("leaf_cells", data=record.leaf_cells)
     return path
 
 
@@ -328,11 +338,12 @@ def read_part(path: str | os.PathLike, *, tag: str | None = None) -> SimRecord:
             if tag is not None and a.get("tag") != tag:
                 raise LayoutError(f"{path}: belongs to another ensemble (tag {a.get('tag')!r}, expected {tag!r})")
             density = f["density"][()] if "density" in f else None
+            leaf_cells = f["leaf_cells"][()] if "leaf_cells" in f else None
             return SimRecord(
                 sim_id=int(a["sim_id"]), seed=int(a["seed"]), n=float(a["n"]),
                 klass=int(a["klass"]), split=int(a["split"]), config=str(a["config"]),
                 column_density=f[FIELD][()],
-                stats={k: a[f"stats_{k}"] for k in STATS}, density=density,
+                stats={k: a[f"stats_{k}"] for k in STATS}, density=density, leaf_cells=leaf_cells,
             )
     except (OSError, KeyError) as exc:
         raise LayoutError(f"{path}: unreadable part file ({exc})") from None
@@ -472,6 +483,10 @@ def _create_layout(f: h5py.File, header: EnsembleHeader, s: int, rec: SimRecord)
     st = f.create_group("stats")
     for name, dtype in STATS.items():
         st.create_dataset(name, (s,), dtype)
+    if rec.leaf_cells is not None:
+        lc = st.create_dataset("leaf_cells", (s, rec.leaf_cells.size), np.int64)
+        lc.attrs.update(levels=np.arange(cfg.levelmin, cfg.levelmax + 1), axes="sim, level",
+                        description="AMR-lite leaf cells per level levelmin..levelmax at t_end")
     dims = f.create_group("dimensions")
     dims.attrs["spatial_dims"] = ["x", "y"]
     centres = (np.arange(n) + 0.5) * cfg.box / n
@@ -498,6 +513,10 @@ def _write_row(f: h5py.File, i: int, rec: SimRecord, table: dict[str, np.ndarray
         if rec.density is None:
             raise ValueError(f"record {rec.sim_id} has no density cube, others do")
         f["cubes/density"][i] = rec.density
+    if ("stats/leaf_cells" in f) != (rec.leaf_cells is not None):
+        raise ValueError(f"record {rec.sim_id}: leaf cells per level given for some simulations only")
+    if rec.leaf_cells is not None:
+        f["stats/leaf_cells"][i] = rec.leaf_cells
     for key in LABELS:
         table[f"labels/{key}"][i] = getattr(rec, key)
     table["config"][i] = rec.config
@@ -617,8 +636,19 @@ def _verify_open(f: h5py.File, problems: list[str]) -> None:
     if "cubes" in f and f["cubes/density"].shape != (s, n_cells, n_cells, n_cells):
         problems.append(f"dataset /cubes/density has shape {f['cubes/density'].shape}, "
                         f"expected ({s}, {n_cells}, {n_cells}, {n_cells})")
+    if "stats/leaf_cells" in f:
+        lc = f["stats/leaf_cells"]
+        levels = lc.attrs.get("levels")
+        if lc.ndim != 2 or lc.shape[0] != s or levels is None or len(levels) != lc.shape[1]:
+            problems.append(f"dataset /stats/leaf_cells has shape {lc.shape} and levels {levels}, expected ({s}, "
+                            "one column per level)")
     if problems:
         return
+    if "stats/leaf_cells" in f:  # the leaves of every simulation tile the box exactly once
+        lc = f["stats/leaf_cells"]
+        volume = (lc[()] / 8.0 ** np.asarray(lc.attrs["levels"], float)).sum(axis=1)
+        for i in np.flatnonzero(np.abs(volume - 1.0) > 1e-9)[:5]:
+            problems.append(f"sim {i}: its leaf cells per level cover {volume[i]:.6g} of the box, not all of it")
     sim_id = f["labels/sim_id"][()]
     if not np.array_equal(sim_id, np.arange(s)):
         dup = np.unique(sim_id)[np.unique(sim_id, return_counts=True)[1] > 1]
@@ -648,8 +678,8 @@ def _verify_open(f: h5py.File, problems: list[str]) -> None:
             continue
         if not math.isclose(cfg.n, n_lab[i], rel_tol=0, abs_tol=1e-12) or cfg.seed != seeds[i]:
             problems.append(f"sim {i}: labels (n={n_lab[i]}, seed={seeds[i]}) disagree with its config")
-        if cfg.cells != n_cells:
-            problems.append(f"sim {i}: config has {cfg.cells} cells, maps are {n_cells}")
+        if cfg.map_cells != n_cells:
+            problems.append(f"sim {i}: config gives {cfg.map_cells}-pixel maps, maps are {n_cells}")
         d = cfg.to_dict()
         for k, v in scalars.items():
             v = v.decode() if isinstance(v, bytes) else v
@@ -851,6 +881,26 @@ class Ensemble:
         """
         rows = np.arange(self.n_sims) if indices is None else np.atleast_1d(np.asarray(indices, np.int64))
         return {k: self._f["stats"][k][()][rows] for k in STATS}
+
+    def leaf_cells(self, indices: Sequence[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Leaf cells per level of AMR-lite simulations (default all).
+
+        Returns
+        -------
+        counts : numpy.ndarray, int64, shape (len(indices), levels)
+        levels : numpy.ndarray, int
+            The levels of the columns (``levelmin..levelmax``).
+
+        Raises
+        ------
+        LayoutError
+            The ensemble is of uniform runs (it records no levels).
+        """
+        if "leaf_cells" not in self._f["stats"]:
+            raise LayoutError(f"{self.path}: uniform runs, no leaf cells per level (an AMR-lite ensemble has them)")
+        rows = np.arange(self.n_sims) if indices is None else np.atleast_1d(np.asarray(indices, np.int64))
+        d = self._f["stats/leaf_cells"]
+        return d[()][rows], np.asarray(d.attrs["levels"])
 
     def density(self, index: int) -> np.ndarray:
         """Final 3D density cube [g/cm^3] of one simulation (only if cubes were saved)."""

@@ -172,7 +172,7 @@ def human_bytes(n: float) -> str:
 
 
 def _check_space(directory: Path, cfg: EnsembleConfig, n_todo: int) -> None:
-    n = cfg.sim.cells
+    n = cfg.sim.map_cells
     per_sim = 3 * n * n * 4 + (n**3 * 4 if cfg.save_cubes else 0) + 8192
     need = per_sim * (n_todo + cfg.sims)  # remaining parts + final file
     free = shutil.disk_usage(directory).free

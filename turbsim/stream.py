@@ -22,6 +22,8 @@ import itertools
 import time
 from typing import Callable, Iterable, Iterator
 
+import numpy as np
+
 from . import observe
 from .config import SimConfig
 from .dataset import SimRecord
@@ -45,12 +47,20 @@ def simulate_one(spec: SimSpec, save_cubes: bool = False) -> SimRecord:
     dataset.SimRecord
         Column density along x, y, z [g/cm^2] (float32) and solver statistics:
         ``wall_time`` [s] is the whole job in its worker (IC, solver, projections),
-        ``solver_time`` and ``ic_time`` [s] come from :class:`turbsim.SimResult`.
+        ``solver_time`` and ``ic_time`` [s] come from :class:`turbsim.SimResult`. An
+        AMR-lite run's maps are those of its finest level (``2^levelmax`` pixels, deposited
+        from the leaf cells) and its record holds the leaf cells per level.
     """
     t0 = time.perf_counter()
     cfg = spec.config
     res = simulate(cfg, threads=1)
-    column = observe.projections(res.density, cfg.dx_cm)
+    leaf_cells = None
+    if cfg.amr:  # maps of the finest level, deposited from the leaves (they carry the mesh pattern)
+        column = np.stack([res.column_density(axis) for axis in range(3)]).astype(np.float32)
+        counts = res.leaf_counts()
+        leaf_cells = [counts.get(level, 0) for level in range(cfg.levelmin, cfg.levelmax + 1)]
+    else:
+        column = observe.projections(res.density, cfg.dx_cm)
     stats = {
         "steps": res.steps, "wall_time": time.perf_counter() - t0, "solver_time": res.solver_time,
         "ic_time": res.ic_time, "mass_error": res.mass_error, "momentum_error": res.momentum_error,
@@ -59,7 +69,7 @@ def simulate_one(spec: SimSpec, save_cubes: bool = False) -> SimRecord:
     return SimRecord(
         sim_id=spec.sim_id, seed=cfg.seed, n=cfg.n, klass=spec.klass, split=spec.split,
         config=cfg.to_json(), column_density=column, stats=stats,
-        density=res.density if save_cubes else None,
+        density=res.density if save_cubes else None, leaf_cells=leaf_cells,
     )
 
 
