@@ -66,7 +66,8 @@ verify_ensemble = dataset.verify
 # command line
 # --------------------------------------------------------------------------------------
 _CHOICES = {"scheme": _config.SCHEMES, "limiter": _config.LIMITERS, "dtype": _config.DTYPES,
-            "ic": _config.IC_METHODS, "stop": _config.STOPS, "labels": LABEL_MODES}
+            "ic": _config.IC_METHODS, "stop": _config.STOPS, "labels": LABEL_MODES, "refine": _config.REFINES,
+            "regrid_schedule": _config.SCHEDULES}
 _METAVARS = {"class_n": "N", "class_names": "NAME", "n_range": ("LO", "HI"),
              "splits": ("TRAIN", "TEST", "HOLDOUT")}
 _ENSEMBLE_OPTIONS = ("sims", "seed", "labels", "class_n", "class_names", "n_range", "splits", "save_cubes", "name")
