@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from turbsim.atomic import atomic_path
-from turbsim.console import ArgumentParser
+from turbsim.console import ArgumentParser, configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -913,9 +913,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
         q.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     for q in (m, t, d, s):
-        q.add_argument("--no-progress", action="store_true")
-        q.add_argument("--json", action="store_true", help="print the result as one JSON line")
-        q.add_argument("-v", "--verbose", action="store_true")
+        q.add_output_options(json="print the result as one JSON line")
     return p
 
 
@@ -923,7 +921,7 @@ def main(argv=None) -> int:
     from .autoencoder import AutoencoderOptions
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(args.verbose)
     progress = not args.no_progress
     try:
         if args.command == "make":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from functools import partial
 from typing import Callable
@@ -33,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from turbsim.console import configure_logging
 from turbsim.console import progress as progress_bar
 
 
@@ -185,8 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "predicted under the 8 rotations and reflections (and by every --also run), their spread "
                     "being the uncertainty. Writes prediction.fits (per-tile values with the map's WCS), "
                     "overlay.png and summary.json into --out. Maps outside what the model was trained on (pixel "
-                    "scale, tile size, dynamic range) are refused with the numbers.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "scale, tile size, dynamic range) are refused with the numbers.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="trained run directory (python -m learn.fit)")
     p.add_argument("map", metavar="MAP.fits", help="column-density map (FITS)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
@@ -198,12 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more runs of the same task and input size: an ensemble whose spread adds to the uncertainty")
     p.add_argument("--hdu", default=None, help="HDU to read (index or name; default the first image)")
     p.add_argument("--min-valid", type=float, default=0.9, metavar="F",
-                   help="smallest share of usable (finite, positive, unmasked) pixels for a tile to be predicted")
+                   help="smallest share of usable (finite, positive, unmasked) pixels for a tile to be predicted, "
+                        "in (0, 1] (default 0.9)")
     p.add_argument("--extrapolate", action="store_true",
                    help="predict a map whose dynamic range lies outside the training range anyway (marked in every "
                         "output); scale and tile checks are never waived")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_output_options(json="print the summary as one JSON line", progress=False)
     return p
 
 
@@ -216,7 +215,7 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(args.verbose)
     hdu = int(args.hdu) if args.hdu is not None and args.hdu.isdigit() else args.hdu
     try:
         runs = [load_run(d) for d in [args.run_dir, *args.also]]

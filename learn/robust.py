@@ -412,7 +412,7 @@ def write_section(out_dir, matrix: list[dict], curves: dict, spec: dict | None, 
                     f"difference over the spread) lies at k < {spec['k_shared'] + 1}, the scales the coarsest grid "
                     "resolves before its dissipation range. In those shells the classes are "
                     + ", ".join(f"{d['separation_shared']:.1f} sigma apart at {d['map_size']}^3" for d in spec["files"])
-                    + f" (per map; an ideal linear reader of independent shells: "
+                    + " (per map; an ideal linear reader of independent shells: "
                     + ", ".join(f"{100 * d['accuracy_shared_map']:.0f} % per map, {100 * d['accuracy_shared_sim']:.0f} % "
                                 f"per simulation at {d['map_size']}^3" for d in spec["files"]) + ").")
     data = {"matrix": matrix, "zoom": curves,
@@ -451,8 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "class labels; none: no spectra)")
     p.add_argument("--out", metavar="DIR", help="directory of the section (default: the first run directory)")
     p.add_argument("--name", default=SECTION, help="section (folder) name")
-    p.add_argument("--json", action="store_true", help="print robust.json's numbers as one JSON line")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every score")
+    p.add_output_options(json="print robust.json's numbers as one JSON line", progress=False,
+                         verbose="log every score")
     return p
 
 
@@ -471,7 +471,9 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from turbsim.console import configure_logging
+
+    configure_logging(args.verbose)
     try:
         runs = [load_run(r) for r in args.runs]
         matrix = cross_resolution(runs, args.data, split=args.split, allow_holdout=args.holdout)
