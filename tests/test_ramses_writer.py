@@ -242,3 +242,27 @@ def test_run_accepts_numpy_integers():
     run = small_run(levelmin=np.int64(3), levelmax=np.int32(4), slope_type=np.int64(2))
     assert (run.levelmin, run.levelmax, run.slope_type) == (3, 4, 2)
     assert all(type(v) is int for v in (run.levelmin, run.levelmax, run.slope_type))
+
+
+def test_an_amr_lite_config_gives_ramses_its_levels_and_criteria(tmp_path):
+    # the namelist of the shared AMR case (CASE.md: levelmin 5, levelmax 7, err_grad_d 0.1,
+    # nexpand 1, floor_d 1e-10, interpol_var 0, interpol_type 1) from AMR-lite's config
+    cfg = SimConfig(cells=32, levelmin=5, levelmax=7, refine="gradient", err_grad_d=0.1, n=11 / 3, seed=3)
+    nml = parse_namelist(tr.namelist(tr.run_from_config(cfg)))
+    assert (nml["AMR_PARAMS"]["levelmin"], nml["AMR_PARAMS"]["levelmax"], nml["AMR_PARAMS"]["nexpand"]) == \
+        ("5", "7", "1")
+    assert nml["REFINE_PARAMS"] == {"interpol_var": "0", "interpol_type": "1", "floor_d": "1e-10",
+                                    "err_grad_d": "0.1"}
+    both = cfg.replace(refine="gradient+mass", m_refine=8.0, nexpand=2)
+    refine = parse_namelist(tr.namelist(tr.run_from_config(both)))
+    assert refine["REFINE_PARAMS"]["m_refine"] == "7*8.0" and refine["AMR_PARAMS"]["nexpand"] == "2"
+    assert "REFINE_PARAMS" not in parse_namelist(tr.namelist(tr.run_from_config(SimConfig(cells=32))))
+    # what RAMSES cannot be told is refused, naming it
+    with pytest.raises(ValueError, match="2\\^levelmin"):
+        tr.run_from_config(cfg.replace(cells=64))
+    with pytest.raises(ValueError, match="refine = 'all'"):
+        tr.run_from_config(cfg.replace(refine="all"))
+    with pytest.raises(ValueError, match="levelmax = 6 differs"):
+        tr.run_from_config(cfg, levelmax=6)
+    path = tr.write_ic_from_config(tmp_path, cfg)
+    assert "err_grad_d=0.1" in path.read_text()

@@ -22,7 +22,10 @@ Limits
 ------
 * The grid must be a cube of ``2**levelmin`` cells (RAMSES's base grid); the IC is
   given at ``levelmin`` only. For AMR runs (``levelmax > levelmin``) finer levels are
-  created by RAMSES's refinement criteria, which the namelist does not set.
+  created by RAMSES's refinement criteria: the namelist's ``&REFINE_PARAMS`` carries
+  ``err_grad_d`` and ``m_refine`` (as AMR-lite's :class:`~turbsim.SimConfig` gives them,
+  :func:`run_from_config`), ``floor_d``, conservative minmod interpolation, and
+  ``&AMR_PARAMS`` its ``nexpand``.
 * Values are stored as float32 (the grafic reader reads ``real*4``): a float64 turbsim
   IC is rounded once, by at most 6e-8 relative.
 * RAMSES writes an output at the first coarse step with ``t >= tout``; it does not
@@ -91,6 +94,13 @@ class RamsesRun:
         Riemann solver (default ``'llf'``).
     initdir : str
         Folder of the grafic files, relative to where RAMSES runs (default ``'ic'``).
+    err_grad_d : float, optional
+        Density-gradient refinement threshold of an AMR run (None: criterion off).
+    m_refine : float, optional
+        Quasi-Lagrangian mass criterion of an AMR run, in levelmin cell masses, the same
+        on every level (None: off).
+    nexpand : int
+        Buffer cells around flagged cells at each regrid (default 1).
     """
 
     levelmin: int
@@ -106,6 +116,9 @@ class RamsesRun:
     slope_type: int = 1
     riemann: str = "llf"
     initdir: str = "ic"
+    err_grad_d: float | None = None
+    m_refine: float | None = None
+    nexpand: int = 1
 
     def __post_init__(self):
         def set_(name, value):
@@ -123,6 +136,10 @@ class RamsesRun:
         set_("gamma", validate.real("RamsesRun", "gamma", self.gamma, 1.0, 5.0 / 3.0, lo_open=True))
         set_("courant", validate.real("RamsesRun", "courant", self.courant, 0.0, 1.0, lo_open=True))
         set_("slope_type", validate.choice("RamsesRun", "slope_type", plain(self.slope_type), (0, 1, 2)))
+        set_("nexpand", validate.integer("RamsesRun", "nexpand", plain(self.nexpand), 0, 16))
+        for name in ("err_grad_d", "m_refine"):
+            if getattr(self, name) is not None:
+                set_(name, validate.positive("RamsesRun", name, getattr(self, name), kind=float))
         tout = validate.sequence("RamsesRun", "tout", self.tout, float)
         if not tout or any(not t >= 0 for t in tout) or any(b <= a for a, b in zip(tout, tout[1:])):
             raise ValueError(f"RamsesRun.tout = {self.tout!r} must be increasing times >= 0")
@@ -147,9 +164,11 @@ def run_from_config(config, levelmax: int | None = None, units_time: float = MYR
     Parameters
     ----------
     config : turbsim.SimConfig
-        ``cells`` must be a power of two.
+        ``cells`` must be a power of two. An AMR-lite config (``levelmax > 0``) gives
+        RAMSES its levels, refinement criteria and ``nexpand``; its ``cells`` must then be
+        ``2^levelmin`` (RAMSES is given the initial conditions at ``levelmin``).
     levelmax : int, optional
-        Finest RAMSES level (default: uniform grid).
+        Finest RAMSES level (default: the config's, uniform for a uniform config).
     units_time : float, optional
         Code time unit [s] (default 1 Myr, so RAMSES times read in Myr).
     outputs : sequence of float, optional
@@ -163,6 +182,20 @@ def run_from_config(config, levelmax: int | None = None, units_time: float = MYR
     levelmin = int(round(math.log2(config.cells)))
     if 2**levelmin != config.cells:
         raise ValueError(f"SimConfig.cells = {config.cells} is not a power of two; RAMSES needs 2**levelmin")
+    refine = {}
+    if config.amr:
+        if levelmin != config.levelmin:
+            raise ValueError(f"SimConfig.cells = {config.cells} is not 2^levelmin = {2**config.levelmin}: RAMSES is "
+                             "given the initial conditions at levelmin")
+        if levelmax is not None and levelmax != config.levelmax:
+            raise ValueError(f"levelmax = {levelmax} differs from the AMR-lite config's levelmax = {config.levelmax}")
+        if config.refine in ("all", "none") or config.regrid_every != 1:
+            raise ValueError(f"SimConfig.refine = {config.refine!r}, regrid_every = {config.regrid_every}: RAMSES "
+                             "refines by the gradient and mass criteria at every step only")
+        levelmax = config.levelmax
+        refine = {"nexpand": config.nexpand,
+                  "err_grad_d": config.err_grad_d if "gradient" in config.refine else None,
+                  "m_refine": config.m_refine if "mass" in config.refine and config.m_refine > 0 else None}
     u = config.code_units
     times = sorted({0.0, *(float(t) for t in outputs), float(config.t_end)})
     return RamsesRun(
@@ -170,7 +203,7 @@ def run_from_config(config, levelmax: int | None = None, units_time: float = MYR
         units_time=float(units_time), temperature=config.temperature, mu=config.mu,
         tout=tuple(t * MYR / units_time for t in times),
         gamma=max(config.gamma, RAMSES_GAMMA),
-        courant=config.courant, slope_type=_SLOPE_TYPE[(config.scheme, config.limiter)],
+        courant=config.courant, slope_type=_SLOPE_TYPE[(config.scheme, config.limiter)], **refine,
     )
 
 
@@ -192,7 +225,7 @@ def namelist(run: RamsesRun) -> str:
     lines = [
         "&RUN_PARAMS", "hydro=.true.", "poisson=.false.", "nremap=0", "/", "",
         "&AMR_PARAMS", f"levelmin={run.levelmin}", f"levelmax={run.levelmax}",
-        f"ngridmax={ngridmax}", "nexpand=1", "boxlen=1.0", "/", "",
+        f"ngridmax={ngridmax}", f"nexpand={run.nexpand}", "boxlen=1.0", "/", "",
         "&INIT_PARAMS", "filetype='grafic'", f"initfile(1)='{run.initdir}'", "/", "",
         "&OUTPUT_PARAMS", f"noutput={len(run.tout)}", f"tout={tout}", "/", "",
         "&HYDRO_PARAMS", f"gamma={run.gamma!r}", f"courant_factor={run.courant!r}",
@@ -203,6 +236,13 @@ def namelist(run: RamsesRun) -> str:
         "&UNITS_PARAMS", f"units_density={run.units_density!r}", f"units_time={run.units_time!r}",
         f"units_length={run.units_length!r}", "/",
     ]
+    if run.levelmax > run.levelmin:  # conservative variables, minmod-limited prolongation (AMR-lite's)
+        lines += ["", "&REFINE_PARAMS", "interpol_var=0", "interpol_type=1", "floor_d=1e-10"]
+        if run.err_grad_d is not None:
+            lines.append(f"err_grad_d={run.err_grad_d!r}")
+        if run.m_refine is not None:
+            lines.append(f"m_refine={run.levelmax}*{run.m_refine!r}")
+        lines.append("/")
     return "\n".join(lines) + "\n"
 
 
