@@ -9,7 +9,9 @@ by the nuisance (same seeds, same classes, same splits):
   ``ramses64`` preset (RAMSES's conventions at 64^3, MUSCL, 0.5 Myr) with one setting
   changed; :func:`make_ramses_twin`: turbsim runs of the seeds and indices of a RAMSES map
   file, under RAMSES's conventions (the code nuisance). :data:`NUISANCES` pairs them. The
-  mesh nuisance (uniform / AMR-lite) waits for AMR-lite ensembles (:data:`MESH_NOTE`).
+  mesh nuisance sets AMR-lite levels ``log2(cells)`` to one finer (density-gradient
+  refinement, ``err_grad_d`` 0.1 as the study's RAMSES runs) against the uniform grid of
+  the finest level.
 * :func:`discriminate`: a classifier of the nuisance (the pyramid network, or the spectrum
   baseline's logistic model) on the science task's images (whole maps at
   :data:`IMAGE_SIZE` px, log10 column density with a global normalisation); accuracy near
@@ -63,10 +65,12 @@ VARIANTS: dict[str, dict] = {
     "first": {"scheme": "first"},
     "cells128": {"cells": 128},
     "t5": {"t_end": 5.0},
+    "amr": {"amr_levels": 1, "err_grad_d": 0.1},
 }
 """Nuisance ensembles: changes to the ``ramses64`` preset (64^3, MUSCL, 0.5 Myr, RAMSES's
 conventions). ``seed`` changes only the ensemble seed (the control: nothing but the
-realisations differ)."""
+realisations differ); ``amr`` refines the ``cells`` grid (levelmin) by AMR-lite up to
+``amr_levels`` finer levels."""
 
 
 @dataclass(frozen=True)
@@ -98,12 +102,11 @@ NUISANCES: dict[str, Nuisance] = {
     "resolution": Nuisance("resolution", "cells128", "reference", "cells128", "128^3 / 64^3"),
     "time": Nuisance("time", "reference", "t5", "reference", "0.5 / 5 Myr"),
     "code": Nuisance("code", "ramses", "turbsim", "ramses", "RAMSES / turbsim with RAMSES's conventions"),
+    "mesh": Nuisance("mesh", "cells128", "amr", "cells128", "uniform 128^3 / AMR-lite levels 6-7"),
     "code_native": Nuisance("code_native", "ramses", "turbsim_native", "ramses",
                             "RAMSES / turbsim with its own conventions"),
 }
-"""The nuisances; mesh (uniform / AMR-lite) joins once AMR-lite makes ensembles."""
-MESH_NOTE = ("the mesh nuisance (uniform / AMR-lite) is not in the table yet: it waits for AMR-lite ensembles "
-             "from the same seeds")
+"""The nuisances (the mesh's levels are those of the default 64^3 reference)."""
 TWIN_FILE = "turbsim_twin.npz"
 NATIVE_FILE = "turbsim_native.npz"
 CONVENTIONS = ("ramses", "turbsim")
@@ -134,9 +137,14 @@ def variant_config(variant: str, *, sims: int, seed: int, cells: int = 64):
     from turbsim.ensemble_plan import PRESETS
 
     if variant not in VARIANTS:
-        raise ValueError(f"variant = {variant!r} is not one of {', '.join(VARIANTS)} ({MESH_NOTE})")
+        raise ValueError(f"variant = {variant!r} is not one of {', '.join(VARIANTS)}")
     change = dict(VARIANTS[variant])
     seed = seed + change.pop("seed_offset", 0)
+    if "amr_levels" in change:  # initial conditions at levelmin = log2(cells), as RAMSES is given them
+        levelmin = int(round(np.log2(cells)))
+        if 2**levelmin != cells:
+            raise ValueError(f"cells = {cells}: the AMR-lite variant needs a power of two")
+        change.update(levelmin=levelmin, levelmax=levelmin + change.pop("amr_levels"))
     kw = {"cells": cells, **change}
     return PRESETS["ramses64"].override(sims=sims, seed=seed, splits=(0.5, 0.5, 0.0), name=variant, **kw)
 
@@ -777,8 +785,7 @@ def section_text(results: list[dict], options: StudyOptions) -> str:
             pi, di = r["plain"]["planted"]["point"], r["debiased"]["planted"]["point"]
             parts.append(f"Absent correlation: plain {100 * pa:.1f} % (in-domain {100 * pi:.1f} %), debiased "
                          f"{100 * da:.1f} % (in-domain {100 * di:.1f} %).")
-    parts.append(f"Intervals: bootstrap 95 % over test simulations ({options.n_boot} resamples); "
-                 f"{MESH_NOTE}.")
+    parts.append(f"Intervals: bootstrap 95 % over test simulations ({options.n_boot} resamples).")
     n_test = min(r["n_sims"]["test"] for r in results) if results else 0
     from .sections import small_split_note
 
@@ -824,7 +831,7 @@ def write_artefact_section(run_dir, results: list[dict], options: StudyOptions =
                   section_text(results, options),
                   tables=[Table("per nuisance: accuracy per image (or AUC) with bootstrap 95 % intervals over "
                                 "simulations", list(COLUMNS), table_rows(results))],
-                  data={"results": results, "mesh": MESH_NOTE})
+                  data={"results": results})
     return write_section(run_dir, SECTION, sec)
 
 
@@ -853,8 +860,6 @@ def artefact_study(data_dir, run_dir, nuisances=tuple(NUISANCES), *,
     """
     results = []
     for name in nuisances:
-        if name == "mesh":
-            raise ValueError(MESH_NOTE)
         if name not in NUISANCES:
             raise ValueError(f"nuisance = {name!r} is not one of {', '.join(NUISANCES)}")
         nu = NUISANCES[name]
@@ -873,8 +878,8 @@ def artefact_study(data_dir, run_dir, nuisances=tuple(NUISANCES), *,
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m learn.artefacts", short_usage="{make,twin,discriminate,study} [options]",
                        description="Physics or artefact? Nuisance ensembles from the same seeds, 'which made this?' "
-                                   "discriminators, adversarial debiasing and autoencoder realism checks. "
-                                   f"Note: {MESH_NOTE}.")
+                                   "discriminators, adversarial debiasing and autoencoder realism checks "
+                                   "(nuisances: scheme, resolution, time, mesh (uniform / AMR-lite), code).")
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("make", help="generate the nuisance ensembles DIR/<variant>.h5")
     m.add_argument("--out", required=True, help="folder of the ensembles")

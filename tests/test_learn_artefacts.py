@@ -235,7 +235,7 @@ def test_section_has_the_one_table(tmp_path):
     sec = read_sections(tmp_path)["artefacts"]
     (table,) = sec.tables
     assert table.columns == artefacts.COLUMNS and len(table.rows) == 2
-    assert table.rows[0][1] == "50.0 % [40.0, 60.0]" and "AMR-lite" in sec.text
+    assert table.rows[0][1] == "50.0 % [40.0, 60.0]" and "bootstrap 95 %" in sec.text
 
 
 def test_cli_help_and_errors(tmp_path, capsys):
@@ -243,12 +243,21 @@ def test_cli_help_and_errors(tmp_path, capsys):
         artefacts.main(["--help"])
     assert e.value.code == 0
     with pytest.raises(SystemExit) as e:
-        artefacts.main(["study", "--data-dir", str(tmp_path), "--out", str(tmp_path), "--nuisances", "mesh"])
+        artefacts.main(["study", "--data-dir", str(tmp_path), "--out", str(tmp_path), "--nuisances", "bogus"])
     assert e.value.code == 2
     assert artefacts.main(["discriminate", str(tmp_path / "a.h5"), str(tmp_path / "b.h5")]) == 1
     assert "a.h5: no such data file" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="AMR-lite"):
-        artefacts.variant_config("amr", sims=4, seed=0)
+    with pytest.raises(ValueError, match="power of two"):
+        artefacts.variant_config("amr", sims=4, seed=0, cells=48)
+
+
+def test_the_mesh_variant_refines_the_reference_grid_from_the_same_seeds():
+    ref = artefacts.variant_config("reference", sims=8, seed=3, cells=16)
+    amr = artefacts.variant_config("amr", sims=8, seed=3, cells=16)
+    fine = artefacts.variant_config("cells128", sims=8, seed=3, cells=16)  # its uniform twin: 2x the cells
+    assert (amr.sim.levelmin, amr.sim.levelmax, amr.sim.cells, amr.sim.err_grad_d) == (4, 5, 16, 0.1)
+    assert amr.sim.map_cells == 32 and fine.sim.cells == 128  # cells128 is fixed at 128^3 by its variant
+    assert amr.seed == ref.seed and amr.splits == ref.splits and artefacts.NUISANCES["mesh"].b == "amr"
 
 
 def test_cli_discriminate_json(seed_twins, tiny_binary, tmp_path, capsys):
