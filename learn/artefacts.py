@@ -36,7 +36,7 @@ classes in both halves).
 Examples
 --------
 >>> sorted(NUISANCES)
-['code', 'code_native', 'resolution', 'scheme', 'seed', 'time']
+['code', 'code_native', 'mesh', 'resolution', 'scheme', 'seed', 'time']
 >>> pair_split(8).tolist()
 [True, True, False, False, True, True, False, False]
 """
