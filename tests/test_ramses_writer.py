@@ -250,12 +250,14 @@ def test_an_amr_lite_config_gives_ramses_its_levels_and_criteria(tmp_path):
     cfg = SimConfig(cells=32, levelmin=5, levelmax=7, refine="gradient", err_grad_d=0.1, n=11 / 3, seed=3)
     nml = parse_namelist(tr.namelist(tr.run_from_config(cfg)))
     assert (nml["AMR_PARAMS"]["levelmin"], nml["AMR_PARAMS"]["levelmax"], nml["AMR_PARAMS"]["nexpand"]) == \
-        ("5", "7", "1")
+        ("5", "7", "7*1")
     assert nml["REFINE_PARAMS"] == {"interpol_var": "0", "interpol_type": "1", "floor_d": "1e-10",
                                     "err_grad_d": "0.1"}
     both = cfg.replace(refine="gradient+mass", m_refine=8.0, nexpand=2)
     refine = parse_namelist(tr.namelist(tr.run_from_config(both)))
-    assert refine["REFINE_PARAMS"]["m_refine"] == "7*8.0" and refine["AMR_PARAMS"]["nexpand"] == "2"
+    # per-level arrays start at levelmin and key=v sets only their first element: repeated
+    assert refine["REFINE_PARAMS"]["m_refine"] == "7*8.0" and refine["AMR_PARAMS"]["nexpand"] == "7*2"
+    assert float(refine["REFINE_PARAMS"]["mass_sph"]) == 32.0**-3   # a levelmin cell's mean mass
     assert "REFINE_PARAMS" not in parse_namelist(tr.namelist(tr.run_from_config(SimConfig(cells=32))))
     # what RAMSES cannot be told is refused, naming it
     with pytest.raises(ValueError, match="2\\^levelmin"):

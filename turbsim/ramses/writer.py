@@ -24,8 +24,13 @@ Limits
   given at ``levelmin`` only. For AMR runs (``levelmax > levelmin``) finer levels are
   created by RAMSES's refinement criteria: the namelist's ``&REFINE_PARAMS`` carries
   ``err_grad_d`` and ``m_refine`` (as AMR-lite's :class:`~turbsim.SimConfig` gives them,
-  :func:`run_from_config`), ``floor_d``, conservative minmod interpolation, and
-  ``&AMR_PARAMS`` its ``nexpand``.
+  :func:`run_from_config`; ``m_refine`` with ``mass_sph``, the mean mass of a
+  ``levelmin`` cell, its unit in AMR-lite), ``floor_d``, conservative minmod
+  interpolation, and ``&AMR_PARAMS`` its ``nexpand``. RAMSES's per-level arrays start at
+  ``levelmin`` and ``key=v`` sets only their first element, so ``nexpand`` and
+  ``m_refine`` are written with a repeat count (``nexpand=7*1``). The namelist reads back
+  with :func:`turbsim.ramses.nml.read`; :func:`turbsim.ramses.amrcheck.amr_parameters`
+  turns it into AMR-lite's parameters again.
 * Values are stored as float32 (the grafic reader reads ``real*4``): a float64 turbsim
   IC is rounded once, by at most 6e-8 relative.
 * RAMSES writes an output at the first coarse step with ``t >= tout``; it does not
@@ -225,7 +230,7 @@ def namelist(run: RamsesRun) -> str:
     lines = [
         "&RUN_PARAMS", "hydro=.true.", "poisson=.false.", "nremap=0", "/", "",
         "&AMR_PARAMS", f"levelmin={run.levelmin}", f"levelmax={run.levelmax}",
-        f"ngridmax={ngridmax}", f"nexpand={run.nexpand}", "boxlen=1.0", "/", "",
+        f"ngridmax={ngridmax}", f"nexpand={_per_level(run, run.nexpand)}", "boxlen=1.0", "/", "",
         "&INIT_PARAMS", "filetype='grafic'", f"initfile(1)='{run.initdir}'", "/", "",
         "&OUTPUT_PARAMS", f"noutput={len(run.tout)}", f"tout={tout}", "/", "",
         "&HYDRO_PARAMS", f"gamma={run.gamma!r}", f"courant_factor={run.courant!r}",
@@ -240,10 +245,19 @@ def namelist(run: RamsesRun) -> str:
         lines += ["", "&REFINE_PARAMS", "interpol_var=0", "interpol_type=1", "floor_d=1e-10"]
         if run.err_grad_d is not None:
             lines.append(f"err_grad_d={run.err_grad_d!r}")
-        if run.m_refine is not None:
-            lines.append(f"m_refine={run.levelmax}*{run.m_refine!r}")
+        if run.m_refine is not None:  # in units of mass_sph: the mean mass of a levelmin cell
+            lines += [f"m_refine={_per_level(run, run.m_refine)}", f"mass_sph={8.0**-run.levelmin!r}"]
         lines.append("/")
     return "\n".join(lines) + "\n"
+
+
+def _per_level(run: RamsesRun, value) -> str:
+    """A per-level RAMSES parameter (``nexpand``, ``m_refine``) with one value on every level.
+
+    RAMSES indexes these arrays from ``levelmin`` and a plain ``key=v`` sets only the
+    first element (level ``levelmin``), so the value is repeated (``7*8.0``).
+    """
+    return f"{run.levelmax}*{value!r}" if run.levelmax > run.levelmin else repr(value)
 
 
 def _grafic_bytes(cube: np.ndarray) -> list[np.ndarray]:
