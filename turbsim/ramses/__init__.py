@@ -7,7 +7,9 @@ Three layers, as in yt's RAMSES frontend but in one small package:
 * :mod:`.units`: code units and field dimensions,
 
 with :mod:`.reader` (leaf cells, uniform cubes, column densities) and :mod:`.writer`
-(grafic initial conditions + namelist, loading the shared ``.npz`` ICs) on top.
+(grafic initial conditions + namelist, loading the shared ``.npz`` ICs) on top;
+:mod:`.nml` reads namelists back. The cross-checks against turbsim are
+:mod:`.crosscheck` (uniform runs) and :mod:`.amrcheck` (AMR runs, with AMR-lite).
 
 Public API
 ----------
