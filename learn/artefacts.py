@@ -11,7 +11,9 @@ by the nuisance (same seeds, same classes, same splits):
   file, under RAMSES's conventions (the code nuisance). :data:`NUISANCES` pairs them. The
   mesh nuisance sets AMR-lite levels ``log2(cells)`` to one finer (density-gradient
   refinement, ``err_grad_d`` 0.1 as the study's RAMSES runs) against the uniform grid of
-  the finest level.
+  the finest level; the refinement nuisance sets the same AMR-lite runs against the
+  uniform grid of the coarsest level (the study's fear: refinement sharpening the dense
+  regions).
 * :func:`discriminate`: a classifier of the nuisance (the pyramid network, or the spectrum
   baseline's logistic model) on the science task's images (whole maps at
   :data:`IMAGE_SIZE` px, log10 column density with a global normalisation); accuracy near
@@ -36,7 +38,7 @@ classes in both halves).
 Examples
 --------
 >>> sorted(NUISANCES)
-['code', 'code_native', 'mesh', 'resolution', 'scheme', 'seed', 'time']
+['code', 'code_native', 'mesh', 'refinement', 'resolution', 'scheme', 'seed', 'time']
 >>> pair_split(8).tolist()
 [True, True, False, False, True, True, False, False]
 """
@@ -103,6 +105,8 @@ NUISANCES: dict[str, Nuisance] = {
     "time": Nuisance("time", "reference", "t5", "reference", "0.5 / 5 Myr"),
     "code": Nuisance("code", "ramses", "turbsim", "ramses", "RAMSES / turbsim with RAMSES's conventions"),
     "mesh": Nuisance("mesh", "cells128", "amr", "cells128", "uniform 128^3 / AMR-lite levels 6-7"),
+    "refinement": Nuisance("refinement", "reference", "amr", "reference",
+                           "uniform 64^3 / AMR-lite levels 6-7"),
     "code_native": Nuisance("code_native", "ramses", "turbsim_native", "ramses",
                             "RAMSES / turbsim with its own conventions"),
 }
@@ -879,7 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m learn.artefacts", short_usage="{make,twin,discriminate,study} [options]",
                        description="Physics or artefact? Nuisance ensembles from the same seeds, 'which made this?' "
                                    "discriminators, adversarial debiasing and autoencoder realism checks "
-                                   "(nuisances: scheme, resolution, time, mesh (uniform / AMR-lite), code).")
+                                   "(nuisances: scheme, resolution, time, mesh and refinement (uniform 128^3 or 64^3 / AMR-lite 6-7), code).")
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("make", help="generate the nuisance ensembles DIR/<variant>.h5")
     m.add_argument("--out", required=True, help="folder of the ensembles")

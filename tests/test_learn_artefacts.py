@@ -258,6 +258,9 @@ def test_the_mesh_variant_refines_the_reference_grid_from_the_same_seeds():
     assert (amr.sim.levelmin, amr.sim.levelmax, amr.sim.cells, amr.sim.err_grad_d) == (4, 5, 16, 0.1)
     assert amr.sim.map_cells == 32 and fine.sim.cells == 128  # cells128 is fixed at 128^3 by its variant
     assert amr.seed == ref.seed and amr.splits == ref.splits and artefacts.NUISANCES["mesh"].b == "amr"
+    # the refinement nuisance: the same AMR-lite runs against the uniform grid of levelmin
+    refinement = artefacts.NUISANCES["refinement"]
+    assert (refinement.a, refinement.b, refinement.real) == ("reference", "amr", "reference")
 
 
 def test_cli_discriminate_json(seed_twins, tiny_binary, tmp_path, capsys):
