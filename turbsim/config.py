@@ -25,8 +25,8 @@ IC_METHODS = ("fourier", "white_noise")
 """Ways to draw the initial velocity field (:mod:`turbsim.ic` uses this list)."""
 REFINES = ("gradient", "mass", "gradient+mass", "all", "none")
 """Refinement criteria of AMR-lite (:mod:`turbsim.amr` uses this list)."""
-SCHEDULES = ("global", "subcycle")
-"""When AMR-lite flags each level (:mod:`turbsim.amr` uses this list)."""
+SCHEDULES = ("global", "subcycle", "nsubcycle")
+"""How AMR-lite steps and flags its levels (:mod:`turbsim.amr` uses this list)."""
 STOPS = ("exact", "after")
 """How a run ends at an output time: shortened last step, or the first full step past it
 (:mod:`turbsim.solver` uses this list)."""
@@ -115,10 +115,13 @@ class SimConfig:
         in [0, 4]. Default 1.
     regrid_every : int
         Steps between regrids, in [1, 1000] (RAMSES: every step). Default 1.
-    regrid_schedule : {"global", "subcycle"}
-        When each level is flagged: all levels at every regrid, or each level on the clock
-        of its own CFL step, when RAMSES with subcycling would flag it (see
-        :func:`turbsim.amr.evolve`). Default "global".
+    regrid_schedule : {"global", "subcycle", "nsubcycle"}
+        How the levels are stepped and flagged (see :func:`turbsim.amr.evolve`): one time
+        step for all levels, every level flagged at each regrid ("global"); the same step,
+        each level flagged on the clock of its own CFL step, when RAMSES with subcycling
+        would flag it ("subcycle"); or RAMSES's subcycling itself, each level stepping
+        twice per step of the level below with its own time step and regridding at the start
+        of its steps ("nsubcycle", RAMSES's ``nsubcycle = 2``). Default "global".
     """
 
     box: float = 10.0

@@ -20,7 +20,8 @@ cdef extern from "amr.h" nogil:
         double density_floor
     int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U,
                      const uint8_t *kind, const int32_t *tiles, int64_t ntiles,
-                     const double *fc_in, double *fc_out, double *out)
+                     const double *fc_in, double fc_scale, double *fc_out, double fc_w,
+                     int fc_acc, double *out)
     void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t *kind,
                         const int32_t *tiles, int64_t ntiles, const double *out,
                         double *smax, int64_t *bad)
@@ -60,8 +61,13 @@ cdef ts_amr_params _params(double cs, double gamma, int scheme, int limiter, int
 
 def sweep(double[:, :, :, ::1] U, const uint8_t[:, :, ::1] kind, const int32_t[:, ::1] tiles,
           double dtdx, double cs, double gamma, int scheme, int limiter, int threads,
-          fc_in, fc_out, double[::1] out):
-    """One step of a level's leaves into ``out`` (see ``ts_amr_sweep``); returns the status."""
+          fc_in, fc_out, double[::1] out, double fc_scale=1.0, double fc_w=1.0,
+          bint fc_acc=False):
+    """One step of a level's leaves into ``out`` (see ``ts_amr_sweep``); returns the status.
+
+    ``fc_in`` is read times ``fc_scale``; ``fc_w`` times this level's coarse-fine fluxes
+    are written to ``fc_out``, or added to it with ``fc_acc`` (subcycling).
+    """
     cdef ts_amr_params p = _params(cs, gamma, scheme, limiter, threads, 0.0)
     cdef int64_t n = U.shape[1]
     cdef int64_t ntiles = tiles.shape[0]
@@ -80,7 +86,7 @@ def sweep(double[:, :, :, ::1] U, const uint8_t[:, :, ::1] kind, const int32_t[:
         return 0
     with nogil:
         st = ts_amr_sweep(&p, n, dtdx, &U[0, 0, 0, 0], &kind[0, 0, 0], &tiles[0, 0], ntiles,
-                          pin, pout, &out[0])
+                          pin, fc_scale, pout, fc_w, fc_acc, &out[0])
     return st
 
 

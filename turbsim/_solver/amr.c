@@ -278,9 +278,11 @@ static void amr_fluxes(const ts_amr_params *p, amr_work *wk)
 
 /* 4. averaged fluxes of the coarse-fine faces of the tile into the coarse level's array:
  * the face between a leaf of this level and an absent cell (a coarse leaf) covers 4 fine
- * faces; the tile holding the leaf writes their average, once. */
+ * faces; the tile holding the leaf writes fc_w times their average, once (fc_acc = 0), or
+ * adds it to the value there (fc_acc = 1: the second substep of a subcycled level). */
 static void amr_coarse_faces(int64_t n, const uint8_t *kind, int64_t x0, int64_t y0,
-                             int64_t z0, const amr_work *wk, double *fc_out)
+                             int64_t z0, const amr_work *wk, double fc_w, int fc_acc,
+                             double *fc_out)
 {
     const int64_t m = n / 2, m3 = m * m * m;
     for (int axis = 0; axis < 3; axis++)
@@ -318,16 +320,18 @@ static void amr_coarse_faces(int64_t n, const uint8_t *kind, int64_t x0, int64_t
                             f00 = F[FZI(a, b, f)]; f01 = F[FZI(a, b + 1, f)];
                             f10 = F[FZI(a + 1, b, f)]; f11 = F[FZI(a + 1, b + 1, f)];
                         }
-                        fc_out[(axis * NVAR + v) * m3 + c] = 0.25 * ((f00 + f01) + (f10 + f11));
+                        const double avg = fc_w * (0.25 * ((f00 + f01) + (f10 + f11)));
+                        double *dst = fc_out + (axis * NVAR + v) * m3 + c;
+                        *dst = fc_acc ? *dst + avg : avg;
                     }
                 }
 }
 
 /* 5. new state of the tile's leaves, in the uniform kernels' order of operations; a face
- * whose neighbour is refined takes the averaged fine flux (fc_in). */
+ * whose neighbour is refined takes the averaged fine flux (fc_in times fc_scale). */
 static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *kind,
                        int64_t x0, int64_t y0, int64_t z0, const amr_work *wk,
-                       const double *fc_in, double *out)
+                       const double *fc_in, double fc_scale, double *out)
 {
     const int64_t n3 = n * n * n;
     for (int i = 0; i < T; i++)
@@ -348,12 +352,12 @@ static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *k
                     const double *fc0 = fc_in ? fc_in + (0 * NVAR + v) * n3 : NULL;
                     const double *fc1 = fc_in ? fc_in + (1 * NVAR + v) * n3 : NULL;
                     const double *fc2 = fc_in ? fc_in + (2 * NVAR + v) * n3 : NULL;
-                    const double fxl = rxm ? fc0[g] : wk->fx[v][FXI(i, j, k)];
-                    const double fxh = rxp ? fc0[xp] : wk->fx[v][FXI(i + 1, j, k)];
-                    const double fyl = rym ? fc1[g] : wk->fy[v][FYI(i, j, k)];
-                    const double fyh = ryp ? fc1[yp] : wk->fy[v][FYI(i, j + 1, k)];
-                    const double fzl = rzm ? fc2[g] : wk->fz[v][FZI(i, j, k)];
-                    const double fzh = rzp ? fc2[zp] : wk->fz[v][FZI(i, j, k + 1)];
+                    const double fxl = rxm ? fc0[g] * fc_scale : wk->fx[v][FXI(i, j, k)];
+                    const double fxh = rxp ? fc0[xp] * fc_scale : wk->fx[v][FXI(i + 1, j, k)];
+                    const double fyl = rym ? fc1[g] * fc_scale : wk->fy[v][FYI(i, j, k)];
+                    const double fyh = ryp ? fc1[yp] * fc_scale : wk->fy[v][FYI(i, j + 1, k)];
+                    const double fzl = rzm ? fc2[g] * fc_scale : wk->fz[v][FZI(i, j, k)];
+                    const double fzh = rzp ? fc2[zp] * fc_scale : wk->fz[v][FZI(i, j, k + 1)];
                     double q = U[v * n3 + g] + dtdx * (fzl - fzh);
                     q = q + dtdx * fxl;
                     q = q + dtdx * (fyl - fyh);
@@ -364,7 +368,8 @@ static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *k
 
 int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U,
                  const uint8_t *kind, const int32_t *tiles, int64_t ntiles,
-                 const double *fc_in, double *fc_out, double *out)
+                 const double *fc_in, double fc_scale, double *fc_out, double fc_w,
+                 int fc_acc, double *out)
 {
     if (p->scheme != 0 && p->scheme != 1)
         return 5;
@@ -392,8 +397,9 @@ int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U
             amr_faces(p, hdt, wk);
             amr_fluxes(p, wk);
             if (fc_out)
-                amr_coarse_faces(n, kind, x0, y0, z0, wk, fc_out);
-            amr_update(n, dtdx, U, kind, x0, y0, z0, wk, fc_in, out + t * NVAR * T * T * T);
+                amr_coarse_faces(n, kind, x0, y0, z0, wk, fc_w, fc_acc, fc_out);
+            amr_update(n, dtdx, U, kind, x0, y0, z0, wk, fc_in, fc_scale,
+                       out + t * NVAR * T * T * T);
         }
         free(wk);
     }

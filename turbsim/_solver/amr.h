@@ -44,14 +44,19 @@ typedef struct {
 /* One step of the leaves of a level of n^3 cells: U (4 n^3: rho, mx, my, mz) and kind
  * (n^3) as above; tiles: ntiles (ix, iy, iz) tile coordinates; dtdx = dt / dx of this
  * level. fc_in (3 * 4 * n^3, may be NULL when no cell is refined): [axis][var][cell] the
- * averaged fine flux through the low face of the cell along axis, read where the
- * neighbour across a leaf's face is refined. fc_out (3 * 4 * (n/2)^3, NULL at the
- * coarsest level): the same array of the level below, written here. out (ntiles * 4 *
- * TILE^3): the new state of each tile's leaves (other entries untouched). Returns 0, or
- * 4 (no memory) / 5 (bad option). */
+ * averaged fine flux through the low face of the cell along axis, read (times fc_scale)
+ * where the neighbour across a leaf's face is refined. fc_out (3 * 4 * (n/2)^3, NULL at
+ * the coarsest level): the same array of the level below, where this level's averaged
+ * fluxes through the coarse-fine faces go, times fc_w: written when fc_acc is 0, added
+ * when 1. One global step: fc_w = fc_scale = 1, fc_acc = 0. Subcycling (two fine steps
+ * dt1, dt2 per coarse step dt1 + dt2): fc_w = dt_i with fc_acc = 0 then 1, and the coarse
+ * step reads with fc_scale = 1 / (dt1 + dt2), so that it takes the time-integrated fine
+ * fluxes. out (ntiles * 4 * TILE^3): the new state of each tile's leaves (other entries
+ * untouched). Returns 0, or 4 (no memory) / 5 (bad option). */
 int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U,
                  const uint8_t *kind, const int32_t *tiles, int64_t ntiles,
-                 const double *fc_in, double *fc_out, double *out);
+                 const double *fc_in, double fc_scale, double *fc_out, double fc_w,
+                 int fc_acc, double *out);
 
 /* Copy the tiles' new leaf states from out into U, and return the largest signal speed
  * sum_d |v_d| of the leaves (velocity part) in *smax, the smallest flat index of a leaf at
