@@ -666,11 +666,13 @@ def plot_amr_check(check: AmrCheck, maps: AmrMaps, path):
     plot_map(ax[0, 2], d, check.box_pc, cmap="RdBu_r", vmin=-lim, vmax=lim,
              label=r"$\Delta\,\Sigma / \langle\Sigma\rangle$", axis=2, prefix="AMR-lite - RAMSES")
     for a, img, who in ((ax[1, 0], maps.level_ramses, "RAMSES"), (ax[1, 1], maps.level_turbsim, "AMR-lite")):
-        plot_map(a, img.astype(float), check.box_pc, prefix=f"{who}: finest level", cmap="viridis",
-                 vmin=lmin, vmax=lmax, label="level", axis=2)
+        im = plot_map(a, img.astype(float), check.box_pc, prefix=f"{who}: finest leaf level",
+                      cmap="viridis", vmin=lmin - 0.5, vmax=lmax + 0.5, axis=2, colorbar=False)
+        fig.colorbar(im, ax=a, ticks=range(lmin, lmax + 1), label="level")
     centres = 0.5 * (np.array(check.pdf_edges[1:]) + np.array(check.pdf_edges[:-1]))
-    ax[0, 3].semilogy(centres, np.maximum(check.pdf_ramses, 1e-300), "k-", label="RAMSES")
-    ax[0, 3].semilogy(centres, np.maximum(check.pdf_turbsim, 1e-300), "r--", label="AMR-lite")
+    for pdf, style, who in ((check.pdf_ramses, "k-", "RAMSES"), (check.pdf_turbsim, "r--", "AMR-lite")):
+        pdf = np.array(pdf)
+        ax[0, 3].semilogy(centres, np.where(pdf > 0, pdf, np.nan), style, label=who)
     ax[0, 3].set_xlabel(r"$\ln(\rho/\rho_0)$ at level %d" % lmax)
     ax[0, 3].set_title(f"density PDF (L1 {check.pdf_l1:.3f})")
     ax[0, 3].legend()
@@ -688,7 +690,7 @@ def plot_amr_check(check: AmrCheck, maps: AmrMaps, path):
     if max(check.power_ramses + check.power_turbsim, default=0.0) > 0:   # none at t = 0
         ax[1, 3].set_yscale("log")
     ax[1, 3].set_xlabel(r"k [2$\pi$/L]")
-    ax[1, 3].set_title(f"column-density power (largest deviation {check.power_max_dev:.3f})")
+    ax[1, 3].set_title(f"power of $\\Sigma$ (deviation {check.power_max_dev:.3f})")
     ax[1, 3].legend()
     out = Path(check.output)
     p = check.parameters

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 
 from .. import solver, spectra
 from ..units import MYR, PC
+from . import nml
 from .format import RamsesFormatError, parse_info
 from .reader import RamsesDataset
 from .reader import open as open_output
@@ -146,23 +146,14 @@ def read_namelist(output) -> dict:
     -------
     dict
         Any of ``slope_type`` (int), ``courant_factor`` (float), ``scheme`` and ``riemann``
-        (str) found; empty when there is no namelist.
+        (str) found in ``&HYDRO_PARAMS`` (:func:`turbsim.ramses.nml.read`); empty when
+        there is no namelist.
     """
     path = Path(output) / "namelist.txt"
     if not path.is_file():
         return {}
-    text = path.read_text(errors="replace")
-    found = {}
-    for key, cast in (("slope_type", int), ("courant_factor", float), ("scheme", str),
-                      ("riemann", str)):
-        m = re.search(rf"^\s*{key}\s*=\s*'?([^'\s,!/]+)'?", text, re.IGNORECASE | re.MULTILINE)
-        if m:
-            try:
-                found[key] = cast(m.group(1).replace("d", "e").replace("D", "e")
-                                  if cast is float else m.group(1))
-            except ValueError:
-                log.warning("%s: cannot read %s = %r", path, key, m.group(1))
-    return found
+    hydro = nml.read(path).get("hydro_params", {})
+    return {k: hydro[k] for k in ("slope_type", "courant_factor", "scheme", "riemann") if k in hydro}
 
 
 def scheme_from_namelist(nml: dict, scheme=None, limiter=None, courant=None):
@@ -268,8 +259,10 @@ def cross_validate(output, ic, *, scheme=None, limiter=None, courant=None, threa
 
     Parameters
     ----------
-    output : str or os.PathLike
-        RAMSES ``output_NNNNN`` folder (uniform grid, or AMR compared at the IC's level).
+    output : str, os.PathLike or RamsesDataset
+        RAMSES ``output_NNNNN`` folder, or the snapshot already read (uniform grid, or
+        AMR compared at the IC's level: :func:`turbsim.ramses.amrcheck.amr_cross_validate`
+        runs AMR-lite instead).
     ic : str or os.PathLike
         The ``.npz`` initial condition RAMSES started from (see :func:`load_ic`).
     scheme : {"first", "muscl"}, optional
@@ -299,7 +292,7 @@ def cross_validate(output, ic, *, scheme=None, limiter=None, courant=None, threa
     RamsesFormatError, ValueError
         An unreadable snapshot or IC, or a scheme turbsim does not implement.
     """
-    ds = open_output(output)
+    ds = output if isinstance(output, RamsesDataset) else open_output(output)
     init = load_ic(ic)
     scheme, limiter, courant = scheme_from_namelist(read_namelist(ds.path), scheme, limiter, courant)
     n = init.density.shape[0]
