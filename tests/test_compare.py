@@ -196,10 +196,7 @@ def test_wrong_setting_exits_1(shared, capsys):
     assert code == 1 and "disagree" in err and "--limiter" in err, err
 
 
-def test_amr_snapshot_disagreement_is_explained(shared, capsys):
-    out = shared / "ramses" / "amr" / "output_00002"
-    code, _, err = run_cli(capsys, out, "--ic", shared / "ramses" / "amr" / "ic_amr.npz")
-    assert code == 1 and "AMR" in err and "levels 5..7" in err, err
+# An AMR snapshot is compared with AMR-lite, level by level: tests/test_ramses_amrcheck.py.
 
 
 def test_t0_snapshot_compares_cleanly(shared, capsys):
