@@ -10,7 +10,9 @@ kernel, and the volume fraction covered by each level at the end.
 
 ``ramses``: AMR-lite started from the initial conditions RAMSES read
 (``shared/ramses/amr``: levels 5-7, ``err_grad_d = 0.1``, ``nexpand = 1``, RAMSES's
-gamma and time-step rule) and run to the snapshot's time, against the snapshot: leaf
+gamma and time-step rule) and run to the snapshot's time, against the snapshot (the
+library's :func:`turbsim.ramses.amrcheck.amr_cross_validate`, which
+``python -m turbsim.compare`` runs on an AMR output): leaf
 cells per level, the PDF of ln(rho) at levelmax, the power spectrum of the column-density
 map along z, and the difference/signal of the density on the uniform grid of each level
 (``||rho_turbsim - rho_ramses||_1 / ||rho_ramses - 1||_1``). It will not be round-off:
@@ -30,7 +32,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from turbsim import SimConfig, simulate, spectra  # noqa: E402
-from turbsim.amr import Mesh, evolve, to_uniform  # noqa: E402
+from turbsim import SimConfig, simulate  # noqa: E402
+from turbsim.ramses.amrcheck import schedules  # noqa: E402
 
 
 def shared_dir() -> Path:
@@ -52,12 +53,17 @@ def ramses_comparison(case: Path | None = None, schedule: str = "subcycle",
                       threads: int | None = None) -> dict:
     """AMR-lite against a RAMSES AMR snapshot from its initial conditions.
 
+    A thin wrapper of :func:`turbsim.ramses.amrcheck.amr_cross_validate` (what
+    ``python -m turbsim.compare`` runs on an AMR output), with the shared case's
+    refinement parameters (``err_grad_d = 0.1``, ``nexpand = 1``: its outputs carry no
+    namelist).
+
     Parameters
     ----------
     case : path, optional
         A case folder holding ``ic_*.npz`` and ``output_00002`` (default
         ``shared/ramses/amr``).
-    schedule : {"subcycle", "global"}
+    schedule : str
         When AMR-lite flags each level (:func:`turbsim.amr.evolve`).
     threads : int, optional
         Solver threads.
@@ -72,46 +78,18 @@ def ramses_comparison(case: Path | None = None, schedule: str = "subcycle",
         ``power_max_dev`` over k <= N/4 and over all; ``diff_over_signal`` per level, and
         ``uniform_diff_over_signal`` of the uniform levelmin run; ``steps``, ``seconds``.
     """
-    from turbsim import ramses
+    from turbsim.ramses.amrcheck import amr_cross_validate
 
     case = Path(case) if case is not None else shared_dir() / "ramses" / "amr"
-    ic_path = next(case.glob("ic_*.npz"))
-    ds = ramses.open(case / "output_00002")
-    init = ramses.load_ic(ic_path)
-    lmin, lmax = ds.levelmin, ds.levelmax
-    t0 = time.perf_counter()
-    mesh = Mesh.from_uniform(init.density, init.velocity, lmin, lmax)
-    run = evolve(mesh, ds.time, cs=init.cs, gamma=ds.gamma, ramses_dt=True, err_grad_d=0.1,
-                 nexpand=1, schedule=schedule, threads=threads)
-    seconds = time.perf_counter() - t0
-    ours, theirs = mesh.leaf_counts(), ds.leaf_counts()
-    leaves = {L: [ours.get(L, 0), theirs.get(L, 0),
-                  ours.get(L, 0) / theirs[L] - 1 if theirs.get(L) else float("nan")]
-              for L in range(lmin, lmax + 1)}
-    rr = ds.to_uniform(lmax).density
-    tt = to_uniform(mesh, lmax).density
-    edges = np.linspace(np.log(min(rr.min(), tt.min())), np.log(max(rr.max(), tt.max())), 41)
-    pr = np.histogram(np.log(rr), edges)[0] / rr.size
-    pt = np.histogram(np.log(tt), edges)[0] / tt.size
-    sr, st = rr.sum(axis=2), tt.sum(axis=2)
-    _, p_r = spectra.power_spectrum(sr / sr.mean())
-    _, p_t = spectra.power_spectrum(st / st.mean())
-    n = rr.shape[0]
-    ratio = p_t[1: n // 2 + 1] / p_r[1: n // 2 + 1]
-    diff = {}
-    for L in range(lmin, lmax + 1):
-        a, b = to_uniform(mesh, L).density, ds.to_uniform(L).density
-        diff[L] = float(np.abs(a - b).sum() / np.abs(b - 1).sum())
-    uni = Mesh.from_uniform(init.density, init.velocity, lmin, lmin)
-    evolve(uni, ds.time, cs=init.cs, gamma=ds.gamma, ramses_dt=True, refine=None, threads=threads)
-    b = ds.to_uniform(lmin).density
-    uniform_diff = float(np.abs(uni.U[lmin][0] - b).sum() / np.abs(b - 1).sum())
-    return {"case": case.name, "schedule": schedule, "time": float(ds.time), "steps": run.steps,
-            "seconds": seconds, "leaves": leaves, "pdf_l1": float(np.abs(pr - pt).sum()),
-            "std_lnrho": [float(np.log(tt).std()), float(np.log(rr).std())],
-            "power_ratio": ratio.tolist(),
-            "power_max_dev": [float(np.abs(ratio[: n // 4] - 1).max()), float(np.abs(ratio - 1).max())],
-            "diff_over_signal": diff, "uniform_diff_over_signal": uniform_diff}
+    check = amr_cross_validate(case / "output_00002", next(case.glob("ic_*.npz")), err_grad_d=0.1,
+                               nexpand=1, schedule=schedule, threads=threads)
+    ratio = np.array(check.power_ratio)
+    return {"case": case.name, "schedule": schedule, "time": check.time, "steps": check.steps,
+            "seconds": check.seconds, "leaves": {L: list(v) for L, v in check.leaves.items()},
+            "pdf_l1": check.pdf_l1, "std_lnrho": list(check.std_lnrho), "power_ratio": ratio.tolist(),
+            "power_max_dev": [float(np.abs(ratio[: ratio.size // 2] - 1).max()), check.power_max_dev],
+            "diff_over_signal": check.diff_over_signal_per_level,
+            "uniform_diff_over_signal": check.uniform_diff_over_signal}
 
 
 def cost(levels=(6, 8), t_ends=(0.5, 5.0), seed: int = 1, n: float = 11 / 3,
@@ -147,11 +125,11 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="what", required=True)
     r = sub.add_parser("ramses", help="against RAMSES's AMR run")
     r.add_argument("--case", type=Path, help="case folder (default shared/ramses/amr)")
-    r.add_argument("--schedule", choices=("subcycle", "global"), default="subcycle")
+    r.add_argument("--schedule", choices=schedules(), default="subcycle")
     c = sub.add_parser("cost", help="cost against the uniform grid at levelmax")
     c.add_argument("--levels", type=int, nargs=2, default=[6, 8], metavar=("LMIN", "LMAX"))
     c.add_argument("--t-end", type=float, nargs="+", default=[0.5, 5.0], help="end times [Myr]")
-    c.add_argument("--schedule", choices=("subcycle", "global"), default="global")
+    c.add_argument("--schedule", choices=schedules(), default="global")
     c.add_argument("--regrid-every", type=int, default=1)
     for p in (r, c):
         p.add_argument("--threads", type=int, help="solver threads (default all)")
