@@ -16,9 +16,9 @@ library's :func:`turbsim.ramses.amrcheck.amr_cross_validate`, which
 cells per level, the PDF of ln(rho) at levelmax, the power spectrum of the column-density
 map along z, and the difference/signal of the density on the uniform grid of each level
 (``||rho_turbsim - rho_ramses||_1 / ||rho_ramses - 1||_1``). It will not be round-off:
-RAMSES subcycles (each level steps with its own CFL step, 4 coarse steps for 8 at level
-7 here), AMR-lite takes one global step. The uniform run at levelmin is given as a
-yardstick.
+the codes are alike, not the same instructions; ``--schedule`` picks AMR-lite's
+(default its subcycling, ``nsubcycle``, as RAMSES's; ``subcycle`` and ``global`` take
+one global step). The uniform run at levelmin is given as a yardstick.
 
 Usage::
 
@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from turbsim import SimConfig, simulate  # noqa: E402
-from turbsim.ramses.amrcheck import schedules  # noqa: E402
+from turbsim.ramses.amrcheck import DEFAULT_SCHEDULE, schedules  # noqa: E402
 
 
 def shared_dir() -> Path:
@@ -49,7 +49,7 @@ def shared_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared"
 
 
-def ramses_comparison(case: Path | None = None, schedule: str = "subcycle",
+def ramses_comparison(case: Path | None = None, schedule: str = DEFAULT_SCHEDULE,
                       threads: int | None = None) -> dict:
     """AMR-lite against a RAMSES AMR snapshot from its initial conditions.
 
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="what", required=True)
     r = sub.add_parser("ramses", help="against RAMSES's AMR run")
     r.add_argument("--case", type=Path, help="case folder (default shared/ramses/amr)")
-    r.add_argument("--schedule", choices=schedules(), default="subcycle")
+    r.add_argument("--schedule", choices=schedules(), default=DEFAULT_SCHEDULE)
     c = sub.add_parser("cost", help="cost against the uniform grid at levelmax")
     c.add_argument("--levels", type=int, nargs=2, default=[6, 8], metavar=("LMIN", "LMAX"))
     c.add_argument("--t-end", type=float, nargs="+", default=[0.5, 5.0], help="end times [Myr]")

@@ -2,9 +2,11 @@
 AMR output), and RAMSES namelists read back (turbsim.ramses.nml).
 
 Measured on shared/ramses/amr (levels 5-7, err_grad_d 0.1, nexpand 1, t = 0.5996 Myr) with the
-"subcycle" schedule: leaves -5.3 %, +15.0 %, +9.0 % per level; difference/signal 0.066, 0.075,
-0.076; PDF L1 0.019; std ln(rho) +1.6 %; column-density power 0.066; the uniform 32^3 run from
-the same IC 0.010 at level 5. amr_multicpu (4 ranks) gives the same figures.
+default schedule, AMR-lite's subcycling ("nsubcycle"): leaves -0.8 %, +2.2 %, +4.1 % per level;
+difference/signal 0.001, 0.004, 0.005; PDF L1 0.0017; std ln(rho) +0.1 %; column-density power
+0.050. With "subcycle" (one global step, levels flagged on their own clocks): leaves -5.3 %,
++15.0 %, +9.0 %; difference/signal 0.066-0.076; PDF L1 0.019; power 0.066. The uniform 32^3 run
+from the same IC: 0.010 at level 5. amr_multicpu (4 ranks) gives the same figures.
 """
 import json
 import math
@@ -38,15 +40,15 @@ def amr_run(shared):
 
 def test_amr_lite_reproduces_ramses_within_the_tolerances(amr_run):
     check, maps = amr_run
-    assert check.parameters.schedule == DEFAULT_SCHEDULE == "subcycle" and check.levels == (5, 7)
+    assert check.parameters.schedule == DEFAULT_SCHEDULE == "nsubcycle" and check.levels == (5, 7)
     assert set(check.leaves) == {5, 6, 7}
     assert [b for _, b, _ in check.leaves.values()] == [24145, 66645, 18712]   # RAMSES's (CASE.md)
-    assert all(abs(d) < 0.2 for _, _, d in check.leaves.values()), check.leaves   # -5 %, +15 %, +9 %
-    assert check.pdf_l1 < 0.03                                                     # 0.019
-    assert all(v < 0.1 for v in check.diff_over_signal_per_level.values()), check.diff_over_signal_per_level
+    assert all(abs(d) < 0.1 for _, _, d in check.leaves.values()), check.leaves   # -0.8 %, +2.2 %, +4.1 %
+    assert check.pdf_l1 < 0.01                                                     # 0.0017
+    assert all(v < 0.02 for v in check.diff_over_signal_per_level.values()), check.diff_over_signal_per_level
     assert check.diff_over_signal == max(check.diff_over_signal_per_level.values())
-    assert check.power_max_dev < 0.15                                              # 0.066
-    assert abs(check.std_lnrho[0] / check.std_lnrho[1] - 1) < 0.03                 # +1.6 %
+    assert check.power_max_dev < 0.1                                               # 0.050
+    assert abs(check.std_lnrho[0] / check.std_lnrho[1] - 1) < 0.01                 # +0.1 %
     assert check.uniform_diff_over_signal < 0.02                                   # 0.010
     assert check.agrees() and check.failures() == []
     assert len(check.k) == 64 and check.k[0] == 1
@@ -57,11 +59,21 @@ def test_amr_lite_reproduces_ramses_within_the_tolerances(amr_run):
     assert maps.level_turbsim.min() >= 5 and maps.level_turbsim.max() == 7
 
 
+def test_subcycle_schedule_within_the_looser_bounds(shared):
+    """One global step with RAMSES's flagging clocks: the bounds it was accepted with (20 %,
+    PDF L1 0.03, difference/signal 0.1), not the default tolerances (level 6 is +15 %)."""
+    out, ic = case(shared)
+    check = amr_cross_validate(out, ic, err_grad_d=0.1, nexpand=1, schedule="subcycle")
+    assert all(abs(d) < 0.2 for _, _, d in check.leaves.values()), check.leaves
+    assert check.pdf_l1 < 0.03 and check.diff_over_signal < 0.1 and check.power_max_dev < 0.15
+    assert not check.agrees() and any("level 6" in f for f in check.failures())
+
+
 def test_tighter_tolerances_name_what_fails(amr_run):
     check, _ = amr_run
-    failures = check.failures(leaf_tolerance=0.1)
-    assert len(failures) == 1 and "level 6" in failures[0] and "66645" in failures[0], failures
-    assert not check.agrees(tolerance=0.05) and not check.agrees(pdf_tolerance=0.01)
+    failures = check.failures(leaf_tolerance=0.03)
+    assert len(failures) == 1 and "level 7" in failures[0] and "18712" in failures[0], failures
+    assert not check.agrees(tolerance=0.003) and not check.agrees(pdf_tolerance=0.001)
     assert not check.agrees(power_tolerance=0.01)
 
 
@@ -105,20 +117,20 @@ def test_cli_prints_the_level_table_and_exits_0(shared, tmp_path, capsys, caplog
     check, _ = amr_run
     for L, (a, b, d) in check.leaves.items():    # one row per level, the library's figures
         assert f"{L:5d}   {a:15d}   {b:13d}   {d:+10.1%}" in stdout, stdout
-    assert "schedule subcycle" in stdout and "all within" in stdout and "PDF L1" in stdout
+    assert "schedule nsubcycle" in stdout and "all within" in stdout and "PDF L1" in stdout
     assert "no namelist" not in stdout and not [r for r in caplog.records if "no RAMSES namelist" in r.getMessage()]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_json_and_exit_1_above_a_tolerance(shared, capsys):
     out, ic = case(shared)
-    code, stdout, err = run_cli(capsys, out, "--ic", ic, "--json", "--leaf-tolerance", "0.1")
+    code, stdout, err = run_cli(capsys, out, "--ic", ic, "--json", "--leaf-tolerance", "0.03")
     assert code == 1
     result = json.loads(stdout)
-    assert result["agrees"] is False and result["tolerances"]["leaves"] == 0.1
-    assert result["tolerance"] == 0.1 and len(result["failures"]) == 1 and "level 6" in result["failures"][0]
+    assert result["agrees"] is False and result["tolerances"]["leaves"] == 0.03
+    assert result["tolerance"] == 0.02 and len(result["failures"]) == 1 and "level 7" in result["failures"][0]
     assert [row["level"] for row in result["per_level"]] == [5, 6, 7]
-    assert "WARNING" in err and "disagree" in err and "level 6" in err, err
+    assert "WARNING" in err and "disagree" in err and "level 7" in err, err
 
 
 def test_cli_refuses_an_unsupported_namelist_option(shared, tmp_path, capsys):
@@ -186,7 +198,7 @@ def test_writer_namelist_round_trip(tmp_path):
     p = amr_parameters(5, 8, path)
     assert (p.err_grad_d, p.m_refine, p.nexpand, p.refine) == (0.25, 8.0, 2, "gradient+mass")
     assert (p.scheme, p.limiter, p.courant) == ("muscl", "moncen", 0.6)
-    assert p.schedule == "subcycle" and set(p.sources.values()) == {str(path)}
+    assert p.schedule == "nsubcycle" and set(p.sources.values()) == {str(path)}
     # each criterion alone, and the shared case's own parameters
     only = amr_parameters(5, 8, tr.write_ic_from_config(tmp_path / "g", cfg.replace(refine="gradient")))
     assert (only.err_grad_d, only.m_refine, only.refine) == (0.25, None, "gradient")
@@ -208,7 +220,7 @@ def test_arguments_override_the_namelist_and_nsubcycle_1_means_global():
 
 def test_without_namelist_amr_lite_defaults_with_a_warning(caplog):
     p = amr_parameters(5, 7)
-    assert (p.err_grad_d, p.nexpand, p.m_refine, p.schedule) == (0.1, 1, None, "subcycle")
+    assert (p.err_grad_d, p.nexpand, p.m_refine, p.schedule) == (0.1, 1, None, "nsubcycle")
     assert p.sources["err_grad_d"] == "default"
     assert any("no RAMSES namelist" in r.getMessage() for r in caplog.records)
 

@@ -11,18 +11,21 @@ An AMR RAMSES run (``levelmax > levelmin`` in its info file): runs AMR-lite
 (:mod:`turbsim.amr`) from the IC with the snapshot's levels and RAMSES's refinement
 parameters (``namelist.txt`` in the output folder, or ``--namelist``, options overriding;
 without a namelist AMR-lite's defaults ``err_grad_d = 0.1``, ``nexpand = 1``, with a
-warning; what AMR-lite does not implement is refused naming the parameter), with the
-``--schedule`` closest to RAMSES's subcycling by default, and prints a per-level table
+warning; what AMR-lite does not implement is refused naming the parameter), with
+AMR-lite's subcycling (``--schedule nsubcycle``, RAMSES's ``nsubcycle = 2``) by default
+(``global`` for a namelist with ``nsubcycle = 1``), and prints a per-level table
 (see :mod:`turbsim.ramses.amrcheck`): leaf cells of AMR-lite and RAMSES and their relative
 difference, the density difference/signal on the uniform grid of each level; then std
 ln(rho), the L1 distance of the ln(rho) PDFs at levelmax and the largest deviation of the
 column-density power spectra. ``--plot`` draws RAMSES | AMR-lite | difference of the
 column density at levelmax, the finest leaf level along each line of sight, the PDFs,
-leaves per level and spectra. Agreement, since the two codes step differently: leaves of
-every level within ``--leaf-tolerance`` (default 0.2), difference/signal of every level
-within ``--tolerance`` (default 0.1), PDF L1 within ``--pdf-tolerance`` (0.03), power
-within ``--power-tolerance`` (0.15). Measured on the shared AMR run: leaves -5 %, +15 %,
-+9 %; difference/signal 0.066-0.076; PDF L1 0.019; power 0.066.
+leaves per level and spectra. Agreement, since the two codes are alike but not the same
+instructions: leaves of every level within ``--leaf-tolerance`` (default 0.1),
+difference/signal of every level within ``--tolerance`` (default 0.02 for AMR), PDF L1
+within ``--pdf-tolerance`` (0.01), power within ``--power-tolerance`` (0.1). Measured on
+the shared AMR run (levels 5-7): leaves -0.8 %, +2.2 %, +4.1 %; difference/signal 0.001,
+0.004, 0.005; PDF L1 0.0017; power 0.050 (``--schedule subcycle``: +15 % leaves at level
+6 and difference/signal 0.076, a disagreement).
 
 The IC is checked against the snapshot first (grid, units, mass, sound speed, the time
 the IC file records for the output, the t = 0 snapshot when there is one): an IC that
@@ -110,7 +113,7 @@ def build_parser() -> ArgumentParser:
     amr.add_argument("--nexpand", type=_number(int, lambda v: v >= 0, "an integer >= 0"), metavar="N",
                      help="buffer cells grown around the flagged cells, >= 0")
     amr.add_argument("--schedule", choices=amrcheck.schedules(),
-                     help="when AMR-lite flags each level (turbsim.amr.evolve; default: "
+                     help="AMR-lite's schedule of steps and regrids (turbsim.amr.evolve; default "
                           f"'{amrcheck.DEFAULT_SCHEDULE}', the closest to RAMSES's subcycling, or "
                           "'global' for a namelist with nsubcycle = 1)")
     amr.add_argument("--leaf-tolerance", type=_number(float, lambda v: v >= 0, "a number >= 0"),
@@ -161,13 +164,13 @@ def _print_amr(check: amrcheck.AmrCheck, args, failures: list[str]) -> None:
           f"in {check.seconds:.1f} s")
     defaults = sorted(k for k, v in p.sources.items() if v == "default")
     if defaults:
-        print(f"  (no namelist: {', '.join(defaults)} are AMR-lite's defaults)")
+        print(f"  (no namelist: {', '.join(defaults)} at their defaults)")
     print("  level   leaves AMR-lite   leaves RAMSES   difference   difference/signal")
     for L, (a, b, d) in check.leaves.items():
-        print(f"  {L:5d}   {a:15d}   {b:13d}   {d:+10.1%}   {check.diff_over_signal_per_level[L]:17.3f}")
+        print(f"  {L:5d}   {a:15d}   {b:13d}   {d:+10.1%}   {check.diff_over_signal_per_level[L]:17.4f}")
     if check.uniform_diff_over_signal is not None:
         print(f"  uniform {2**lmin}^3 run from the same IC (no refinement): difference/signal "
-              f"{check.uniform_diff_over_signal:.3f} at level {lmin}")
+              f"{check.uniform_diff_over_signal:.4f} at level {lmin}")
     ta, tr = check.std_lnrho
     rel = f" ({ta / tr - 1:+.1%})" if tr > 0 else ""
     print(f"  std ln(rho) at level {lmax}: AMR-lite {ta:.5f}, RAMSES {tr:.5f}{rel}")
