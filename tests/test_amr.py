@@ -144,11 +144,13 @@ def test_nowhere_and_everywhere_equal_uniform(scheme, gamma):
     vel = ic.velocity_field(n, 11 / 3, 3, mach=1.41)
     rho = blob(n, amp=0.3)
     ref = solver.evolve(rho, vel, dx=1 / n, cs=1.0, t_end=0.03, scheme=scheme, gamma=gamma)
-    m = Mesh.from_uniform(rho, vel, 4, 5)
-    r = evolve(m, 0.03, scheme=scheme, gamma=gamma, refine="none")
-    assert m.leaf_counts() == {4: n**3} and r.steps == ref.steps
-    assert same(m.U[4][0], ref.rho)
-    assert same(m.U[4][1:] / m.U[4][0], ref.velocity)
+    for schedule in ("global", "nsubcycle"):
+        m = Mesh.from_uniform(rho, vel, 4, 5)
+        r = evolve(m, 0.03, scheme=scheme, gamma=gamma, refine="none", schedule=schedule)
+        assert m.leaf_counts() == {4: n**3} and r.steps == ref.steps
+        assert r.level_steps == {4: ref.steps}
+        assert same(m.U[4][0], ref.rho)
+        assert same(m.U[4][1:] / m.U[4][0], ref.velocity)
     m = Mesh.from_uniform(rho, vel, 3, 4)
     r = evolve(m, 0.03, scheme=scheme, gamma=gamma, refine="all")
     assert m.leaf_counts() == {4: n**3} and r.steps == ref.steps
@@ -178,6 +180,59 @@ def test_conservation_over_many_regrids(scheme):
     assert any(len(c) == 3 for c in counts)
 
 
+@pytest.mark.parametrize("scheme", ["first", "muscl"])
+def test_subcycling_conserves_over_many_regrids(scheme):
+    """RAMSES's subcycling (each level two steps per coarser step, its own dt, refluxing of
+    the time-integrated fine fluxes): mass and momentum to 1e-12 relative while the mesh
+    refines and derefines at every level's regrids; proper nesting after every regrid."""
+    vel = ic.velocity_field(16, 11 / 3, 1, mach=0.5)
+    mesh = Mesh.from_uniform(blob(16), vel + np.array([1.0, 0, 0])[:, None, None, None], 3, 5)
+    counts = []
+
+    def check(m):
+        m.check_nesting()
+        counts.append(m.leaf_counts())
+
+    res = evolve(mesh, 0.3, scheme=scheme, err_grad_d=0.2, on_regrid=check, schedule="nsubcycle")
+    assert res.regrids >= 15                                       # measured 20, 23
+    assert res.mass_error < 1e-12                                  # measured 2e-15
+    assert res.momentum_error < 1e-12
+    assert len({tuple(sorted(c.items())) for c in counts}) > 5    # the mesh changed
+    assert any(len(c) == 3 for c in counts)
+    assert all(res.level_steps[L + 1] <= 2 * res.level_steps[L] for L in (3, 4)), res.level_steps
+
+
+def test_subcycled_levels_take_two_steps_per_coarser_step():
+    """With a static mesh of 3 levels, levelmax takes 4 steps per coarse step and the middle
+    level 2, each finer step half the coarser one (the fine CFL step is not smaller); one
+    global step gives every level the same count."""
+    n = 8
+    x = (np.arange(n) + 0.5) / n
+    s = np.sin(2 * np.pi * x)[:, None, None] * np.ones((n, n, n))
+    vel = np.zeros((3, n, n, n))
+    vel[0] = 1e-3 * s
+
+    def run(schedule):
+        mesh = Mesh.from_uniform(1 + 1e-3 * s, vel, 3, 5)
+        mask = np.zeros((n, n, n), bool)
+        mask[2:6] = True
+        mesh.refine_cells(3, mask)
+        mask4 = np.zeros((16,) * 3, bool)
+        mask4[6:10] = True
+        mesh.refine_cells(4, mask4)
+        mesh.check_nesting()
+        return evolve(mesh, 0.2, refine=None, schedule=schedule)
+
+    sub = run("nsubcycle")
+    assert sub.level_steps == {3: sub.steps, 4: 2 * sub.steps, 5: 4 * sub.steps}, sub.level_steps
+    assert sub.mass_error < 1e-12 and sub.momentum_error < 1e-12
+    glob = run("global")
+    assert glob.level_steps == {3: glob.steps, 4: glob.steps, 5: glob.steps}
+    assert glob.steps > sub.steps           # the global step is that of level 5
+    leaves = {4: 4 * 16**2, 5: 8 * 32**2}   # x-slabs of 4 cells at level 4, 8 at level 5
+    assert sub.cell_updates == sub.steps * (4 * 8**2 + 2 * leaves[4] + 4 * leaves[5])
+
+
 def test_refines_and_derefines():
     """Octs are removed where the flow no longer needs them and created where it does."""
     vel = np.zeros((3, 32, 32, 32))
@@ -191,13 +246,15 @@ def test_refines_and_derefines():
     assert res.mass_error < 1e-12
 
 
-def test_threads_identical():
+@pytest.mark.parametrize("schedule", ["global", "nsubcycle"])
+def test_threads_identical(schedule):
     def run(threads):
         vel = ic.velocity_field(16, 11 / 3, 2, mach=1.0)
         m = Mesh.from_uniform(blob(16), vel, 3, 5)
-        evolve(m, 0.05, err_grad_d=0.1, threads=threads)
-        return m
-    a, b = run(1), run(2)
+        r = evolve(m, 0.05, err_grad_d=0.1, threads=threads, schedule=schedule)
+        return m, r
+    (a, ra), (b, rb) = run(1), run(2)
+    assert ra.level_steps == rb.level_steps and len(ra.level_steps) == 3
     for L in a.levels:
         assert np.array_equal(a.kind[L], b.kind[L])
         leaf = a.kind[L] == LEAF
@@ -286,7 +343,7 @@ def test_config_amr_fields():
 
 # -- accuracy -------------------------------------------------------------------------------
 
-def sound_wave(lmin, scheme="muscl", static=True, amp=1e-4, t_end=0.5):
+def sound_wave(lmin, scheme="muscl", static=True, amp=1e-4, t_end=0.5, schedule="global"):
     """A right-moving linear sound wave along x through a static refined slab (x in [1/4,
     3/4] one level finer). Returns (L1 error of rho / amp over the leaves against the exact
     wave, largest left-moving component |(drho - dv) / 2| / amp, mass error)."""
@@ -301,7 +358,7 @@ def sound_wave(lmin, scheme="muscl", static=True, amp=1e-4, t_end=0.5):
         mask[n // 4: 3 * n // 4] = True
         mesh.refine_cells(lmin, mask)
         mesh.check_nesting()
-    res = evolve(mesh, t_end, scheme=scheme, refine=None)
+    res = evolve(mesh, t_end, scheme=scheme, refine=None, schedule=schedule)
     err, left = 0.0, 0.0
     for L in mesh.levels:
         leaf = mesh.kind[L] == LEAF
@@ -320,27 +377,34 @@ REFLECTION_BOUND = 1e-4
 """Largest left-moving wave a coarse-fine boundary may make, relative to the incident one."""
 
 
-@pytest.mark.parametrize("levels,scheme,order", [((3, 4), "muscl", 1.3)])
-def test_sound_wave_through_static_boundary(levels, scheme, order):
-    """Fast sibling of the slow study below (8^3 and 16^3 bases)."""
-    _check_sound_wave(levels, scheme, order)
+@pytest.mark.parametrize("levels,scheme,order,schedule", [
+    ((3, 4), "muscl", 1.3, "global"),        # measured rate 1.42
+    ((3, 4), "muscl", 1.25, "nsubcycle"),    # measured 1.32
+])
+def test_sound_wave_through_static_boundary(levels, scheme, order, schedule):
+    """Fast sibling of the slow study below (8^3 and 16^3 bases); with subcycling the slab
+    steps twice per coarse step and its fluxes are integrated over both."""
+    _check_sound_wave(levels, scheme, order, schedule)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("levels,scheme,order", [((4, 5), "muscl", 1.4), ((4, 5), "first", 0.75)])
-def test_sound_wave_through_static_boundary_slow(levels, scheme, order):
-    _check_sound_wave(levels, scheme, order)
+@pytest.mark.parametrize("levels,scheme,order,schedule", [
+    ((4, 5), "muscl", 1.4, "global"), ((4, 5), "first", 0.75, "global"),   # 1.49, 0.80
+    ((4, 5), "muscl", 1.4, "nsubcycle"), ((4, 5), "first", 0.75, "nsubcycle"),   # 1.57, 0.84
+])
+def test_sound_wave_through_static_boundary_slow(levels, scheme, order, schedule):
+    _check_sound_wave(levels, scheme, order, schedule)
 
 
-def _check_sound_wave(levels, scheme, order):
-    coarse = sound_wave(levels[0], scheme)
-    fine = sound_wave(levels[1], scheme)
+def _check_sound_wave(levels, scheme, order, schedule="global"):
+    coarse = sound_wave(levels[0], scheme, schedule=schedule)
+    fine = sound_wave(levels[1], scheme, schedule=schedule)
     rate = np.log2(coarse[0] / fine[0])
     assert rate > order, (coarse, fine, rate)
     assert max(coarse[1], fine[1]) < REFLECTION_BOUND
     assert max(coarse[2], fine[2]) < 1e-12
     # the refined slab makes the wave more accurate than the unrefined base grid
-    assert coarse[0] < sound_wave(levels[0], scheme, static=False)[0]
+    assert coarse[0] < sound_wave(levels[0], scheme, static=False, schedule=schedule)[0]
 
 
 def _turbulent_l1(lmin, t_end):
@@ -394,3 +458,21 @@ def test_against_ramses_amr(shared):
     assert res["power_max_dev"][1] < 0.15                          # 0.066
     assert max(res["diff_over_signal"].values()) < 0.1            # 0.066-0.076
     assert res["uniform_diff_over_signal"] < 0.02                  # 0.010
+
+
+def test_against_ramses_amr_subcycled(shared):
+    """The same with RAMSES's own subcycling (schedule "nsubcycle"): the same 4 coarse
+    steps, the leaves of every level within 10 % (the issue's target), and the density
+    within 1 % of RAMSES's signal on every level's grid (numbers in docs/amr.md)."""
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    from amr import ramses_comparison
+
+    res = ramses_comparison(shared / "ramses" / "amr", schedule="nsubcycle")
+    assert res["steps"] == 4
+    lev = res["leaves"]
+    assert all(abs(d) < 0.1 for _, _, d in lev.values()), lev    # measured -0.8 %, +2.2 %, +4.1 %
+    assert res["pdf_l1"] < 0.006                                  # 0.0017
+    assert abs(res["std_lnrho"][0] / res["std_lnrho"][1] - 1) < 0.01   # +0.12 %
+    assert res["power_max_dev"][1] < 0.1                          # 0.050
+    assert max(res["diff_over_signal"].values()) < 0.015          # 0.0009, 0.0039, 0.0052

@@ -11,8 +11,9 @@ work is that of the leaves.
 
 The rules are RAMSES's (``flag_fine``, ``hydro_flag``, ``refine_fine``):
 
-* **criteria** (evaluated every ``regrid_every`` steps, or on each level's own clock with
-  the ``"subcycle"`` schedule): the relative
+* **criteria** (evaluated every ``regrid_every`` steps, on each level's own clock with
+  the ``"subcycle"`` schedule, or at the start of the levels' own steps with
+  ``"nsubcycle"``): the relative
   density gradient ``2 max(|d_+ - d| / (d_+ + d + floor), |d - d_-| / (d + d_- + floor))``
   along any axis above ``err_grad_d`` (a missing neighbour is replaced by its coarser
   covering cell, as RAMSES's ``hydro_flag``), and the quasi-Lagrangian mass criterion,
@@ -34,12 +35,14 @@ The rules are RAMSES's (``flag_fine``, ``hydro_flag``, ``refine_fine``):
   minmod-limited linear prolongation of the conserved variables (RAMSES's
   ``interpol_type = 1``, ``interpol_var = 0``).
 
-The step: one global time step for all levels (no subcycling: the "lite"), the CFL
-condition taken over the leaves of every level; each level's leaves are advanced with the
-same first-order or MUSCL-Hancock LLF scheme as the uniform solver (:mod:`turbsim.solver`);
-at a coarse-fine face the coarse leaf takes the average of the 4 fine fluxes (flux
-correction), so mass and momentum are conserved to round-off. A level whose every cell is a
-leaf is advanced exactly as the uniform grid.
+The step: one global time step for all levels (the default), the CFL condition taken over
+the leaves of every level, or RAMSES's subcycling (``schedule="nsubcycle"``: each level
+takes two steps of its own per step of the level below, finest first); each level's leaves
+are advanced with the same first-order or MUSCL-Hancock LLF scheme as the uniform solver
+(:mod:`turbsim.solver`); at a coarse-fine face the coarse leaf takes the average of the 4
+fine fluxes (flux correction), integrated over the fine steps when subcycling, so mass and
+momentum are conserved to round-off. A level whose every cell is a leaf is advanced
+exactly as the uniform grid.
 
 Examples
 --------
@@ -907,7 +910,9 @@ class AmrResult:
     time : float
         Time reached [Myr].
     steps, regrids : int
-        Steps and regrids taken.
+        Steps (coarse steps with ``regrid_schedule="nsubcycle"``) and regrids taken.
+    level_steps : dict of int to int
+        Steps taken by each level (see :class:`AmrRunResult`).
     wall_time, solver_time, regrid_time, ic_time : float
         Seconds: the whole call, the stepping loop (with its regrids), the regrids, the
         initial conditions.
@@ -927,6 +932,7 @@ class AmrResult:
         to_myr = cu["time"] / units.MYR
         self.time = config.t_end if config.stop == "exact" else run.time * to_myr
         self.steps, self.regrids = run.steps, run.regrids
+        self.level_steps = run.level_steps
         self.wall_time, self.solver_time = wall_time, run.wall_time
         self.regrid_time, self.ic_time = run.regrid_time, ic_time
         self.cell_updates = run.cell_updates
@@ -1031,6 +1037,7 @@ class AmrResult:
             "leaf_cells": {str(k): v for k, v in self.leaf_counts().items()},
             "refined_fraction": {str(k): v for k, v in self.refined_fraction().items()},
             "time_myr": self.time, "steps": self.steps, "regrids": self.regrids,
+            "level_steps": {str(k): v for k, v in self.level_steps.items()},
             "wall_time_s": self.wall_time, "solver_time_s": self.solver_time,
             "regrid_time_s": self.regrid_time,
             "cell_updates_per_s": self.cell_updates / max(self.solver_time, 1e-12),
