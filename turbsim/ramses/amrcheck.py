@@ -29,8 +29,8 @@ as RAMSES's): leaves -0.8 %, +2.2 %, +4.1 %; difference/signal 0.001-0.005; PDF 
 clock): leaves -5 %, +15 %, +9 %; difference/signal 0.066-0.076; PDF L1 0.019; power
 0.066 (above the tolerances).
 
-Parameters
-----------
+Run parameters
+--------------
 RAMSES's refinement parameters come from its ``namelist.txt`` in the output folder (or a
 namelist file given, e.g. the ``namelist.nml`` :func:`turbsim.ramses.write_ic` wrote),
 arguments overriding them: ``levelmin``/``levelmax`` (must be the snapshot's),
