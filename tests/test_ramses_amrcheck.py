@@ -23,7 +23,7 @@ from turbsim.ramses.amrcheck import (DEFAULT_SCHEDULE, UnsupportedParameterError
 
 # the shared case's parameters (its CASE.md; its outputs carry no namelist.txt)
 CASE_CONFIG = SimConfig(cells=32, levelmin=5, levelmax=7, refine="gradient", err_grad_d=0.1, nexpand=1,
-                        n=11 / 3, seed=3)
+                        n=11 / 3, seed=3, regrid_schedule="nsubcycle")
 
 
 def case(shared, name="amr"):
@@ -198,7 +198,11 @@ def test_writer_namelist_round_trip(tmp_path):
     p = amr_parameters(5, 8, path)
     assert (p.err_grad_d, p.m_refine, p.nexpand, p.refine) == (0.25, 8.0, 2, "gradient+mass")
     assert (p.scheme, p.limiter, p.courant) == ("muscl", "moncen", 0.6)
-    assert p.schedule == "nsubcycle" and set(p.sources.values()) == {str(path)}
+    assert p.schedule == "global" and set(p.sources.values()) == {str(path)}   # SimConfig's default
+    for schedule in ("nsubcycle", "global"):   # "subcycle" runs on RAMSES's nsubcycle = 2: "nsubcycle"
+        written = tr.write_ic_from_config(tmp_path / schedule, cfg.replace(regrid_schedule=schedule))
+        back = amr_parameters(5, 8, written)
+        assert back.schedule == schedule
     # each criterion alone, and the shared case's own parameters
     only = amr_parameters(5, 8, tr.write_ic_from_config(tmp_path / "g", cfg.replace(refine="gradient")))
     assert (only.err_grad_d, only.m_refine, only.refine) == (0.25, None, "gradient")
@@ -210,7 +214,8 @@ def test_writer_namelist_round_trip(tmp_path):
 
 
 def test_arguments_override_the_namelist_and_nsubcycle_1_means_global():
-    p = amr_parameters(5, 7, case_blocks("&RUN_PARAMS nsubcycle=3*1 /"), err_grad_d=0.3, nexpand=0)
+    one_step = nml.parse(tr.namelist(tr.run_from_config(CASE_CONFIG.replace(regrid_schedule="global"))))
+    p = amr_parameters(5, 7, one_step, err_grad_d=0.3, nexpand=0)
     assert (p.err_grad_d, p.nexpand, p.schedule) == (0.3, 0, "global")
     assert p.sources["err_grad_d"] == "argument" and p.sources["schedule"] == "namelist"
     assert amr_parameters(5, 7, case_blocks(), schedule="global").schedule == "global"
@@ -257,3 +262,12 @@ x_refine(3)=0.25
         nml.parse("&AMR_PARAMS levelmin=five /", "x.nml")
     assert math.isclose(nml.parse("&A x=1.5D-3 /")["a"]["x"], 1.5e-3)
     assert np.isclose(nml.parse("&A x=-2 /")["a"]["x"], -2)
+
+
+def test_amr_options_on_a_uniform_output_are_ignored_with_a_warning(shared, capsys, caplog):
+    out, ic = case(shared, "kolmo64")
+    code, stdout, err = run_cli(capsys, out, "--ic", ic, "--schedule", "global", "--err-grad-d", "0.2", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["diff_over_signal"] < 1e-8     # the uniform comparison, as before
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("--err-grad-d" in w and "--schedule" in w and "AMR outputs only" in w for w in warned), warned

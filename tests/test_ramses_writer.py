@@ -247,8 +247,12 @@ def test_run_accepts_numpy_integers():
 def test_an_amr_lite_config_gives_ramses_its_levels_and_criteria(tmp_path):
     # the namelist of the shared AMR case (CASE.md: levelmin 5, levelmax 7, err_grad_d 0.1,
     # nexpand 1, floor_d 1e-10, interpol_var 0, interpol_type 1) from AMR-lite's config
-    cfg = SimConfig(cells=32, levelmin=5, levelmax=7, refine="gradient", err_grad_d=0.1, n=11 / 3, seed=3)
+    cfg = SimConfig(cells=32, levelmin=5, levelmax=7, refine="gradient", err_grad_d=0.1, n=11 / 3, seed=3,
+                    regrid_schedule="nsubcycle")
     nml = parse_namelist(tr.namelist(tr.run_from_config(cfg)))
+    assert nml["RUN_PARAMS"]["nsubcycle"] == "7*2"    # RAMSES's default subcycling, written out
+    one = parse_namelist(tr.namelist(tr.run_from_config(cfg.replace(regrid_schedule="global"))))
+    assert one["RUN_PARAMS"]["nsubcycle"] == "7*1"    # one time step for every level
     assert (nml["AMR_PARAMS"]["levelmin"], nml["AMR_PARAMS"]["levelmax"], nml["AMR_PARAMS"]["nexpand"]) == \
         ("5", "7", "7*1")
     assert nml["REFINE_PARAMS"] == {"interpol_var": "0", "interpol_type": "1", "floor_d": "1e-10",

@@ -26,7 +26,8 @@ Limits
   ``err_grad_d`` and ``m_refine`` (as AMR-lite's :class:`~turbsim.SimConfig` gives them,
   :func:`run_from_config`; ``m_refine`` with ``mass_sph``, the mean mass of a
   ``levelmin`` cell, its unit in AMR-lite), ``floor_d``, conservative minmod
-  interpolation, and ``&AMR_PARAMS`` its ``nexpand``. RAMSES's per-level arrays start at
+  interpolation, ``&AMR_PARAMS`` its ``nexpand`` and ``&RUN_PARAMS`` the ``nsubcycle`` of
+  its schedule (1 for ``"global"``, else 2). RAMSES's per-level arrays start at
   ``levelmin`` and ``key=v`` sets only their first element, so ``nexpand`` and
   ``m_refine`` are written with a repeat count (``nexpand=7*1``). The namelist reads back
   with :func:`turbsim.ramses.nml.read`; :func:`turbsim.ramses.amrcheck.amr_parameters`
@@ -66,6 +67,11 @@ GRAFIC_FILES = ("ic_d", "ic_u", "ic_v", "ic_w", "ic_p")
 """Grafic file names: density, vx, vy, vz, pressure."""
 RAMSES_GAMMA = 1.0001
 """Adiabatic index used inside a RAMSES step for isothermal gas (barotropic EOS reset)."""
+_NSUBCYCLE = {"global": 1, "subcycle": 2, "nsubcycle": 2}
+"""RAMSES's ``nsubcycle`` for AMR-lite's schedules: ``"global"`` steps every level with one
+time step and regrids them all at every step (RAMSES with ``nsubcycle = 1``);
+``"nsubcycle"`` is RAMSES's subcycling, which ``"subcycle"`` approximates (its flags on the
+clocks of ``nsubcycle = 2``)."""
 _SLOPE_TYPE = {("first", "minmod"): 0, ("first", "moncen"): 0, ("muscl", "minmod"): 1,
                ("muscl", "moncen"): 2}
 
@@ -106,6 +112,9 @@ class RamsesRun:
         on every level (None: off).
     nexpand : int
         Buffer cells around flagged cells at each regrid (default 1).
+    nsubcycle : int
+        Steps of a level per step of the level below (RAMSES's default 2: each level its
+        own time step; 1: one time step for every level).
     """
 
     levelmin: int
@@ -124,6 +133,7 @@ class RamsesRun:
     err_grad_d: float | None = None
     m_refine: float | None = None
     nexpand: int = 1
+    nsubcycle: int = 2
 
     def __post_init__(self):
         def set_(name, value):
@@ -142,6 +152,7 @@ class RamsesRun:
         set_("courant", validate.real("RamsesRun", "courant", self.courant, 0.0, 1.0, lo_open=True))
         set_("slope_type", validate.choice("RamsesRun", "slope_type", plain(self.slope_type), (0, 1, 2)))
         set_("nexpand", validate.integer("RamsesRun", "nexpand", plain(self.nexpand), 0, 16))
+        set_("nsubcycle", validate.choice("RamsesRun", "nsubcycle", plain(self.nsubcycle), (1, 2)))
         for name in ("err_grad_d", "m_refine"):
             if getattr(self, name) is not None:
                 set_(name, validate.positive("RamsesRun", name, getattr(self, name), kind=float))
@@ -170,7 +181,8 @@ def run_from_config(config, levelmax: int | None = None, units_time: float = MYR
     ----------
     config : turbsim.SimConfig
         ``cells`` must be a power of two. An AMR-lite config (``levelmax > 0``) gives
-        RAMSES its levels, refinement criteria and ``nexpand``; its ``cells`` must then be
+        RAMSES its levels, refinement criteria, ``nexpand`` and the ``nsubcycle`` of its
+        ``regrid_schedule`` (``"global"``: 1, ``"subcycle"`` and ``"nsubcycle"``: 2); its ``cells`` must then be
         ``2^levelmin`` (RAMSES is given the initial conditions at ``levelmin``).
     levelmax : int, optional
         Finest RAMSES level (default: the config's, uniform for a uniform config).
@@ -197,8 +209,11 @@ def run_from_config(config, levelmax: int | None = None, units_time: float = MYR
         if config.refine in ("all", "none") or config.regrid_every != 1:
             raise ValueError(f"SimConfig.refine = {config.refine!r}, regrid_every = {config.regrid_every}: RAMSES "
                              "refines by the gradient and mass criteria at every step only")
+        if config.regrid_schedule not in _NSUBCYCLE:
+            raise ValueError(f"SimConfig.regrid_schedule = {config.regrid_schedule!r} has no RAMSES "
+                             f"nsubcycle (known: {', '.join(_NSUBCYCLE)})")
         levelmax = config.levelmax
-        refine = {"nexpand": config.nexpand,
+        refine = {"nexpand": config.nexpand, "nsubcycle": _NSUBCYCLE[config.regrid_schedule],
                   "err_grad_d": config.err_grad_d if "gradient" in config.refine else None,
                   "m_refine": config.m_refine if "mass" in config.refine and config.m_refine > 0 else None}
     u = config.code_units
@@ -228,7 +243,8 @@ def namelist(run: RamsesRun) -> str:
     ngridmax = int(math.ceil(1.5 * octs)) * (4 if run.levelmax > run.levelmin else 1)
     tout = ", ".join(repr(t) for t in run.tout)
     lines = [
-        "&RUN_PARAMS", "hydro=.true.", "poisson=.false.", "nremap=0", "/", "",
+        "&RUN_PARAMS", "hydro=.true.", "poisson=.false.", "nremap=0",
+        *([f"nsubcycle={_per_level(run, run.nsubcycle)}"] if run.levelmax > run.levelmin else []), "/", "",
         "&AMR_PARAMS", f"levelmin={run.levelmin}", f"levelmax={run.levelmax}",
         f"ngridmax={ngridmax}", f"nexpand={_per_level(run, run.nexpand)}", "boxlen=1.0", "/", "",
         "&INIT_PARAMS", "filetype='grafic'", f"initfile(1)='{run.initdir}'", "/", "",
@@ -252,7 +268,8 @@ def namelist(run: RamsesRun) -> str:
 
 
 def _per_level(run: RamsesRun, value) -> str:
-    """A per-level RAMSES parameter (``nexpand``, ``m_refine``) with one value on every level.
+    """A per-level RAMSES parameter (``nexpand``, ``nsubcycle``, ``m_refine``) with one value
+    on every level.
 
     RAMSES indexes these arrays from ``levelmin`` and a plain ``key=v`` sets only the
     first element (level ``levelmin``), so the value is repeated (``7*8.0``).
