@@ -263,6 +263,10 @@ class ScienceOptions:
     reweight : bool
         The debiased model's science loss also weighs every (class, nuisance) cell equally
         (:class:`learn.debias.DebiasOptions`); the plain model's never does.
+    unbiased : bool
+        Also train a third, plain model on the ensemble where the nuisance is *absent*
+        (independent of the class): the accuracy a model that has no correlation to learn
+        reaches, the level a fully debiased model could keep across the nuisance.
     """
 
     correlation: float = 0.9
@@ -272,6 +276,7 @@ class ScienceOptions:
     ramp: bool = True
     objective: str = "reverse"
     reweight: bool = False
+    unbiased: bool = True
 
 
 def _probe_nuisance(model, pair: Pair) -> "object":
@@ -295,32 +300,38 @@ def science_across(a: Domain, b: Domain, options: ScienceOptions = ScienceOption
 
     Both models are :func:`learn.debias.train_debiased` on the train simulations of
     :func:`planted` (``mode="planted"``) with the same batches; the plain one with weight 0.
-    Each is scored on the test simulations of the planted, absent and reversed ensembles;
+    With ``options.unbiased`` a third plain model (``"unbiased"``) is trained on the train
+    simulations of the ensemble where the nuisance is absent (the reference: no
+    correlation to learn). Each is scored on the test simulations of the planted, absent
+    and reversed ensembles;
     a fresh logistic probe of the nuisance on each model's frozen features is trained on the
     train simulations of both sides and scored on their test simulations.
 
     Returns
     -------
     dict
-        ``{"plain"|"debiased": {"planted"|"absent"|"reversed": Outputs, "probe": Outputs,
+        ``{"plain"|"debiased"|"unbiased": {"planted"|"absent"|"reversed": Outputs, "probe": Outputs,
         "head": Outputs}}`` (``head``: the adversary's own nuisance predictions on the test
         simulations of both sides).
     """
     from .debias import DebiasOptions, nuisance_head_outputs, train_debiased
     from .metrics import softmax
     from .predict import predict
-
-    sets = {m: planted(a, b, m, options.correlation, seed=options.net.seed) for m in MODES}
-    train_dom, train_nz = sets["planted"]
     from .transforms import fit_normaliser
 
-    xs, ss = log_images(train_dom, size)
-    sel = train_dom.train[ss]
-    norm = fit_normaliser("global", xs[sel])  # the science model's normaliser: its own training maps
-    xs = norm(xs)
-    both = make_pair(a, b, size, normaliser=norm)
+    sets = {m: planted(a, b, m, options.correlation, seed=options.net.seed) for m in MODES}
+
+    arms = [("plain", "planted", 0.0), ("debiased", "planted", options.weight)]
+    if options.unbiased:
+        arms.append(("unbiased", "absent", 0.0))
     out: dict = {}
-    for arm, weight in (("plain", 0.0), ("debiased", options.weight)):
+    for arm, source, weight in arms:
+        train_dom, train_nz = sets[source]
+        xs, ss = log_images(train_dom, size)
+        sel = train_dom.train[ss]
+        norm = fit_normaliser("global", xs[sel])  # each model's normaliser: its own training maps
+        xs = norm(xs)
+        both = make_pair(a, b, size, normaliser=norm)
         o = options.net
         dopt = DebiasOptions(weight=weight, steps=o.steps, batch_size=o.batch_size, learning_rate=o.learning_rate,
                              conditional=options.conditional, ramp=options.ramp, objective=options.objective,
@@ -373,7 +384,8 @@ def fmt(iv: dict | None, percent: bool = True) -> str:
 COLUMNS = ["nuisance", "discriminator: network", "discriminator: spectrum", "autoencoder AUC",
            "plain: in-domain", "plain: absent", "plain: reversed",
            "debiased: in-domain", "debiased: absent", "debiased: reversed",
-           "nuisance probe: plain / debiased features"]
+           "nuisance probe: plain / debiased features",
+           "trained where absent: in-domain / absent / reversed"]
 
 
 @dataclass(frozen=True)
@@ -424,13 +436,14 @@ def table_rows(results: list[dict]) -> list[list[str]]:
     """Rows of :data:`COLUMNS` from :func:`nuisance_row` results."""
     rows = []
     for r in results:
-        p, d = r.get("plain", {}), r.get("debiased", {})
+        p, d, u = r.get("plain", {}), r.get("debiased", {}), r.get("unbiased", {})
         what = NUISANCES[r["nuisance"]].what if r["nuisance"] in NUISANCES else r["what"]
         rows.append([f"{r['nuisance']} ({what})", fmt(r["discriminator_network"]), fmt(r["discriminator_spectrum"]),
                      fmt(r["autoencoder_auc"], percent=False),
                      fmt(p.get("planted")), fmt(p.get("absent")), fmt(p.get("reversed")),
                      fmt(d.get("planted")), fmt(d.get("absent")), fmt(d.get("reversed")),
-                     f"{fmt(p.get('probe'))} / {fmt(d.get('probe'))}"])
+                     f"{fmt(p.get('probe'))} / {fmt(d.get('probe'))}",
+                     " / ".join(fmt(u.get(m)) for m in MODES) if u else "–"])
     return rows
 
 
@@ -447,6 +460,9 @@ def section_text(results: list[dict], options: StudyOptions) -> str:
                      "ensemble (in-domain), on one where the nuisance is independent of the class (absent) and on one "
                      "where the correlation is reversed. The last column is a fresh logistic probe of the nuisance on "
                      "each model's frozen features (50 %: the features do not carry it).")
+        if options.science.unbiased:
+            parts.append("The last column: a plain model trained where the nuisance is absent (no correlation to "
+                         "learn), the level a fully debiased model could keep across the nuisance.")
         if options.science.reweight:
             parts.append("The debiased model's science loss also weighs every (class, nuisance) cell of the "
                          "planted ensemble equally (importance weighting); the plain model's does not.")
@@ -588,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gradient reversal (default) or the non-saturating confusion loss")
     s.add_argument("--reweight", action="store_true", help="the debiased model's science loss weighs every "
                    "(class, nuisance) cell equally too")
+    s.add_argument("--no-unbiased", action="store_true", help="skip the reference model trained where the "
+                   "nuisance is absent")
     s.add_argument("--ae-steps", type=int, default=200, help="autoencoder steps (default 200)")
     for q in (d, s):
         q.add_argument("--steps", type=int, default=200, help="network steps (default 200)")
@@ -622,7 +640,8 @@ def main(argv=None) -> int:
             net = NetOptions(steps=args.steps, seed=args.seed)
             opts = StudyOptions(net=net, science=ScienceOptions(args.correlation, args.weight, net,
                                                                 not args.unconditional, not args.no_ramp,
-                                                                args.objective, args.reweight),
+                                                                args.objective, args.reweight,
+                                                                not args.no_unbiased),
                                 autoencoder=AutoencoderOptions(steps=args.ae_steps, seed=args.seed),
                                 n_boot=args.n_boot)
             res = artefact_study(args.data_dir, args.out, args.nuisances, ramses=args.ramses, options=opts,
