@@ -757,8 +757,9 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
     refine, err_grad_d, m_refine, nexpand
         As :meth:`Mesh.regrid`; ``refine=None`` keeps the mesh as it is (no regrid).
     regrid_every : int
-        Regrid before every k-th step (1: every step, as RAMSES); with ``"nsubcycle"``,
-        before every k-th step of each level that regrids.
+        Regrid before every k-th step (1: every step, as RAMSES); with ``"nsubcycle"``, a
+        regrid RAMSES makes at the start of a level's step is made when that level has
+        taken a multiple of k steps.
     schedule : {"global", "subcycle", "nsubcycle"}
         ``"global"``: one time step for every level (the smallest CFL step of all levels),
         every level flagged at each regrid. ``"subcycle"``: the same step, but each
