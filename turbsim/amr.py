@@ -769,7 +769,7 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
         / (smax + 3 c)`` with the largest speed of the mesh) since its last flagging; the
         finer levels are flagged with it (RAMSES's ``amr_step`` flags every level from the
         one starting a step down to ``levelmax``). ``"nsubcycle"``: RAMSES's subcycling
-        (``nsubcycle = 2``, see :class:`_Subcycler`): level ``L + 1`` takes two steps of
+        (``nsubcycle = 2``; RAMSES's ``amr_step``, see ``docs/amr.md``): level ``L + 1`` takes two steps of
         ``min(its CFL step, dt_L / 2)`` per step ``dt_L`` of level ``L``, which becomes
         their sum; the coarse-fine fluxes are integrated over the fine steps (conservative);
         levels ``L..levelmax - 1`` are regridded at the start of each step of levelmin and
