@@ -193,6 +193,9 @@ class Mesh:
         self.kind[levelmin][...] = LEAF
         self._fc: dict[int, np.ndarray] = {}
         self._flags: dict[int, np.ndarray] = {}   # each level's flags at its last flagging
+        # per level, the coarser level's density its gradient criterion reads when that is
+        # not the present one (subcycling: RAMSES flags a level at the end of its own step)
+        self.flag_coarse: dict[int, np.ndarray] = {}
         self.threads = 0
         self._rebuild()
 
@@ -340,7 +343,9 @@ class Mesh:
         """Cells of level L that satisfy the refinement criteria (before buffers).
 
         The density gradient of a cell next to an absent one uses the absent cell's coarser
-        covering cell (RAMSES's ``hydro_flag``); only cells of the level are flagged.
+        covering cell (RAMSES's ``hydro_flag``), from ``flag_coarse[L]`` when set (the
+        coarser level's density when level L's step ended); only cells of the level are
+        flagged.
         """
         n = 2**L
         if refine == "none":
@@ -349,7 +354,8 @@ class Mesh:
             return np.ones((n,) * 3, bool)
         ok = np.zeros((n,) * 3, np.uint8)
         if "gradient" in refine and err_grad_d >= 0:
-            coarse = self.U[L - 1][0] if L > self.levelmin else None
+            coarse = (self.flag_coarse.get(L, self.U[L - 1][0]) if L > self.levelmin
+                      else None)
             _amr.flag_gradient(self.U[L][0], self.kind[L], coarse, float(err_grad_d), FLOOR_D,
                                ok, self.threads)
         ok = ok.view(bool)
@@ -716,6 +722,11 @@ class _Subcycler:
             _amr.restrict(mesh.U[L], mesh.U[L + 1], mesh.refined[L], mesh.threads)
         run.count_step(L)
         self.tlev[L] += dt
+        if L > lmin:   # flag_fine(L): L's flags read the coarser level as it is now
+            if icount == 2 and L < lmax:
+                mesh.flag_coarse[L] = mesh.U[L - 1][0].copy()
+            else:
+                mesh.flag_coarse.pop(L, None)
         if L > lmin and icount == 2:
             self.dtnew[L - 1] = self.dtold[L] + self.dtnew[L]
 
@@ -816,6 +827,7 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
                regrid_every=int(regrid_every), floor=density_floor, max_steps=max_steps,
                on_regrid=on_regrid)
     mesh.restrict()
+    mesh.flag_coarse.clear()
     run.leaves = mesh.leaf_counts()
     initial = mesh.totals()
     t_wall = _time.perf_counter()
@@ -827,6 +839,7 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
         final_regrid = schedule != "global"
     if final_regrid and refine is not None and mesh.levelmax > mesh.levelmin:
         run.regrid()
+    mesh.flag_coarse.clear()
     mesh.restrict()
     final = mesh.totals()
     wall = _time.perf_counter() - t_wall
