@@ -161,6 +161,12 @@ class Mesh:
         average of their children after :meth:`restrict`).
     kind : dict of int to ndarray
         Per level, ``(n, n, n)`` uint8: 0 absent, 1 leaf, 2 refined.
+    flag_coarse, flag_allow : dict of int to ndarray
+        Set by the subcycled step for the next regrid (empty otherwise), per level ``L``:
+        the density of level ``L - 1`` the gradient criterion of ``L`` reads (as it was when
+        ``L``'s step ended: RAMSES's ``flag_fine`` closes each level's step), and the cells
+        of ``L`` whose flags may stand (after a level's first substep, those of octs whose
+        26 neighbouring octs exist: RAMSES's ``ensure_ref_rules``).
 
     Raises
     ------
@@ -193,9 +199,8 @@ class Mesh:
         self.kind[levelmin][...] = LEAF
         self._fc: dict[int, np.ndarray] = {}
         self._flags: dict[int, np.ndarray] = {}   # each level's flags at its last flagging
-        # per level, the coarser level's density its gradient criterion reads when that is
-        # not the present one (subcycling: RAMSES flags a level at the end of its own step)
         self.flag_coarse: dict[int, np.ndarray] = {}
+        self.flag_allow: dict[int, np.ndarray] = {}
         self.threads = 0
         self._rebuild()
 
@@ -416,6 +421,8 @@ class Mesh:
             flag |= self.flag(L, refine, err_grad_d, m_refine) & ex
             for _ in range(nexpand):
                 flag = _smooth(flag, ex, self.threads)
+            if L in self.flag_allow:   # RAMSES's ensure_ref_rules (subcycling)
+                flag &= self.flag_allow[L]
             self._flags[L] = flag
         # 2. refinement, coarsest first (RAMSES's refine_fine): cells created here carry no
         # flag, cells removed here lose theirs; a cell is refined only when its 26
@@ -658,8 +665,11 @@ class _Subcycler:
     which the coarse leaves use instead of their own flux there. Refined cells take the
     average of their children after their level's step (``upload_fine``). The mesh is
     regridded at the start of the step of levelmin and of the second step of every finer
-    level, the levels from there to levelmax (``refine_fine``), flagged from their state
-    then.
+    level, the levels from there to levelmax (``refine_fine``), each flagged as RAMSES's
+    ``flag_fine`` at the end of its last step: from its state then (its gradient criterion
+    reading the coarser level as it was then, :attr:`Mesh.flag_coarse`), and after a first
+    substep only in octs whose 26 neighbouring octs exist (``ensure_ref_rules``,
+    :attr:`Mesh.flag_allow`).
     """
 
     def __init__(self, run: _Run):
@@ -722,11 +732,18 @@ class _Subcycler:
             _amr.restrict(mesh.U[L], mesh.U[L + 1], mesh.refined[L], mesh.threads)
         run.count_step(L)
         self.tlev[L] += dt
-        if L > lmin:   # flag_fine(L): L's flags read the coarser level as it is now
+        if L > lmin:   # flag_fine(L, icount), for the next regrid that flags L
+            # the gradient criterion reads the coarser level as it is now (not yet stepped)
             if icount == 2 and L < lmax:
                 mesh.flag_coarse[L] = mesh.U[L - 1][0].copy()
             else:
                 mesh.flag_coarse.pop(L, None)
+            # ensure_ref_rules: after a first substep, only octs whose 26 neighbouring octs
+            # exist keep their flags (their parent's 26 neighbours are refined)
+            if icount == 1 and L < lmax:
+                mesh.flag_allow[L] = _up(_erode(mesh.kind[L - 1] == REFINED))
+            else:
+                mesh.flag_allow.pop(L, None)
         if L > lmin and icount == 2:
             self.dtnew[L - 1] = self.dtold[L] + self.dtnew[L]
 
@@ -828,6 +845,7 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
                on_regrid=on_regrid)
     mesh.restrict()
     mesh.flag_coarse.clear()
+    mesh.flag_allow.clear()
     run.leaves = mesh.leaf_counts()
     initial = mesh.totals()
     t_wall = _time.perf_counter()
@@ -840,6 +858,7 @@ def evolve(mesh: Mesh, t_end: float, *, cs: float = 1.0, scheme: str = "muscl",
     if final_regrid and refine is not None and mesh.levelmax > mesh.levelmin:
         run.regrid()
     mesh.flag_coarse.clear()
+    mesh.flag_allow.clear()
     mesh.restrict()
     final = mesh.totals()
     wall = _time.perf_counter() - t_wall
