@@ -2,9 +2,9 @@
 AMR output), and RAMSES namelists read back (turbsim.ramses.nml).
 
 Measured on shared/ramses/amr (levels 5-7, err_grad_d 0.1, nexpand 1, t = 0.5996 Myr) with the
-default schedule, AMR-lite's subcycling ("nsubcycle"): leaves -0.8 %, +2.2 %, +4.1 % per level;
-difference/signal 0.001, 0.004, 0.005; PDF L1 0.0017; std ln(rho) +0.1 %; column-density power
-0.050. With "subcycle" (one global step, levels flagged on their own clocks): leaves -5.3 %,
+default schedule, AMR-lite's subcycling ("nsubcycle"): RAMSES's leaves cell for cell at every
+level; difference/signal 3e-7, 9e-7, 9e-7; PDF L1 0; std ln(rho) +1e-7 relative; column-density
+power 1.4e-6. With "subcycle" (one global step, levels flagged on their own clocks): leaves -5.3 %,
 +15.0 %, +9.0 %; difference/signal 0.066-0.076; PDF L1 0.019; power 0.066. The uniform 32^3 run
 from the same IC: 0.010 at level 5. amr_multicpu (4 ranks) gives the same figures.
 """
@@ -43,12 +43,12 @@ def test_amr_lite_reproduces_ramses_within_the_tolerances(amr_run):
     assert check.parameters.schedule == DEFAULT_SCHEDULE == "nsubcycle" and check.levels == (5, 7)
     assert set(check.leaves) == {5, 6, 7}
     assert [b for _, b, _ in check.leaves.values()] == [24145, 66645, 18712]   # RAMSES's (CASE.md)
-    assert all(abs(d) < 0.1 for _, _, d in check.leaves.values()), check.leaves   # -0.8 %, +2.2 %, +4.1 %
-    assert check.pdf_l1 < 0.01                                                     # 0.0017
-    assert all(v < 0.02 for v in check.diff_over_signal_per_level.values()), check.diff_over_signal_per_level
-    assert check.diff_over_signal == max(check.diff_over_signal_per_level.values())
-    assert check.power_max_dev < 0.1                                               # 0.050
-    assert abs(check.std_lnrho[0] / check.std_lnrho[1] - 1) < 0.01                 # +0.1 %
+    assert all(abs(d) < 0.01 for _, _, d in check.leaves.values()), check.leaves  # equal (0, 0, 0)
+    assert check.pdf_l1 < 1e-3                                                     # 0
+    assert all(v < 1e-4 for v in check.diff_over_signal_per_level.values()), check.diff_over_signal_per_level
+    assert check.diff_over_signal == max(check.diff_over_signal_per_level.values())  # 9e-7
+    assert check.power_max_dev < 1e-3                                              # 1.4e-6
+    assert abs(check.std_lnrho[0] / check.std_lnrho[1] - 1) < 1e-4                 # 1e-7
     assert check.uniform_diff_over_signal < 0.02                                   # 0.010
     assert check.agrees() and check.failures() == []
     assert len(check.k) == 64 and check.k[0] == 1
@@ -59,22 +59,31 @@ def test_amr_lite_reproduces_ramses_within_the_tolerances(amr_run):
     assert maps.level_turbsim.min() >= 5 and maps.level_turbsim.max() == 7
 
 
-def test_subcycle_schedule_within_the_looser_bounds(shared):
+@pytest.fixture(scope="module")
+def subcycle_run(shared):
+    """The same case with one global step and RAMSES's flagging clocks ("subcycle")."""
+    out, ic = case(shared)
+    return amr_cross_validate(out, ic, err_grad_d=0.1, nexpand=1, schedule="subcycle")
+
+
+def test_subcycle_schedule_within_the_looser_bounds(subcycle_run):
     """One global step with RAMSES's flagging clocks: the bounds it was accepted with (20 %,
     PDF L1 0.03, difference/signal 0.1), not the default tolerances (level 6 is +15 %)."""
-    out, ic = case(shared)
-    check = amr_cross_validate(out, ic, err_grad_d=0.1, nexpand=1, schedule="subcycle")
+    check = subcycle_run
     assert all(abs(d) < 0.2 for _, _, d in check.leaves.values()), check.leaves
     assert check.pdf_l1 < 0.03 and check.diff_over_signal < 0.1 and check.power_max_dev < 0.15
     assert not check.agrees() and any("level 6" in f for f in check.failures())
 
 
-def test_tighter_tolerances_name_what_fails(amr_run):
-    check, _ = amr_run
-    failures = check.failures(leaf_tolerance=0.03)
-    assert len(failures) == 1 and "level 7" in failures[0] and "18712" in failures[0], failures
-    assert not check.agrees(tolerance=0.003) and not check.agrees(pdf_tolerance=0.001)
-    assert not check.agrees(power_tolerance=0.01)
+def test_tighter_tolerances_name_what_fails(subcycle_run, amr_run):
+    check = subcycle_run   # leaves -5.3 %, +15.0 %, +9.0 %; PDF L1 0.019; power 0.066
+    failures = check.failures(leaf_tolerance=0.10, tolerance=0.1, pdf_tolerance=0.03, power_tolerance=0.15)
+    assert len(failures) == 1 and "level 6" in failures[0] and "66645" in failures[0], failures
+    assert not check.agrees(tolerance=0.05, leaf_tolerance=0.2) and not check.agrees(pdf_tolerance=0.01)
+    assert not check.agrees(power_tolerance=0.05, leaf_tolerance=0.2, tolerance=0.1, pdf_tolerance=0.03)
+    exact, _ = amr_run     # nsubcycle: only a difference/signal tolerance below 9e-7 fails
+    assert exact.agrees(leaf_tolerance=0.0, pdf_tolerance=1e-6, power_tolerance=1e-4, tolerance=1e-5)
+    assert [f.split(":")[0] for f in exact.failures(tolerance=1e-9)] == ["level 5", "level 6", "level 7"]
 
 
 def test_result_is_json(amr_run):
@@ -124,13 +133,14 @@ def test_cli_prints_the_level_table_and_exits_0(shared, tmp_path, capsys, caplog
 
 def test_cli_json_and_exit_1_above_a_tolerance(shared, capsys):
     out, ic = case(shared)
-    code, stdout, err = run_cli(capsys, out, "--ic", ic, "--json", "--leaf-tolerance", "0.03")
+    code, stdout, err = run_cli(capsys, out, "--ic", ic, "--json", "--schedule", "subcycle", "--tolerance", "0.1",
+                                "--pdf-tolerance", "0.03", "--power-tolerance", "0.15")
     assert code == 1
     result = json.loads(stdout)
-    assert result["agrees"] is False and result["tolerances"]["leaves"] == 0.03
-    assert result["tolerance"] == 0.02 and len(result["failures"]) == 1 and "level 7" in result["failures"][0]
+    assert result["agrees"] is False and result["tolerances"]["leaves"] == 0.1
+    assert result["tolerance"] == 0.1 and len(result["failures"]) == 1 and "level 6" in result["failures"][0]
     assert [row["level"] for row in result["per_level"]] == [5, 6, 7]
-    assert "WARNING" in err and "disagree" in err and "level 7" in err, err
+    assert "WARNING" in err and "disagree" in err and "level 6" in err, err
 
 
 def test_cli_refuses_an_unsupported_namelist_option(shared, tmp_path, capsys):

@@ -23,9 +23,9 @@ leaves per level and spectra. Agreement, since the two codes are alike but not t
 instructions: leaves of every level within ``--leaf-tolerance`` (default 0.1),
 difference/signal of every level within ``--tolerance`` (default 0.02 for AMR), PDF L1
 within ``--pdf-tolerance`` (0.01), power within ``--power-tolerance`` (0.1). Measured on
-the shared AMR run (levels 5-7): leaves -0.8 %, +2.2 %, +4.1 %; difference/signal 0.001,
-0.004, 0.005; PDF L1 0.0017; power 0.050 (``--schedule subcycle``: +15 % leaves at level
-6 and difference/signal 0.076, a disagreement).
+the shared AMR run (levels 5-7): RAMSES's leaves cell for cell at every level;
+difference/signal 3e-7, 9e-7, 9e-7; PDF L1 0; power 1.4e-6 (``--schedule subcycle``: +15 %
+leaves at level 6 and difference/signal 0.076, a disagreement).
 
 The IC is checked against the snapshot first (grid, units, mass, sound speed, the time
 the IC file records for the output, the t = 0 snapshot when there is one): an IC that
@@ -167,17 +167,17 @@ def _print_amr(check: amrcheck.AmrCheck, args, failures: list[str]) -> None:
         print(f"  (no namelist: {', '.join(defaults)} at their defaults)")
     print("  level   leaves AMR-lite   leaves RAMSES   difference   difference/signal")
     for L, (a, b, d) in check.leaves.items():
-        print(f"  {L:5d}   {a:15d}   {b:13d}   {d:+10.1%}   {check.diff_over_signal_per_level[L]:17.4f}")
+        print(f"  {L:5d}   {a:15d}   {b:13d}   {d:+10.1%}   {check.diff_over_signal_per_level[L]:17.3g}")
     if check.uniform_diff_over_signal is not None:
         print(f"  uniform {2**lmin}^3 run from the same IC (no refinement): difference/signal "
               f"{check.uniform_diff_over_signal:.4f} at level {lmin}")
     ta, tr = check.std_lnrho
     rel = f" ({ta / tr - 1:+.1%})" if tr > 0 else ""
     print(f"  std ln(rho) at level {lmax}: AMR-lite {ta:.5f}, RAMSES {tr:.5f}{rel}")
-    print(f"  ln(rho) PDF L1 distance at level {lmax}: {check.pdf_l1:.4f}")
+    print(f"  ln(rho) PDF L1 distance at level {lmax}: {check.pdf_l1:.3g}")
     n = 2**lmax
     print(f"  column-density power along z ({n}^2), largest |AMR-lite / RAMSES - 1| for k <= {n // 2}: "
-          f"{check.power_max_dev:.3f}")
+          f"{check.power_max_dev:.3g}")
     print(f"  tolerances: leaves {args.leaf_tolerance:g}, difference/signal {args.tolerance:g}, PDF L1 "
           f"{args.pdf_tolerance:g}, power {args.power_tolerance:g}: "
           + ("all within" if not failures else f"{len(failures)} above"))

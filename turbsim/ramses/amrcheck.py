@@ -24,8 +24,8 @@ therefore stated by tolerances (:meth:`AmrCheck.agrees`): leaves of every level 
 :data:`TOLERANCE` (0.02), PDF L1 within :data:`PDF_TOLERANCE` (0.01), power within
 :data:`POWER_TOLERANCE` (0.10). Measured on the shared ``amr`` case (levels 5-7,
 ``err_grad_d = 0.1``) with the default schedule, AMR-lite's subcycling (``"nsubcycle"``,
-as RAMSES's): leaves -0.8 %, +2.2 %, +4.1 %; difference/signal 0.001-0.005; PDF L1
-0.0017; power 0.050. With ``"subcycle"`` (one global step, each level flagged on its own
+as RAMSES's): RAMSES's leaves cell for cell; difference/signal 3e-7-9e-7; PDF L1 0;
+power 1.4e-6. With ``"subcycle"`` (one global step, each level flagged on its own
 clock): leaves -5 %, +15 %, +9 %; difference/signal 0.066-0.076; PDF L1 0.019; power
 0.066 (above the tolerances).
 
@@ -78,18 +78,18 @@ __all__ = ["LEAF_TOLERANCE", "TOLERANCE", "PDF_TOLERANCE", "POWER_TOLERANCE", "P
 
 LEAF_TOLERANCE = 0.10
 """Largest ``|leaves_amr-lite / leaves_ramses - 1|`` of any level still reported as agreement
-(the issue's 10 %; measured on the shared AMR run with the ``"nsubcycle"`` schedule: -0.8 %,
-+2.2 %, +4.1 % for levels 5, 6, 7; ``"subcycle"``: -5.3 %, +15.0 %, +9.0 %)."""
+(the issue's 10 %; measured on the shared AMR run with the ``"nsubcycle"`` schedule: 0 at
+levels 5, 6, 7, the same cells; ``"subcycle"``: -5.3 %, +15.0 %, +9.0 %)."""
 TOLERANCE = 0.02
 """Largest density difference/signal on the uniform grid of any level still reported as
-agreement (measured: 0.001, 0.004, 0.005 with ``"nsubcycle"``, 0.066-0.076 with
+agreement (measured: 3e-7, 9e-7, 9e-7 with ``"nsubcycle"``, 0.066-0.076 with
 ``"subcycle"``; the uniform ``levelmin`` run from the same IC: 0.010 at levelmin)."""
 PDF_TOLERANCE = 0.01
-"""Largest L1 distance of the ln(rho) histograms at levelmax (measured: 0.0017 with
+"""Largest L1 distance of the ln(rho) histograms at levelmax (measured: 0 with
 ``"nsubcycle"``, 0.019 with ``"subcycle"``)."""
 POWER_TOLERANCE = 0.10
 """Largest ``|P_amr-lite(k) / P_ramses(k) - 1|`` of the column-density power, k <= N/2
-(measured: 0.050 with ``"nsubcycle"``, 0.066 with ``"subcycle"``)."""
+(measured: 1.4e-6 with ``"nsubcycle"``, 0.066 with ``"subcycle"``)."""
 PDF_BINS = 40
 """Bins of the ln(rho) histograms."""
 DEFAULT_SCHEDULE = "nsubcycle"
