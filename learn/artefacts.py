@@ -611,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--steps", type=int, default=200, help="network steps (default 200)")
         q.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
         q.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    s.add_argument("--size", type=int, default=IMAGE_SIZE,
+                   help=f"image side every check reads, pixels (default {IMAGE_SIZE}; maps are block-averaged "
+                        "to it, or Fourier-interpolated when it is not a divisor)")
     for q in (m, t, d, s):
         q.add_output_options(json="print the result as one JSON line")
     return p
@@ -643,7 +646,7 @@ def main(argv=None) -> int:
                                                                 args.objective, args.reweight,
                                                                 not args.no_unbiased),
                                 autoencoder=AutoencoderOptions(steps=args.ae_steps, seed=args.seed),
-                                n_boot=args.n_boot)
+                                n_boot=args.n_boot, size=args.size)
             res = artefact_study(args.data_dir, args.out, args.nuisances, ramses=args.ramses, options=opts,
                                  progress=progress)
             for row in table_rows(res):

@@ -40,12 +40,13 @@ VARIANTS: dict[str, dict] = {
     "first": {"scheme": "first"},
     "cells128": {"cells": 128},
     "t5": {"t_end": 5.0},
-    "amr": {"amr_levels": 1, "err_grad_d": 0.1},
+    "amr": {"amr_levels": 1, "err_grad_d": 0.1, "regrid_schedule": "nsubcycle"},
 }
 """Nuisance ensembles: changes to the ``ramses64`` preset (64^3, MUSCL, 0.5 Myr, RAMSES's
 conventions). ``seed`` changes only the ensemble seed (the control: nothing but the
 realisations differ); ``amr`` refines the ``cells`` grid (levelmin) by AMR-lite up to
-``amr_levels`` finer levels."""
+``amr_levels`` finer levels, with RAMSES's subcycling (the schedule that makes RAMSES's own
+mesh)."""
 
 
 @dataclass(frozen=True)

@@ -260,6 +260,7 @@ def test_the_mesh_variant_refines_the_reference_grid_from_the_same_seeds():
     amr = artefacts.variant_config("amr", sims=8, seed=3, cells=16)
     fine = artefacts.variant_config("cells128", sims=8, seed=3, cells=16)  # its uniform twin: 2x the cells
     assert (amr.sim.levelmin, amr.sim.levelmax, amr.sim.cells, amr.sim.err_grad_d) == (4, 5, 16, 0.1)
+    assert amr.sim.regrid_schedule == "nsubcycle"  # RAMSES's subcycling: RAMSES's own mesh
     assert amr.sim.map_cells == 32 and fine.sim.cells == 128  # cells128 is fixed at 128^3 by its variant
     assert amr.seed == ref.seed and amr.splits == ref.splits and artefacts.NUISANCES["mesh"].b == "amr"
     # the refinement nuisance: the same AMR-lite runs against the uniform grid of levelmin
