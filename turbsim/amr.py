@@ -234,7 +234,7 @@ class Mesh:
         mesh._rebuild()
         mesh.restrict()
         for L in range(L0 + 1, levelmax + 1):  # valid values everywhere (never read as cells)
-            _amr.prolong(mesh.U[L - 1], mesh.U[L], np.arange(8**L, dtype=np.int64), 0)
+            _amr.prolong(mesh.U[L - 1], mesh.U[L], np.arange(8 ** (L - 1), dtype=np.int64), 0)
         mesh.fill_ghosts()
         return mesh
 
@@ -250,8 +250,8 @@ class Mesh:
             self.refined[L] = (np.flatnonzero(k == REFINED).astype(np.int64) if L < self.levelmax
                                else np.empty(0, np.int64))
             if L > self.levelmin:
-                # absent cells within 2 cells of the level's cells: the cells of the coarse
-                # cells next to a refined one (2 fine cells = 1 coarse cell; octs aligned)
+                # absent cells within 2 cells of the level's cells: the children of the
+                # coarse cells next to a refined one (2 fine cells = 1 coarse cell)
                 self.ghosts[L] = _amr.ghosts(self.kind[L - 1])
             if L < self.levelmax and self.refined[L].size and L not in self._fc:
                 self._fc[L] = np.zeros((3, 4) + k.shape)
@@ -328,7 +328,7 @@ class Mesh:
         self.kind[L][new] = REFINED
         kids = _up(new)
         self.kind[L + 1][kids] = LEAF
-        _amr.prolong(self.U[L], self.U[L + 1], np.flatnonzero(kids).astype(np.int64), self.threads)
+        _amr.prolong(self.U[L], self.U[L + 1], np.flatnonzero(new).astype(np.int64), self.threads)
         self._rebuild()
         self.fill_ghosts()
 

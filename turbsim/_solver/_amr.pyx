@@ -122,7 +122,8 @@ def restrict(double[:, :, :, ::1] Uc, const double[:, :, :, ::1] Uf, const int64
 
 def prolong(const double[:, :, :, ::1] Uc, double[:, :, :, ::1] Uf, const int64_t[::1] cells,
             int threads):
-    """Minmod-limited linear prolongation into the fine ``cells`` (flat fine indices)."""
+    """Minmod-limited linear prolongation into the 8 children of ``cells`` (flat coarse
+    indices)."""
     cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, 0.0)
     if cells.shape[0] == 0:
         return
@@ -171,19 +172,17 @@ def any_child(const uint8_t[:, :, ::1] fine, int value):
 
 
 def apply(uint8_t[:, :, ::1] kind_c, const uint8_t[:, :, ::1] flag, uint8_t[:, :, ::1] kind_f):
-    """Refine where flagged, derefine elsewhere; returns the new fine cells (flat indices)."""
+    """Refine where flagged, derefine elsewhere; returns the newly refined cells (flat
+    coarse indices), whose children are to be prolongated."""
     cdef int64_t nc = kind_c.shape[0]
-    cdef uint8_t[:, :, ::1] kc = np.array(kind_c)
-    cdef uint8_t[:, :, ::1] kf = np.array(kind_f)
     cdef int64_t m
     with nogil:
-        m = ts_amr_apply(nc, &kc[0, 0, 0], &flag[0, 0, 0], &kf[0, 0, 0], NULL)
-    fresh = np.empty(m, np.int64)
+        m = ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0], NULL)
+    fresh = np.empty(max(m, 1), np.int64)
     cdef int64_t[::1] fr = fresh
     with nogil:
-        ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0],
-                     &fr[0] if m > 0 else NULL)
-    return fresh
+        m = ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0], &fr[0])
+    return fresh[:m]
 
 
 def tiles(const uint8_t[:, :, ::1] kind):
@@ -200,7 +199,8 @@ def tiles(const uint8_t[:, :, ::1] kind):
 
 
 def ghosts(const uint8_t[:, :, ::1] kind_c):
-    """Flat indices (fine level) of the cells of coarse cells next to a refined one."""
+    """Flat indices of the coarse cells next to a refined one that are not refined: their
+    children are the ghost cells of the finer level."""
     cdef int64_t m
     cdef uint8_t[:, :, ::1] mark = np.empty_like(np.asarray(kind_c))
     with nogil:

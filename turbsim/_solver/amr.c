@@ -497,28 +497,32 @@ void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double
                     const int64_t *cells, int64_t ncells)
 {
     const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
-    int lf = 0;                         /* nf = 2^lf: indices by shifts and masks */
-    while (((int64_t)1 << lf) < nf) lf++;
 #ifdef TURBSIM_OPENMP
-#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 65536)
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 8192)
 #endif
     for (int64_t q = 0; q < ncells; q++) {
-        const int64_t g = cells[q];
-        const int64_t gx = g >> (2 * lf), gy = (g >> lf) & (nf - 1), gz = g & (nf - 1);
-        const int64_t cx = gx / 2, cy = gy / 2, cz = gz / 2;
-        const int64_t c = (cx * nc + cy) * nc + cz;
+        const int64_t c = cells[q];
+        const int64_t cx = c / (nc * nc), cy = (c / nc) % nc, cz = c % nc;
         const int64_t xm = (wrap(cx - 1, nc) * nc + cy) * nc + cz, xp = (wrap(cx + 1, nc) * nc + cy) * nc + cz;
         const int64_t ym = (cx * nc + wrap(cy - 1, nc)) * nc + cz, yp = (cx * nc + wrap(cy + 1, nc)) * nc + cz;
         const int64_t zm = (cx * nc + cy) * nc + wrap(cz - 1, nc), zp = (cx * nc + cy) * nc + wrap(cz + 1, nc);
-        const double ex = (gx & 1) ? 0.25 : -0.25, ey = (gy & 1) ? 0.25 : -0.25;
-        const double ez = (gz & 1) ? 0.25 : -0.25;
+        const int64_t g0 = ((2 * cx) * nf + 2 * cy) * nf + 2 * cz;
         for (int v = 0; v < NVAR; v++) {
             const double *C = Uc + v * nc3;
+            double *F = Uf + v * nf3 + g0;
             const double u0 = C[c];
             const double sx = amr_minmod(u0 - C[xm], C[xp] - u0);
             const double sy = amr_minmod(u0 - C[ym], C[yp] - u0);
             const double sz = amr_minmod(u0 - C[zm], C[zp] - u0);
-            Uf[v * nf3 + g] = u0 + ((ex * sx + ey * sy) + ez * sz);
+            /* the child at offset (a, b, e) lies at (+-1/4, +-1/4, +-1/4) of the parent */
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    const double tx = (a ? 0.25 : -0.25) * sx, ty = (b ? 0.25 : -0.25) * sy;
+                    const double txy = tx + ty;
+                    double *row = F + a * nf * nf + b * nf;
+                    row[0] = u0 + (txy + -0.25 * sz);
+                    row[1] = u0 + (txy + 0.25 * sz);
+                }
         }
     }
 }
@@ -633,29 +637,54 @@ void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *o
             }
 }
 
+/* number of the 8 children of coarse cell (x, y, z) whose kind is v (fine level nf) */
+static inline int amr_oct_count(const uint8_t *kind_f, int64_t nf, int64_t x, int64_t y,
+                                int64_t z, uint8_t v)
+{
+    int m = 0;
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            const uint8_t *f = kind_f + ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z;
+            m += (f[0] == v) + (f[1] == v);
+        }
+    return m;
+}
+
 int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
                      int64_t *fresh)
 {
-    const int64_t nf = 2 * nc;
+    const int64_t nf = 2 * nc, nc3 = nc * nc * nc;
     int64_t nfresh = 0;
-    for (int64_t x = 0; x < nc; x++)
-        for (int64_t y = 0; y < nc; y++)
-            for (int64_t z = 0; z < nc; z++) {
-                const int64_t c = (x * nc + y) * nc + z;
-                const int exists = kind_c[c] != TS_AMR_ABSENT, ref = exists && flag[c];
-                if (exists) kind_c[c] = ref ? TS_AMR_REFINED : TS_AMR_LEAF;
-                for (int a = 0; a < 2; a++)
-                    for (int b = 0; b < 2; b++)
-                        for (int e = 0; e < 2; e++) {
-                            const int64_t g = ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z + e;
-                            if (!ref) { kind_f[g] = TS_AMR_ABSENT; continue; }
-                            if (kind_f[g] == TS_AMR_ABSENT) {
-                                if (fresh) fresh[nfresh] = g;
-                                nfresh++;
-                                kind_f[g] = TS_AMR_LEAF;
-                            }
-                        }
+    for (int64_t c = 0; c < nc3; c++) {
+        const uint8_t k = kind_c[c];
+        const int ref = k != TS_AMR_ABSENT && flag[c];
+        /* nothing changes where a leaf stays a leaf or a refined cell stays refined with
+         * its 8 children (octs are whole); an absent cell has no children unless its
+         * parent was just removed */
+        if (k == TS_AMR_LEAF && !ref)
+            continue;
+        const int64_t x = c / (nc * nc), y = (c / nc) % nc, z = c % nc;
+        if (ref) {
+            if (k == TS_AMR_REFINED && amr_oct_count(kind_f, nf, x, y, z, TS_AMR_ABSENT) == 0)
+                continue;
+        } else if (amr_oct_count(kind_f, nf, x, y, z, TS_AMR_ABSENT) == 8) {
+            continue;
+        }
+        /* changed: list it (first call) or apply it (second call) */
+        if (!fresh) {
+            nfresh += ref;
+            continue;
+        }
+        if (k != TS_AMR_ABSENT) kind_c[c] = ref ? TS_AMR_REFINED : TS_AMR_LEAF;
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++) {
+                uint8_t *f = kind_f + ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z;
+                for (int e = 0; e < 2; e++)
+                    f[e] = ref ? (f[e] == TS_AMR_ABSENT ? TS_AMR_LEAF : f[e]) : TS_AMR_ABSENT;
             }
+        if (ref)
+            fresh[nfresh++] = c;
+    }
     return nfresh;
 }
 
@@ -688,7 +717,7 @@ int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nl
 
 int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t *ghosts)
 {
-    const int64_t nf = 2 * nc, nc3 = nc * nc * nc;
+    const int64_t nc3 = nc * nc * nc;
     int64_t count = 0;
     if (!ghosts) {
         /* mark the cells that are not refined but touch a refined one */
@@ -707,18 +736,11 @@ int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t 
                             }
                 }
         for (int64_t c = 0; c < nc3; c++) count += mark[c];
-        return 8 * count;
+        return count;
     }
-    for (int64_t x = 0; x < nc; x++)
-        for (int64_t y = 0; y < nc; y++)
-            for (int64_t z = 0; z < nc; z++) {
-                if (!mark[(x * nc + y) * nc + z])
-                    continue;
-                for (int a = 0; a < 2; a++)
-                    for (int b = 0; b < 2; b++)
-                        for (int e = 0; e < 2; e++)
-                            ghosts[count++] = ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z + e;
-            }
+    for (int64_t c = 0; c < nc3; c++)
+        if (mark[c])
+            ghosts[count++] = c;
     return count;
 }
 
