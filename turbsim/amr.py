@@ -190,6 +190,7 @@ class Mesh:
         self.kind[levelmin][...] = LEAF
         self._fc: dict[int, np.ndarray] = {}
         self._flags: dict[int, np.ndarray] = {}   # each level's flags at its last flagging
+        self._out: dict[int, np.ndarray] = {}     # each level's step output, kept between steps
         self.threads = 0
         self._rebuild()
 
@@ -242,11 +243,11 @@ class Mesh:
     def _rebuild(self) -> None:
         """Lists the kernels walk: tiles with leaves, refined cells, ghost cells."""
         self.tiles, self.refined, self.ghosts = {}, {}, {}
-        self.n_leaves = 0
+        self._leaves = {}
         for L in self.levels:
             k = self.kind[L]
             self.tiles[L], leaves = _amr.tiles(k)
-            self.n_leaves += int(leaves)
+            self._leaves[L] = int(leaves)
             self.refined[L] = (np.flatnonzero(k == REFINED).astype(np.int64) if L < self.levelmax
                                else np.empty(0, np.int64))
             if L > self.levelmin:
@@ -255,6 +256,19 @@ class Mesh:
                 self.ghosts[L] = _amr.ghosts(self.kind[L - 1])
             if L < self.levelmax and self.refined[L].size and L not in self._fc:
                 self._fc[L] = np.zeros((3, 4) + k.shape)
+        self.n_leaves = sum(self._leaves.values())
+
+    def _buffer(self, L: int, size: int) -> np.ndarray:
+        """The step output of level L, ``size`` float64, reused from step to step.
+
+        Kept per level and grown by a quarter more than asked when too small, so that a
+        step does not pay for fresh memory (its pages zeroed by the system) as the level's
+        tiles change.
+        """
+        buf = self._out.get(L)
+        if buf is None or buf.size < size:
+            buf = self._out[L] = np.empty(size + size // 4)
+        return buf[:size]
 
     def restrict(self) -> None:
         """Refined cells take the volume average of their children, finest first."""
@@ -267,9 +281,9 @@ class Mesh:
             _amr.prolong(self.U[L - 1], self.U[L], self.ghosts[L], self.threads)
 
     def leaf_counts(self) -> dict[int, int]:
-        """Number of leaf cells per level holding any, ``{level: count}``."""
-        counts = {L: int(np.count_nonzero(self.kind[L] == LEAF)) for L in self.levels}
-        return {L: c for L, c in counts.items() if c}
+        """Number of leaf cells per level holding any, ``{level: count}`` (counted when the
+        mesh last changed)."""
+        return {L: c for L, c in self._leaves.items() if c}
 
     def refined_fraction(self) -> dict[int, float]:
         """Volume fraction of the box covered by the cells of each level."""
@@ -433,7 +447,7 @@ def _level_step(mesh: Mesh, L: int, dt: float, cs: float, gamma: float, scheme: 
     tiles = mesh.tiles[L]
     if tiles.shape[0] == 0:
         return 0.0, -1
-    out = np.empty(tiles.shape[0] * 4 * TILE**3)
+    out = mesh._buffer(L, tiles.shape[0] * 4 * TILE**3)
     fc_in = mesh._fc.get(L) if mesh.refined[L].size else None
     fc_out = mesh._fc.get(L - 1) if L > mesh.levelmin else None
     if L > mesh.levelmin and fc_out is None:

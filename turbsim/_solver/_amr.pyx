@@ -188,14 +188,14 @@ def apply(uint8_t[:, :, ::1] kind_c, const uint8_t[:, :, ::1] flag, uint8_t[:, :
 def tiles(const uint8_t[:, :, ::1] kind):
     """(tiles holding a leaf as an (m, 3) int32 array, number of leaves)."""
     cdef int64_t nl = 0, m
-    with nogil:
-        m = ts_amr_tiles(kind.shape[0], &kind[0, 0, 0], NULL, &nl)
-    out = np.empty((m, 3), np.int32)
+    cdef int64_t nt = kind.shape[0] // TILE
+    out = np.empty((nt * nt * nt, 3), np.int32)
     cdef int32_t[:, ::1] o = out
-    if m:
-        with nogil:
-            ts_amr_tiles(kind.shape[0], &kind[0, 0, 0], &o[0, 0], NULL)
-    return out, nl
+    with nogil:
+        m = ts_amr_tiles(kind.shape[0], &kind[0, 0, 0], &o[0, 0], &nl)
+    if m < 0:
+        raise MemoryError("the AMR tile list could not be made")
+    return out[:m].copy(), nl
 
 
 def ghosts(const uint8_t[:, :, ::1] kind_c):

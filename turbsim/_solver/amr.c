@@ -92,24 +92,41 @@ static void amr_rows(int64_t n, const uint8_t *kind, int64_t x0, int64_t y0, int
     }
 }
 
-/* 1. primitives of the tile and its ghost layers (periodic) */
+/* 1. primitives of the tile and its ghost layers (periodic); a row whose S cells do not
+ * wrap around the box is read as one contiguous run */
 static void amr_load(int64_t n, const double *U, int64_t x0, int64_t y0, int64_t z0,
                      amr_work *wk)
 {
     const int64_t n3 = n * n * n;
+    const int contiguous = z0 >= G && z0 + T + G <= n;
     for (int i = -G; i < T + G; i++) {
         const int64_t gx = wrap(x0 + i, n);
         for (int j = -G; j < T + G; j++) {
             const int64_t gy = wrap(y0 + j, n);
             const int64_t row = (gx * n + gy) * n;
-            for (int k = -G; k < T + G; k++) {
-                const int64_t g = row + wrap(z0 + k, n);
+            const int64_t l0 = WI(i, j, -G);
+            double *restrict w0 = wk->w[0] + l0, *restrict w1 = wk->w[1] + l0;
+            double *restrict w2 = wk->w[2] + l0, *restrict w3 = wk->w[3] + l0;
+            if (contiguous) {
+                const double *restrict u0 = U + row + z0 - G, *restrict u1 = u0 + n3;
+                const double *restrict u2 = u1 + n3, *restrict u3 = u2 + n3;
+#pragma omp simd
+                for (int k = 0; k < S; k++) {
+                    const double d = u0[k], inv = 1.0 / d;
+                    w0[k] = d;
+                    w1[k] = u1[k] * inv;
+                    w2[k] = u2[k] * inv;
+                    w3[k] = u3[k] * inv;
+                }
+                continue;
+            }
+            for (int k = 0; k < S; k++) {
+                const int64_t g = row + wrap(z0 + k - G, n);
                 const double d = U[g], inv = 1.0 / d;
-                const int64_t l = WI(i, j, k);
-                wk->w[0][l] = d;
-                wk->w[1][l] = U[n3 + g] * inv;
-                wk->w[2][l] = U[2 * n3 + g] * inv;
-                wk->w[3][l] = U[3 * n3 + g] * inv;
+                w0[k] = d;
+                w1[k] = U[n3 + g] * inv;
+                w2[k] = U[2 * n3 + g] * inv;
+                w3[k] = U[3 * n3 + g] * inv;
             }
         }
     }
@@ -122,6 +139,8 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
     const double st = p->limiter == 2 ? 2.0 : 1.0;
     const int has_h = p->gamma != 1.0;
     const int dxs = S * S, dys = S;
+    if (p->scheme == 0)     /* first order: the fluxes read the cells' own states (w) */
+        return;
     for (int i = -1; i <= T; i++)
         for (int j = -1; j <= T; j++) {
             /* the face states of a row are read by the fluxes of its own leaves and of
@@ -134,14 +153,6 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
             if (!need)
                 continue;
             const int64_t c0 = WI(i, j, -1), f0 = RI(i, j, -1);
-            if (p->scheme == 0) {
-                for (int q = 0; q < 6; q++) {
-                    for (int m = 0; m < NVAR; m++)
-                        memcpy(&wk->fs[q][m][f0], &wk->w[m][c0], (size_t)R * sizeof(double));
-                    memset(&wk->fs[q][4][f0], 0, (size_t)R * sizeof(double));
-                }
-                continue;
-            }
             const double *restrict r = wk->w[0] + c0, *restrict u = wk->w[1] + c0;
             const double *restrict v = wk->w[2] + c0, *restrict w = wk->w[3] + c0;
             double *restrict xm0 = wk->fs[0][0] + f0, *restrict xm1 = wk->fs[0][1] + f0,
@@ -204,29 +215,31 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
                 zm1[k] = uc - half * duz; zp1[k] = uc + half * duz;
                 zm2[k] = vc - half * dvz; zp2[k] = vc + half * dvz;
                 zm3[k] = wc - half * dwz; zp3[k] = wc + half * dwz;
-                const double h = has_h ? gm1 * sr : 0.0;
-                xm4[k] = h; xp4[k] = h; ym4[k] = h; yp4[k] = h; zm4[k] = h; zp4[k] = h;
+                if (has_h) {   /* read by the fluxes only when gamma != 1 */
+                    const double h = gm1 * sr;
+                    xm4[k] = h; xp4[k] = h; ym4[k] = h; yp4[k] = h; zm4[k] = h; zp4[k] = h;
+                }
             }
         }
 }
 
 /* LLF fluxes (llf_impl.h) through nf faces along a pencil: left states of face f at
- * index l + f of the face-state arrays ql, right states at r + f of qr; fluxes (lab frame:
- * rho, mx, my, mz) to F[v][off + f]. */
-static inline void amr_llf_row(const ts_amr_params *p, const amr_work *wk, int ql, int64_t l,
-                               int qr, int64_t r, int axis, int nf, double *const F[NVAR],
-                               int64_t off)
+ * ql[m][f], right states at qr[m][f] (m: rho, vx, vy, vz, h; h is read only when
+ * gamma != 1); fluxes (lab frame: rho, mx, my, mz) to F[v][off + f]. */
+static inline void amr_llf_row(const ts_amr_params *p, const double *const ql[NFS],
+                               const double *const qr[NFS], int axis, int nf,
+                               double *const F[NVAR], int64_t off)
 {
     static const int frame[3][3] = {{1, 2, 3}, {2, 1, 3}, {3, 1, 2}};
     const int *vel = frame[axis];
     const int has_h = p->gamma != 1.0;
     const double cs2 = p->cs * p->cs, gam = p->gamma, half = 0.5;
     const double c0 = sqrt(p->gamma) * p->cs;
-    const double *restrict rl = wk->fs[ql][0] + l, *restrict rr = wk->fs[qr][0] + r;
-    const double *restrict ul = wk->fs[ql][vel[0]] + l, *restrict ur = wk->fs[qr][vel[0]] + r;
-    const double *restrict al = wk->fs[ql][vel[1]] + l, *restrict ar = wk->fs[qr][vel[1]] + r;
-    const double *restrict bl = wk->fs[ql][vel[2]] + l, *restrict bt = wk->fs[qr][vel[2]] + r;
-    const double *restrict hl = wk->fs[ql][4] + l, *restrict hr = wk->fs[qr][4] + r;
+    const double *restrict rl = ql[0], *restrict rr = qr[0];
+    const double *restrict ul = ql[vel[0]], *restrict ur = qr[vel[0]];
+    const double *restrict al = ql[vel[1]], *restrict ar = qr[vel[1]];
+    const double *restrict bl = ql[vel[2]], *restrict bt = qr[vel[2]];
+    const double *restrict hl = ql[4], *restrict hr = qr[4];
     double *restrict f0 = F[0] + off, *restrict fn = F[vel[0]] + off;
     double *restrict fa = F[vel[1]] + off, *restrict fb = F[vel[2]] + off;
 #pragma omp simd
@@ -256,24 +269,50 @@ static inline void amr_llf_row(const ts_amr_params *p, const amr_work *wk, int q
     }
 }
 
+/* the states of a pencil starting at index l: face states q (MUSCL-Hancock), or the
+ * cells' own states (first order: index l of w, which has the layout of w, and h = 0) */
+static inline void amr_states(const amr_work *wk, int first, int q, int64_t l,
+                              const double *st[NFS])
+{
+    static const double zero[T + 1];
+    for (int m = 0; m < NVAR; m++)
+        st[m] = first ? wk->w[m] + l : wk->fs[q][m] + l;
+    st[4] = first ? zero : wk->fs[q][4] + l;
+}
+
 /* 3. fluxes through the faces of the tile's cells, pencil by pencil along z */
 static void amr_fluxes(const ts_amr_params *p, amr_work *wk)
 {
     double *Fx[NVAR], *Fy[NVAR], *Fz[NVAR];
+    const double *ql[NFS], *qr[NFS];
+    const int first = p->scheme == 0;
     for (int m = 0; m < NVAR; m++) { Fx[m] = wk->fx[m]; Fy[m] = wk->fy[m]; Fz[m] = wk->fz[m]; }
-    /* only the faces of rows that hold a leaf (the others are never read) */
+    /* only the faces of rows that hold a leaf (the others are never read); a face's left
+     * state is the + state of the cell below it, its right state the - state of the cell
+     * above */
+#define IDX(i, j, k) (first ? WI(i, j, k) : RI(i, j, k))
     for (int f = 0; f <= T; f++)
         for (int j = 0; j < T; j++)
-            if (wk->row[f][j + 1] | wk->row[f + 1][j + 1])
-                amr_llf_row(p, wk, 1, RI(f - 1, j, 0), 0, RI(f, j, 0), 0, T, Fx, FXI(f, j, 0));
+            if (wk->row[f][j + 1] | wk->row[f + 1][j + 1]) {
+                amr_states(wk, first, 1, IDX(f - 1, j, 0), ql);
+                amr_states(wk, first, 0, IDX(f, j, 0), qr);
+                amr_llf_row(p, ql, qr, 0, T, Fx, FXI(f, j, 0));
+            }
     for (int i = 0; i < T; i++)
         for (int f = 0; f <= T; f++)
-            if (wk->row[i + 1][f] | wk->row[i + 1][f + 1])
-                amr_llf_row(p, wk, 3, RI(i, f - 1, 0), 2, RI(i, f, 0), 1, T, Fy, FYI(i, f, 0));
+            if (wk->row[i + 1][f] | wk->row[i + 1][f + 1]) {
+                amr_states(wk, first, 3, IDX(i, f - 1, 0), ql);
+                amr_states(wk, first, 2, IDX(i, f, 0), qr);
+                amr_llf_row(p, ql, qr, 1, T, Fy, FYI(i, f, 0));
+            }
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++)
-            if (wk->row[i + 1][j + 1])
-                amr_llf_row(p, wk, 5, RI(i, j, -1), 4, RI(i, j, 0), 2, T + 1, Fz, FZI(i, j, 0));
+            if (wk->row[i + 1][j + 1]) {
+                amr_states(wk, first, 5, IDX(i, j, -1), ql);
+                amr_states(wk, first, 4, IDX(i, j, 0), qr);
+                amr_llf_row(p, ql, qr, 2, T + 1, Fz, FZI(i, j, 0));
+            }
+#undef IDX
 }
 
 /* 4. averaged fluxes of the coarse-fine faces of the tile into the coarse level's array:
@@ -541,16 +580,61 @@ static inline double amr_rho_or_parent(int64_t n, const double *rho, const uint8
     return rho_c[((x / 2) * m + y / 2) * m + z / 2];
 }
 
+/* RAMSES's criterion along one axis, from the densities below (dg), at (d) and above (dd) */
+static inline int amr_grad_flag(double dg, double d, double dd, double err, double floor_d)
+{
+    const double e1 = fabs((dd - d) / (dd + d + floor_d));
+    const double e2 = fabs((d - dg) / (d + dg + floor_d));
+    return 2.0 * (e1 > e2 ? e1 : e2) > err;
+}
+
+/* 0: no cell of the row exists, 2: every cell does, 1: some do */
+static inline uint8_t amr_row_state(const uint8_t *k, int64_t n)
+{
+    int64_t m = 0;
+    for (int64_t z = 0; z < n; z++) m += k[z] != TS_AMR_ABSENT;
+    return m == 0 ? 0 : (m == n ? 2 : 1);
+}
+
 void ts_amr_flag_gradient(const ts_amr_params *p, int64_t n, const double *rho,
                           const uint8_t *kind, const double *rho_c, double err,
                           double floor_d, uint8_t *flag)
 {
+    uint8_t *state = (uint8_t *)malloc((size_t)(n * n));
+    if (state)
+        for (int64_t r = 0; r < n * n; r++) state[r] = amr_row_state(kind + r * n, n);
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (n * n * n > 262144)
 #endif
     for (int64_t x = 0; x < n; x++)
-        for (int64_t y = 0; y < n; y++)
-            for (int64_t z = 0; z < n; z++) {
+        for (int64_t y = 0; y < n; y++) {
+            const int64_t xm = wrap(x - 1, n), xp = wrap(x + 1, n);
+            const int64_t ym = wrap(y - 1, n), yp = wrap(y + 1, n);
+            int64_t zlo = 0, zhi = n;   /* cells left to the per-cell path */
+            if (state) {
+                if (state[x * n + y] == 0)
+                    continue;
+                if ((state[x * n + y] & state[xm * n + y] & state[xp * n + y]
+                     & state[x * n + ym] & state[x * n + yp]) == 2) {
+                    /* the row and its 4 neighbour rows all exist: no covering cells */
+                    const double *restrict c = rho + (x * n + y) * n;
+                    const double *restrict a0 = rho + (xm * n + y) * n, *restrict a1 = rho + (xp * n + y) * n;
+                    const double *restrict b0 = rho + (x * n + ym) * n, *restrict b1 = rho + (x * n + yp) * n;
+                    uint8_t *restrict f = flag + (x * n + y) * n;
+#pragma omp simd
+                    for (int64_t z = 1; z < n - 1; z++) {
+                        const double d = c[z];
+                        const int ok = amr_grad_flag(a0[z], d, a1[z], err, floor_d)
+                                       | amr_grad_flag(b0[z], d, b1[z], err, floor_d)
+                                       | amr_grad_flag(c[z - 1], d, c[z + 1], err, floor_d);
+                        f[z] |= (uint8_t)ok;
+                    }
+                    zlo = n - 1;   /* the two ends below: z = 0 and n - 1 */
+                    zhi = n + 1;
+                }
+            }
+            for (int64_t zz = zlo; zz < zhi; zz++) {
+                const int64_t z = zz == n ? 0 : zz;
                 const int64_t g = (x * n + y) * n + z;
                 if (kind[g] == TS_AMR_ABSENT)
                     continue;
@@ -562,12 +646,12 @@ void ts_amr_flag_gradient(const ts_amr_params *p, int64_t n, const double *rho,
                                                         wrap(y - oy, n), wrap(z - oz, n));
                     const double dd = amr_rho_or_parent(n, rho, kind, rho_c, wrap(x + ox, n),
                                                         wrap(y + oy, n), wrap(z + oz, n));
-                    const double e1 = fabs((dd - d) / (dd + d + floor_d));
-                    const double e2 = fabs((d - dg) / (d + dg + floor_d));
-                    ok = 2.0 * (e1 > e2 ? e1 : e2) > err;
+                    ok = amr_grad_flag(dg, d, dd, err, floor_d);
                 }
                 if (ok) flag[g] = 1;
             }
+        }
+    free(state);
 }
 
 void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8_t *kind,
@@ -575,7 +659,11 @@ void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8
 {
     static const int least[3] = {1, 2, 2};
     const int64_t n3 = n * n * n;
+    /* the passes alternate between flag and work (the last one lands in work) */
     for (int pass = 0; pass < 3; pass++) {
+        const uint8_t *src = pass == 1 ? work : flag;
+        uint8_t *dst = pass == 1 ? flag : work;
+        const int lst = least[pass];
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (n3 > 262144)
 #endif
@@ -583,18 +671,24 @@ void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8
             for (int64_t y = 0; y < n; y++) {
                 const int64_t xm = wrap(x - 1, n), xp = wrap(x + 1, n);
                 const int64_t ym = wrap(y - 1, n), yp = wrap(y + 1, n);
-                const uint8_t *c = flag + (x * n + y) * n;
-                const uint8_t *a0 = flag + (xm * n + y) * n, *a1 = flag + (xp * n + y) * n;
-                const uint8_t *b0 = flag + (x * n + ym) * n, *b1 = flag + (x * n + yp) * n;
-                const uint8_t *k = kind + (x * n + y) * n;
-                uint8_t *w = work + (x * n + y) * n;
-                for (int64_t z = 0; z < n; z++) {
+                const uint8_t *restrict c = src + (x * n + y) * n;
+                const uint8_t *restrict a0 = src + (xm * n + y) * n, *restrict a1 = src + (xp * n + y) * n;
+                const uint8_t *restrict b0 = src + (x * n + ym) * n, *restrict b1 = src + (x * n + yp) * n;
+                const uint8_t *restrict k = kind + (x * n + y) * n;
+                uint8_t *restrict w = dst + (x * n + y) * n;
+                /* the two ends wrap around the box, the rest is one vector loop */
+                for (int64_t z = 0; z < n; z += n - 1) {
                     const int cnt = a0[z] + a1[z] + b0[z] + b1[z] + c[wrap(z - 1, n)] + c[wrap(z + 1, n)];
-                    w[z] = c[z] | (k[z] != TS_AMR_ABSENT && cnt >= least[pass]);
+                    w[z] = c[z] | (k[z] != TS_AMR_ABSENT && cnt >= lst);
+                }
+#pragma omp simd
+                for (int64_t z = 1; z < n - 1; z++) {
+                    const uint8_t cnt = (uint8_t)(a0[z] + a1[z] + b0[z] + b1[z] + c[z - 1] + c[z + 1]);
+                    w[z] = c[z] | (uint8_t)((k[z] != TS_AMR_ABSENT) & (cnt >= lst));
                 }
             }
-        memcpy(flag, work, (size_t)n3);
     }
+    memcpy(flag, work, (size_t)n3);
 }
 
 void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag)
@@ -650,67 +744,107 @@ static inline int amr_oct_count(const uint8_t *kind_f, int64_t nf, int64_t x, in
     return m;
 }
 
+/* whether the len bytes at k are all 0 */
+static inline int amr_zero(const uint8_t *k, int64_t len)
+{
+    uint64_t acc = 0;
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, k + i, 8);
+        acc |= w;
+    }
+    for (; i < len; i++) acc |= k[i];
+    return acc == 0;
+}
+
 int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
                      int64_t *fresh)
 {
-    const int64_t nf = 2 * nc, nc3 = nc * nc * nc;
+    const int64_t nf = 2 * nc;
     int64_t nfresh = 0;
-    for (int64_t c = 0; c < nc3; c++) {
-        const uint8_t k = kind_c[c];
-        const int ref = k != TS_AMR_ABSENT && flag[c];
-        /* nothing changes where a leaf stays a leaf or a refined cell stays refined with
-         * its 8 children (octs are whole); an absent cell has no children unless its
-         * parent was just removed */
-        if (k == TS_AMR_LEAF && !ref)
-            continue;
-        const int64_t x = c / (nc * nc), y = (c / nc) % nc, z = c % nc;
-        if (ref) {
-            if (k == TS_AMR_REFINED && amr_oct_count(kind_f, nf, x, y, z, TS_AMR_ABSENT) == 0)
-                continue;
-        } else if (amr_oct_count(kind_f, nf, x, y, z, TS_AMR_ABSENT) == 8) {
-            continue;
-        }
-        /* changed: list it (first call) or apply it (second call) */
-        if (!fresh) {
-            nfresh += ref;
-            continue;
-        }
-        if (k != TS_AMR_ABSENT) kind_c[c] = ref ? TS_AMR_REFINED : TS_AMR_LEAF;
-        for (int a = 0; a < 2; a++)
-            for (int b = 0; b < 2; b++) {
-                uint8_t *f = kind_f + ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z;
-                for (int e = 0; e < 2; e++)
-                    f[e] = ref ? (f[e] == TS_AMR_ABSENT ? TS_AMR_LEAF : f[e]) : TS_AMR_ABSENT;
+    for (int64_t x = 0; x < nc; x++)
+        for (int64_t y = 0; y < nc; y++) {
+            const int64_t r = (x * nc + y) * nc;
+            /* a row of absent cells without children (the usual case) */
+            if (amr_zero(kind_c + r, nc)) {
+                int empty = 1;
+                for (int a = 0; a < 2 && empty; a++)
+                    for (int b = 0; b < 2 && empty; b++)
+                        empty = amr_zero(kind_f + ((2 * x + a) * nf + 2 * y + b) * nf, nf);
+                if (empty)
+                    continue;
             }
-        if (ref)
-            fresh[nfresh++] = c;
-    }
+            for (int64_t z = 0; z < nc; z++) {
+                const int64_t c = r + z;
+                const uint8_t k = kind_c[c];
+                const int ref = k != TS_AMR_ABSENT && flag[c];
+                /* nothing changes where a leaf stays a leaf or a refined cell stays
+                 * refined with its 8 children (octs are whole); an absent cell has no
+                 * children unless its parent was just removed */
+                if (k == TS_AMR_LEAF && !ref)
+                    continue;
+                if (ref) {
+                    if (k == TS_AMR_REFINED && amr_oct_count(kind_f, nf, x, y, z, TS_AMR_ABSENT) == 0)
+                        continue;
+                } else if (amr_oct_count(kind_f, nf, x, y, z, TS_AMR_ABSENT) == 8) {
+                    continue;
+                }
+                /* changed: counted (first call) or applied and listed (second call) */
+                if (!fresh) {
+                    nfresh += ref;
+                    continue;
+                }
+                if (k != TS_AMR_ABSENT) kind_c[c] = ref ? TS_AMR_REFINED : TS_AMR_LEAF;
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 2; b++) {
+                        uint8_t *f = kind_f + ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z;
+                        for (int e = 0; e < 2; e++)
+                            f[e] = ref ? (f[e] == TS_AMR_ABSENT ? TS_AMR_LEAF : f[e]) : TS_AMR_ABSENT;
+                    }
+                if (ref)
+                    fresh[nfresh++] = c;
+            }
+        }
     return nfresh;
+}
+
+/* leaves (kind 1) among the 8 kinds of a row segment: kinds are 0, 1, 2, so the low bit
+ * of each byte marks a leaf */
+static inline int amr_leaves8(const uint8_t *k)
+{
+    uint64_t w;
+    memcpy(&w, k, 8);
+    return w ? __builtin_popcountll(w & 0x0101010101010101ULL) : 0;
 }
 
 int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves)
 {
-    const int64_t nt = n / T;
+    const int64_t nt = n / T, nt3 = nt * nt * nt;
     int64_t count = 0, leaves = 0;
-    for (int64_t a = 0; a < nt; a++)
-        for (int64_t b = 0; b < nt; b++)
-            for (int64_t c = 0; c < nt; c++) {
-                int64_t here = 0;
-                for (int i = 0; i < T; i++)
-                    for (int j = 0; j < T; j++) {
-                        const uint8_t *k = kind + ((a * T + i) * n + b * T + j) * n + c * T;
-                        for (int z = 0; z < T; z++) here += k[z] == TS_AMR_LEAF;
-                    }
-                leaves += here;
-                if (here) {
-                    if (tiles) {
-                        tiles[3 * count] = (int32_t)a;
-                        tiles[3 * count + 1] = (int32_t)b;
-                        tiles[3 * count + 2] = (int32_t)c;
-                    }
-                    count++;
-                }
+    /* leaves per tile, the level read in its storage order */
+    int64_t *here = (int64_t *)calloc((size_t)nt3, sizeof(int64_t));
+    if (!here)
+        return -1;
+    for (int64_t x = 0; x < n; x++)
+        for (int64_t y = 0; y < n; y++) {
+            const uint8_t *k = kind + (x * n + y) * n;
+            int64_t *h = here + ((x / T) * nt + y / T) * nt;
+            for (int64_t c = 0; c < nt; c++)
+                h[c] += amr_leaves8(k + c * T);
+        }
+    for (int64_t t = 0; t < nt3; t++) {
+        leaves += here[t];
+        if (here[t]) {
+            if (tiles) {
+                tiles[3 * count] = (int32_t)(t / (nt * nt));
+                tiles[3 * count + 1] = (int32_t)((t / nt) % nt);
+                tiles[3 * count + 2] = (int32_t)(t % nt);
             }
+            count++;
+        }
+    }
+    free(here);
     if (nleaves) *nleaves = leaves;
     return count;
 }
