@@ -99,9 +99,29 @@ static void amr_load(int64_t n, const double *U, int64_t x0, int64_t y0, int64_t
 {
     const int64_t n3 = n * n * n;
     const int contiguous = z0 >= G && z0 + T + G <= n;
+    /* the rows read: the face states of the rows beside a row with leaves (amr_faces) and
+     * the cells beside those (their slopes); the first order reads fewer. Other rows of w
+     * keep what they held and are never read. */
+    uint8_t face[R + 2][R + 2], cell[S][S];
+    memset(face, 0, sizeof(face));
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < R; j++) {
+            int need = wk->row[i][j];
+            if (i > 0) need |= wk->row[i - 1][j];
+            if (i < R - 1) need |= wk->row[i + 1][j];
+            if (j > 0) need |= wk->row[i][j - 1];
+            if (j < R - 1) need |= wk->row[i][j + 1];
+            face[i + 1][j + 1] = (uint8_t)need;
+        }
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < S; j++)
+            cell[i][j] = face[i][j] | (i > 0 ? face[i - 1][j] : 0) | (i < S - 1 ? face[i + 1][j] : 0)
+                         | (j > 0 ? face[i][j - 1] : 0) | (j < S - 1 ? face[i][j + 1] : 0);
     for (int i = -G; i < T + G; i++) {
         const int64_t gx = wrap(x0 + i, n);
         for (int j = -G; j < T + G; j++) {
+            if (!cell[i + G][j + G])
+                continue;
             const int64_t gy = wrap(y0 + j, n);
             const int64_t row = (gx * n + gy) * n;
             const int64_t l0 = WI(i, j, -G);
