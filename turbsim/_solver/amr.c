@@ -38,6 +38,14 @@ static int amr_threads(const ts_amr_params *p)
 #endif
 }
 
+/* l with n = 2^l (the sides of the levels are powers of 2) */
+static inline int amr_log2(int64_t n)
+{
+    int l = 0;
+    while (((int64_t)1 << l) < n) l++;
+    return l;
+}
+
 static inline int64_t wrap(int64_t i, int64_t n)
 {
     return i < 0 ? i + n : (i >= n ? i - n : i);
@@ -529,12 +537,13 @@ void ts_amr_restrict(const ts_amr_params *p, int64_t nc, double *Uc, const doubl
                      const int64_t *cells, int64_t ncells)
 {
     const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
+    const int lc = amr_log2(nc);
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 65536)
 #endif
     for (int64_t q = 0; q < ncells; q++) {
         const int64_t c = cells[q];
-        const int64_t cx = c / (nc * nc), cy = (c / nc) % nc, cz = c % nc;
+        const int64_t cx = c >> (2 * lc), cy = (c >> lc) & (nc - 1), cz = c & (nc - 1);
         const int64_t f0 = ((2 * cx) * nf + 2 * cy) * nf + 2 * cz;
         const int64_t dx = nf * nf, dy = nf;
         for (int v = 0; v < NVAR; v++) {
@@ -556,12 +565,13 @@ void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double
                     const int64_t *cells, int64_t ncells)
 {
     const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
+    const int lc = amr_log2(nc);
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 8192)
 #endif
     for (int64_t q = 0; q < ncells; q++) {
         const int64_t c = cells[q];
-        const int64_t cx = c / (nc * nc), cy = (c / nc) % nc, cz = c % nc;
+        const int64_t cx = c >> (2 * lc), cy = (c >> lc) & (nc - 1), cz = c & (nc - 1);
         const int64_t xm = (wrap(cx - 1, nc) * nc + cy) * nc + cz, xp = (wrap(cx + 1, nc) * nc + cy) * nc + cz;
         const int64_t ym = (cx * nc + wrap(cy - 1, nc)) * nc + cz, yp = (cx * nc + wrap(cy + 1, nc)) * nc + cz;
         const int64_t zm = (cx * nc + cy) * nc + wrap(cz - 1, nc), zp = (cx * nc + cy) * nc + wrap(cz + 1, nc);
@@ -711,8 +721,80 @@ void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8
     memcpy(flag, work, (size_t)n3);
 }
 
+/* out = the OR (dilate) or the AND (erode) of in over the 3x3x3 cube around each cell
+ * (periodic), one axis at a time; in, out and tmp hold n^3 bytes 0/1 (in may be out) */
+static void amr_box3(int nthreads, int64_t n, const uint8_t *in, uint8_t *out,
+                     uint8_t *tmp, int dilate)
+{
+    const int64_t n3 = n * n * n;
+    (void)nthreads;
+    /* along z: in -> tmp */
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (n3 > 262144)
+#endif
+    for (int64_t r = 0; r < n * n; r++) {
+        const uint8_t *restrict a = in + r * n;
+        uint8_t *restrict b = tmp + r * n;
+        for (int64_t z = 0; z < n; z += n - 1) {
+            const uint8_t u = a[wrap(z - 1, n)], v = a[z], w = a[wrap(z + 1, n)];
+            b[z] = dilate ? (u | v | w) : (u & v & w);
+        }
+        if (dilate) {
+#pragma omp simd
+            for (int64_t z = 1; z < n - 1; z++) b[z] = a[z - 1] | a[z] | a[z + 1];
+        } else {
+#pragma omp simd
+            for (int64_t z = 1; z < n - 1; z++) b[z] = a[z - 1] & a[z] & a[z + 1];
+        }
+    }
+    /* along y, then x: rows combined whole (tmp -> out -> tmp), then copied to out */
+    for (int axis = 0; axis < 2; axis++) {
+        const uint8_t *src = axis == 0 ? tmp : out;
+        uint8_t *dst = axis == 0 ? out : tmp;
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (n3 > 262144)
+#endif
+        for (int64_t x = 0; x < n; x++)
+            for (int64_t y = 0; y < n; y++) {
+                int64_t m0, m1;
+                if (axis == 0) {
+                    m0 = (x * n + wrap(y - 1, n)) * n;
+                    m1 = (x * n + wrap(y + 1, n)) * n;
+                } else {
+                    m0 = (wrap(x - 1, n) * n + y) * n;
+                    m1 = (wrap(x + 1, n) * n + y) * n;
+                }
+                const uint8_t *restrict u = src + m0, *restrict v = src + (x * n + y) * n;
+                const uint8_t *restrict w = src + m1;
+                uint8_t *restrict b = dst + (x * n + y) * n;
+                if (dilate) {
+#pragma omp simd
+                    for (int64_t z = 0; z < n; z++) b[z] = u[z] | v[z] | w[z];
+                } else {
+#pragma omp simd
+                    for (int64_t z = 0; z < n; z++) b[z] = u[z] & v[z] & w[z];
+                }
+            }
+    }
+    memcpy(out, tmp, (size_t)n3);
+}
+
 void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag)
 {
+    const int64_t n3 = n * n * n;
+    uint8_t *ok = (uint8_t *)malloc((size_t)n3), *tmp = (uint8_t *)malloc((size_t)n3);
+    if (ok && tmp) {
+        /* cells whose 27-cube exists: the erosion of the existing cells */
+        for (int64_t g = 0; g < n3; g++) ok[g] = kind[g] != TS_AMR_ABSENT;
+        amr_box3(amr_threads(p), n, ok, ok, tmp, 0);
+        for (int64_t g = 0; g < n3; g++) flag[g] = flag[g] & ok[g];
+        free(ok);
+        free(tmp);
+        return;
+    }
+    free(ok);
+    free(tmp);
+    /* without the memory: cell by cell */
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (n * n * n > 262144)
 #endif
@@ -874,21 +956,31 @@ int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t 
     const int64_t nc3 = nc * nc * nc;
     int64_t count = 0;
     if (!ghosts) {
-        /* mark the cells that are not refined but touch a refined one */
-        memset(mark, 0, (size_t)nc3);
-        for (int64_t x = 0; x < nc; x++)
-            for (int64_t y = 0; y < nc; y++)
-                for (int64_t z = 0; z < nc; z++) {
-                    if (kind_c[(x * nc + y) * nc + z] != TS_AMR_REFINED)
-                        continue;
-                    for (int a = -1; a <= 1; a++)
-                        for (int b = -1; b <= 1; b++)
-                            for (int e = -1; e <= 1; e++) {
-                                const int64_t c = (wrap(x + a, nc) * nc + wrap(y + b, nc)) * nc
-                                                  + wrap(z + e, nc);
-                                if (kind_c[c] != TS_AMR_REFINED) mark[c] = 1;
-                            }
-                }
+        /* mark the cells that are not refined but touch a refined one: the dilation of
+         * the refined cells, less themselves */
+        uint8_t *ref = (uint8_t *)malloc((size_t)nc3), *tmp = (uint8_t *)malloc((size_t)nc3);
+        if (ref && tmp) {
+            for (int64_t c = 0; c < nc3; c++) ref[c] = kind_c[c] == TS_AMR_REFINED;
+            amr_box3(1, nc, ref, mark, tmp, 1);
+            for (int64_t c = 0; c < nc3; c++) mark[c] = mark[c] & (uint8_t)!ref[c];
+        } else {
+            memset(mark, 0, (size_t)nc3);
+            for (int64_t x = 0; x < nc; x++)
+                for (int64_t y = 0; y < nc; y++)
+                    for (int64_t z = 0; z < nc; z++) {
+                        if (kind_c[(x * nc + y) * nc + z] != TS_AMR_REFINED)
+                            continue;
+                        for (int a = -1; a <= 1; a++)
+                            for (int b = -1; b <= 1; b++)
+                                for (int e = -1; e <= 1; e++) {
+                                    const int64_t c = (wrap(x + a, nc) * nc + wrap(y + b, nc)) * nc
+                                                      + wrap(z + e, nc);
+                                    if (kind_c[c] != TS_AMR_REFINED) mark[c] = 1;
+                                }
+                    }
+        }
+        free(ref);
+        free(tmp);
         for (int64_t c = 0; c < nc3; c++) count += mark[c];
         return count;
     }
