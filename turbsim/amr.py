@@ -427,13 +427,11 @@ class Mesh:
         # neighbours exist at its level
         for L in todo:
             k = self.kind[L]
-            ref = k == REFINED
             self._flags[L] &= k != ABSENT
             flag = self._flags[L].copy()
             _amr.nest_ok(k, flag.view(np.uint8), self.threads)
-            created[L + 1] = int(np.count_nonzero(flag & ~ref))
-            removed[L + 1] = int(np.count_nonzero(ref & ~flag))
-            fresh = _amr.apply(k, flag.view(np.uint8), self.kind[L + 1])
+            fresh, removed[L + 1] = _amr.apply(k, flag.view(np.uint8), self.kind[L + 1])
+            created[L + 1] = int(fresh.size)
             if fresh.size:
                 _amr.prolong(self.U[L], self.U[L + 1], fresh, self.threads)
         self._rebuild()

@@ -38,7 +38,7 @@ cdef extern from "amr.h" nogil:
     void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag)
     void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *out)
     int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
-                         int64_t *fresh)
+                         int64_t *fresh, int64_t *removed)
     int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves)
     int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t *ghosts)
     void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U,
@@ -172,17 +172,18 @@ def any_child(const uint8_t[:, :, ::1] fine, int value):
 
 
 def apply(uint8_t[:, :, ::1] kind_c, const uint8_t[:, :, ::1] flag, uint8_t[:, :, ::1] kind_f):
-    """Refine where flagged, derefine elsewhere; returns the newly refined cells (flat
-    coarse indices), whose children are to be prolongated."""
+    """Refine where flagged, derefine elsewhere; returns (the newly refined cells as flat
+    coarse indices, whose children are to be prolongated; the number of cells that lost
+    their children)."""
     cdef int64_t nc = kind_c.shape[0]
-    cdef int64_t m
+    cdef int64_t m, removed = 0
     with nogil:
-        m = ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0], NULL)
+        m = ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0], NULL, &removed)
     fresh = np.empty(max(m, 1), np.int64)
     cdef int64_t[::1] fr = fresh
     with nogil:
-        m = ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0], &fr[0])
-    return fresh[:m]
+        m = ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0], &fr[0], NULL)
+    return fresh[:m], removed
 
 
 def tiles(const uint8_t[:, :, ::1] kind):

@@ -51,11 +51,13 @@ static inline int64_t wrap(int64_t i, int64_t n)
     return i < 0 ? i + n : (i >= n ? i - n : i);
 }
 
-/* Limited slope (RAMSES uslope; st = slope_type), as muscl_impl.h. */
-static inline double amr_slope(double qm, double q0, double qp, double st)
+/* Limited slope (RAMSES uslope; st = slope_type), as muscl_impl.h; ist = 1 / st, exact
+ * (st is 1 or 2), so that the product by ist is the quotient by st, bit for bit, without a
+ * division. */
+static inline double amr_slope(double qm, double q0, double qp, double st, double ist)
 {
     const double dl = st * (q0 - qm), dr = st * (qp - q0);
-    const double dc = 0.5 * (dl + dr) / st;
+    const double dc = 0.5 * (dl + dr) * ist;
     const double lim = (dl * dr > 0) ? (fabs(dl) < fabs(dr) ? fabs(dl) : fabs(dr)) : 0.0;
     const double m = lim < fabs(dc) ? lim : fabs(dc);
     return dc < 0 ? -m : m;
@@ -164,7 +166,7 @@ static void amr_load(int64_t n, const double *U, int64_t x0, int64_t y0, int64_t
 static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
 {
     const double cs2 = p->cs * p->cs, gm1 = p->gamma - 1.0, half = 0.5;
-    const double st = p->limiter == 2 ? 2.0 : 1.0;
+    const double st = p->limiter == 2 ? 2.0 : 1.0, ist = p->limiter == 2 ? 0.5 : 1.0;
     const int has_h = p->gamma != 1.0;
     const int dxs = S * S, dys = S;
     if (p->scheme == 0)     /* first order: the fluxes read the cells' own states (w) */
@@ -203,18 +205,18 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
                    *restrict zp4 = wk->fs[5][4] + f0;
 #pragma omp simd
             for (int k = 0; k < R; k++) {
-                const double drx = amr_slope(r[k - dxs], r[k], r[k + dxs], st);
-                const double dry = amr_slope(r[k - dys], r[k], r[k + dys], st);
-                const double drz = amr_slope(r[k - 1], r[k], r[k + 1], st);
-                const double dux = amr_slope(u[k - dxs], u[k], u[k + dxs], st);
-                const double duy = amr_slope(u[k - dys], u[k], u[k + dys], st);
-                const double duz = amr_slope(u[k - 1], u[k], u[k + 1], st);
-                const double dvx = amr_slope(v[k - dxs], v[k], v[k + dxs], st);
-                const double dvy = amr_slope(v[k - dys], v[k], v[k + dys], st);
-                const double dvz = amr_slope(v[k - 1], v[k], v[k + 1], st);
-                const double dwx = amr_slope(w[k - dxs], w[k], w[k + dxs], st);
-                const double dwy = amr_slope(w[k - dys], w[k], w[k + dys], st);
-                const double dwz = amr_slope(w[k - 1], w[k], w[k + 1], st);
+                const double drx = amr_slope(r[k - dxs], r[k], r[k + dxs], st, ist);
+                const double dry = amr_slope(r[k - dys], r[k], r[k + dys], st, ist);
+                const double drz = amr_slope(r[k - 1], r[k], r[k + 1], st, ist);
+                const double dux = amr_slope(u[k - dxs], u[k], u[k + dxs], st, ist);
+                const double duy = amr_slope(u[k - dys], u[k], u[k + dys], st, ist);
+                const double duz = amr_slope(u[k - 1], u[k], u[k + 1], st, ist);
+                const double dvx = amr_slope(v[k - dxs], v[k], v[k + dxs], st, ist);
+                const double dvy = amr_slope(v[k - dys], v[k], v[k + dys], st, ist);
+                const double dvz = amr_slope(v[k - 1], v[k], v[k + 1], st, ist);
+                const double dwx = amr_slope(w[k - dxs], w[k], w[k + dxs], st, ist);
+                const double dwy = amr_slope(w[k - dys], w[k], w[k + dys], st, ist);
+                const double dwz = amr_slope(w[k - 1], w[k], w[k + 1], st, ist);
                 /* half-step predictor (muscl_impl.h, step 2) */
                 const double ui = u[k], vi = v[k], wi = w[k], ri = r[k], inv = 1.0 / ri;
                 const double br = (-ui * drx - vi * dry - wi * drz) * hdt;
@@ -861,10 +863,10 @@ static inline int amr_zero(const uint8_t *k, int64_t len)
 }
 
 int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
-                     int64_t *fresh)
+                     int64_t *fresh, int64_t *removed)
 {
     const int64_t nf = 2 * nc;
-    int64_t nfresh = 0;
+    int64_t nfresh = 0, nremoved = 0;
     for (int64_t x = 0; x < nc; x++)
         for (int64_t y = 0; y < nc; y++) {
             const int64_t r = (x * nc + y) * nc;
@@ -895,6 +897,7 @@ int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *
                 /* changed: counted (first call) or applied and listed (second call) */
                 if (!fresh) {
                     nfresh += ref;
+                    nremoved += k == TS_AMR_REFINED && !ref;
                     continue;
                 }
                 if (k != TS_AMR_ABSENT) kind_c[c] = ref ? TS_AMR_REFINED : TS_AMR_LEAF;
@@ -908,6 +911,7 @@ int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *
                     fresh[nfresh++] = c;
             }
         }
+    if (removed && !fresh) *removed = nremoved;
     return nfresh;
 }
 

@@ -96,8 +96,8 @@ void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint
  * has kind value. apply: the coarse cells of the level that exist become refined where
  * flag is set, leaves elsewhere; their children exist exactly under refined cells (new
  * ones become leaves); called with fresh NULL it changes nothing and returns the number of
- * cells to be newly refined, otherwise it applies the flags and lists those cells in fresh
- * (coarse indices). tiles: the tiles holding a leaf, (ix, iy, iz) triplets (when not
+ * cells to be newly refined (and those to lose their children in *removed, when not NULL),
+ * otherwise it applies the flags and lists those cells in fresh (coarse indices). tiles: the tiles holding a leaf, (ix, iy, iz) triplets (when not
  * NULL), their number returned (-1: no memory) and the leaves counted in *nleaves.
  * ghosts: the coarse cells that are not refined but touch a refined one (listed when not
  * NULL; the number returned): their children are the absent cells within 2 cells of the
@@ -105,7 +105,7 @@ void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint
  * lists from the marks otherwise (called twice, to count and then to fill). */
 void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *out);
 int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
-                     int64_t *fresh);
+                     int64_t *fresh, int64_t *removed);
 int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves);
 int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t *ghosts);
 
