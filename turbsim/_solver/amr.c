@@ -479,6 +479,32 @@ static inline double amr_speed(double d, double px, double py, double pz, double
     return s;
 }
 
+/* whether the T kinds at k are all leaves */
+static inline int amr_all_leaves(const uint8_t *k)
+{
+    uint64_t w;
+    memcpy(&w, k, 8);
+    return T == 8 && w == 0x0101010101010101ULL;
+}
+
+/* the largest speed of the T leaves of a row starting at flat index g (all valid), or -1
+ * when one is invalid (then the row is to be taken cell by cell) */
+static inline double amr_row_speed(const double *U, int64_t n3, int64_t g, double rfloor)
+{
+    const double *restrict d = U + g, *restrict px = U + n3 + g;
+    const double *restrict py = U + 2 * n3 + g, *restrict pz = U + 3 * n3 + g;
+    double sm = 0.0;
+    int all = 1;
+#pragma omp simd reduction(max : sm) reduction(& : all)
+    for (int k = 0; k < T; k++) {
+        const double s = (fabs(px[k]) + fabs(py[k]) + fabs(pz[k])) * (1.0 / d[k]);
+        const int ok = (d[k] > rfloor) & (s < 1e300);
+        all &= ok;
+        sm = sm > s ? sm : s;
+    }
+    return all ? sm : -1.0;
+}
+
 void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t *kind,
                     const int32_t *tiles, int64_t ntiles, const double *out,
                     double *smax, int64_t *bad)
@@ -494,9 +520,20 @@ void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t 
         const int64_t z0 = (int64_t)tiles[3 * t + 2] * T;
         const double *o = out + t * NVAR * T * T * T;
         for (int i = 0; i < T; i++)
-            for (int j = 0; j < T; j++)
+            for (int j = 0; j < T; j++) {
+                const int64_t g0 = ((x0 + i) * n + y0 + j) * n + z0;
+                if (amr_all_leaves(kind + g0)) {   /* a row of leaves: copied whole */
+                    for (int v = 0; v < NVAR; v++)
+                        memcpy(U + v * n3 + g0, o + v * T * T * T + (i * T + j) * T,
+                               T * sizeof(double));
+                    const double s = amr_row_speed(U, n3, g0, p->density_floor);
+                    if (s >= 0.0) {
+                        if (s > sm) sm = s;
+                        continue;
+                    }
+                }
                 for (int k = 0; k < T; k++) {
-                    const int64_t g = ((x0 + i) * n + y0 + j) * n + z0 + k;
+                    const int64_t g = g0 + k;
                     if (kind[g] != TS_AMR_LEAF)
                         continue;
                     const int64_t l = (i * T + j) * T + k;
@@ -508,6 +545,7 @@ void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t 
                     if (!ok) { if (g < bd) bd = g; }
                     else if (s > sm) sm = s;
                 }
+            }
     }
     *smax = sm;
     *bad = bd == INT64_MAX ? -1 : bd;
@@ -1007,9 +1045,17 @@ void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U, const
         const int64_t x0 = (int64_t)tiles[3 * t] * T, y0 = (int64_t)tiles[3 * t + 1] * T;
         const int64_t z0 = (int64_t)tiles[3 * t + 2] * T;
         for (int i = 0; i < T; i++)
-            for (int j = 0; j < T; j++)
+            for (int j = 0; j < T; j++) {
+                const int64_t g0 = ((x0 + i) * n + y0 + j) * n + z0;
+                if (amr_all_leaves(kind + g0)) {
+                    const double s = amr_row_speed(U, n3, g0, p->density_floor);
+                    if (s >= 0.0) {
+                        if (s > sm) sm = s;
+                        continue;
+                    }
+                }
                 for (int k = 0; k < T; k++) {
-                    const int64_t g = ((x0 + i) * n + y0 + j) * n + z0 + k;
+                    const int64_t g = g0 + k;
                     if (kind[g] != TS_AMR_LEAF)
                         continue;
                     int ok;
@@ -1018,6 +1064,7 @@ void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U, const
                     if (!ok) { if (g < bd) bd = g; }
                     else if (s > sm) sm = s;
                 }
+            }
     }
     *smax = sm;
     *bad = bd == INT64_MAX ? -1 : bd;
