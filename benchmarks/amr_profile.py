@@ -135,7 +135,8 @@ def main(argv=None) -> int:
         q.add_argument("--scheme", choices=("muscl", "first"), default="muscl")
         q.add_argument("--threads", type=int, default=1)
     r.add_argument("--json", action="store_true", help="print JSON (the default output)")
-    r.add_argument("--root", type=Path, default=REPO, help="the checkout to import turbsim from")
+    for q in (p, r):
+        q.add_argument("--root", type=Path, default=REPO, help="the checkout to import turbsim from")
     c.add_argument("--against", type=Path, required=True, help="the other checkout (built)")
     c.add_argument("--case", type=float, nargs=3, action="append", metavar=("LMIN", "LMAX", "T"),
                    help="levels and end time [Myr] (repeatable; default 6 8 0.5 and 5 7 2)")
