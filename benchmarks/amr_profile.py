@@ -15,11 +15,19 @@ case of each, and their ratio (this / other; below 1 is faster). CPU time, not w
 so that other work on the machine disturbs the ratio less; the rounds are interleaved for
 the same reason.
 
+``same``: this checkout against another one, run for run, array by array: turbulent runs
+(levels 5-7 and 6-8, both schemes, both schedules, one and two threads) and a dense blob
+advected across the refinement (with the mass criterion, a regrid every 2 steps, the
+moncen limiter), every level's cell kinds and whole state (ghost values included), the
+steps, times, conservation errors and regrid histories: a change meant to leave results
+alone must print no difference.
+
 Usage::
 
     python benchmarks/amr_profile.py profile --levels 5 7 --t-end 2 --threads 1
     python benchmarks/amr_profile.py compare --against ../other-checkout --repeat 5 \\
         --case 6 8 0.5 --case 5 7 2
+    python benchmarks/amr_profile.py same --against ../other-checkout
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -118,8 +127,82 @@ def compare(against: Path, cases, repeat: int, scheme: str, threads: int) -> lis
                      "cpu_s": med["cpu_s"], "regrid_cpu_s": med["regrid_cpu_s"],
                      "step_updates_per_cpu_s": med["step_updates_per_cpu_s"],
                      "cpu_ratio": med["cpu_s"][0] / med["cpu_s"][1],
-                     "cpu_ratios_per_round": [a["cpu_s"] / b["cpu_s"] for a, b in zip(this, other)]})
+                     "cpu_ratios_per_round": [a["cpu_s"] / b["cpu_s"]
+                                              for a, b in zip(this, other)]})
     return rows
+
+
+def _blob(n):
+    """A Gaussian density bump of contrast 3 (as the tests' moving blob)."""
+    import numpy as np
+
+    x = (np.arange(n) + 0.5) / n
+    X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
+    return 1.0 + 2.0 * np.exp(-((X - 0.5) ** 2 + (Y - 0.4) ** 2 + (Z - 0.5) ** 2) / 0.01)
+
+
+SAME_CASES = [  # name, scheme, levels, end time (Myr for turbulence, code units for blobs),
+    # schedule, regrid_every, threads
+    *[c for sc in ("muscl", "first") for c in (
+        ("turb", sc, (5, 7), 0.9, "global", 1, 2), ("turb", sc, (6, 8), 0.45, "global", 1, 1),
+        ("turb", sc, (5, 7), 0.9, "subcycle", 1, 1), ("blob", sc, (3, 5), 0.3, "global", 1, 1),
+        ("blob-mass", sc, (3, 6), 0.2, "global", 2, 2))],
+    ("blob-moncen", "muscl", (3, 5), 0.3, "global", 1, 1),
+]
+
+
+def dump_runs(path: Path) -> None:
+    """Run :data:`SAME_CASES` and save what :func:`same` compares to ``path`` (npz)."""
+    import numpy as np
+
+    from turbsim.amr import Mesh, evolve
+
+    out = {}
+    for i, (name, scheme, levels, t, schedule, every, threads) in enumerate(SAME_CASES):
+        if name == "turb":
+            mesh, t, kw = _setup(levels, t)
+            kw.update(regrid_every=every, schedule=schedule)
+        else:
+            vel = np.zeros((3, 16, 16, 16))
+            vel[0] = 1.0
+            mesh = Mesh.from_uniform(_blob(16), vel, *levels)
+            kw = dict(gamma=1.0001 if scheme == "first" else 1.0, err_grad_d=0.05,
+                      refine="gradient+mass" if name == "blob-mass" else "gradient",
+                      m_refine=2.0 if name == "blob-mass" else 0.0, regrid_every=every,
+                      schedule=schedule, limiter="moncen" if name == "blob-moncen" else "minmod")
+        res = evolve(mesh, t, scheme=scheme, threads=threads,
+                     on_regrid=lambda m: m.check_nesting(), **kw)
+        key = f"{i}-{name}-{scheme}"
+        for L in mesh.levels:
+            out[f"{key}-kind{L}"] = mesh.kind[L]
+            out[f"{key}-U{L}"] = mesh.U[L]
+        out[f"{key}-run"] = np.array([res.steps, res.regrids, res.time, res.cell_updates,
+                                      res.mass_error, res.momentum_error])
+        out[f"{key}-history"] = np.array(
+            [[h["step"], h["time"]] + [h[k].get(L, -1) for k in ("leaves", "created", "removed")
+                                       for L in mesh.levels] for h in res.history])
+    np.savez(path, **out)
+
+
+def same(against: Path) -> int:
+    """Differences between the runs of this checkout and ``against`` (0: none)."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for k, root in enumerate((REPO, against)):
+            f = Path(tmp) / f"{k}.npz"
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "dump", str(f),
+                            "--root", str(root)], check=True, cwd=root)
+            files.append(f)
+        a, b = np.load(files[0]), np.load(files[1])
+        keys = sorted(set(a.files) | set(b.files))
+        bad = [k for k in keys if k not in a.files or k not in b.files
+               or a[k].shape != b[k].shape or not np.array_equal(a[k], b[k], equal_nan=True)]
+    for k in bad:
+        print(f"differs: {k}")
+    print(f"{len(keys)} arrays compared, {len(bad)} differ")
+    return len(bad)
 
 
 def main(argv=None) -> int:
@@ -136,14 +219,24 @@ def main(argv=None) -> int:
         q.add_argument("--threads", type=int, default=1)
     r.add_argument("--json", action="store_true", help="print JSON (the default output)")
     for q in (p, r):
-        q.add_argument("--root", type=Path, default=REPO, help="the checkout to import turbsim from")
+        q.add_argument("--root", type=Path, default=REPO,
+                       help="the checkout to import turbsim from")
     c.add_argument("--against", type=Path, required=True, help="the other checkout (built)")
     c.add_argument("--case", type=float, nargs=3, action="append", metavar=("LMIN", "LMAX", "T"),
                    help="levels and end time [Myr] (repeatable; default 6 8 0.5 and 5 7 2)")
     c.add_argument("--repeat", type=int, default=5)
+    m = sub.add_parser("same", help="this checkout against another, array by array")
+    m.add_argument("--against", type=Path, required=True, help="the other checkout (built)")
+    d = sub.add_parser("dump", help="(used by same) save the runs to an npz file")
+    d.add_argument("path", type=Path)
+    d.add_argument("--root", type=Path, default=REPO, help="the checkout to import turbsim from")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(getattr(args, "root", REPO)))
-    if args.what == "run":
+    if args.what == "same":
+        return 1 if same(args.against.resolve()) else 0
+    if args.what == "dump":
+        dump_runs(args.path)
+    elif args.what == "run":
         print(json.dumps(run_case(tuple(args.levels), args.t_end, args.scheme, args.threads)))
     elif args.what == "profile":
         row = run_case(tuple(args.levels), args.t_end, args.scheme, args.threads, kernels=True)
