@@ -201,6 +201,7 @@ class Mesh:
         self._flags: dict[int, np.ndarray] = {}   # each level's flags at its last flagging
         self.flag_coarse: dict[int, np.ndarray] = {}
         self.flag_allow: dict[int, np.ndarray] = {}
+        self._out: dict[int, np.ndarray] = {}     # each level's step output, kept between steps
         self.threads = 0
         self._rebuild()
 
@@ -245,7 +246,7 @@ class Mesh:
         mesh._rebuild()
         mesh.restrict()
         for L in range(L0 + 1, levelmax + 1):  # valid values everywhere (never read as cells)
-            _amr.prolong(mesh.U[L - 1], mesh.U[L], np.arange(8**L, dtype=np.int64), 0)
+            _amr.prolong(mesh.U[L - 1], mesh.U[L], np.arange(8 ** (L - 1), dtype=np.int64), 0)
         mesh.fill_ghosts()
         return mesh
 
@@ -253,19 +254,32 @@ class Mesh:
     def _rebuild(self) -> None:
         """Lists the kernels walk: tiles with leaves, refined cells, ghost cells."""
         self.tiles, self.refined, self.ghosts = {}, {}, {}
-        self.n_leaves = 0
+        self._leaves = {}
         for L in self.levels:
             k = self.kind[L]
             self.tiles[L], leaves = _amr.tiles(k)
-            self.n_leaves += int(leaves)
+            self._leaves[L] = int(leaves)
             self.refined[L] = (np.flatnonzero(k == REFINED).astype(np.int64) if L < self.levelmax
                                else np.empty(0, np.int64))
             if L > self.levelmin:
-                # absent cells within 2 cells of the level's cells: the cells of the coarse
-                # cells next to a refined one (2 fine cells = 1 coarse cell; octs aligned)
+                # absent cells within 2 cells of the level's cells: the children of the
+                # coarse cells next to a refined one (2 fine cells = 1 coarse cell)
                 self.ghosts[L] = _amr.ghosts(self.kind[L - 1])
             if L < self.levelmax and self.refined[L].size and L not in self._fc:
                 self._fc[L] = np.zeros((3, 4) + k.shape)
+        self.n_leaves = sum(self._leaves.values())
+
+    def _buffer(self, L: int, size: int) -> np.ndarray:
+        """The step output of level L, ``size`` float64, reused from step to step.
+
+        Kept per level and grown by a quarter more than asked when too small, so that a
+        step does not pay for fresh memory (its pages zeroed by the system) as the level's
+        tiles change.
+        """
+        buf = self._out.get(L)
+        if buf is None or buf.size < size:
+            buf = self._out[L] = np.empty(size + size // 4)
+        return buf[:size]
 
     def restrict(self) -> None:
         """Refined cells take the volume average of their children, finest first."""
@@ -278,9 +292,9 @@ class Mesh:
             _amr.prolong(self.U[L - 1], self.U[L], self.ghosts[L], self.threads)
 
     def leaf_counts(self) -> dict[int, int]:
-        """Number of leaf cells per level holding any, ``{level: count}``."""
-        counts = {L: int(np.count_nonzero(self.kind[L] == LEAF)) for L in self.levels}
-        return {L: c for L, c in counts.items() if c}
+        """Number of leaf cells per level holding any, ``{level: count}`` (counted when the
+        mesh last changed)."""
+        return {L: c for L, c in self._leaves.items() if c}
 
     def refined_fraction(self) -> dict[int, float]:
         """Volume fraction of the box covered by the cells of each level."""
@@ -339,7 +353,7 @@ class Mesh:
         self.kind[L][new] = REFINED
         kids = _up(new)
         self.kind[L + 1][kids] = LEAF
-        _amr.prolong(self.U[L], self.U[L + 1], np.flatnonzero(kids).astype(np.int64), self.threads)
+        _amr.prolong(self.U[L], self.U[L + 1], np.flatnonzero(new).astype(np.int64), self.threads)
         self._rebuild()
         self.fill_ghosts()
 
@@ -429,13 +443,11 @@ class Mesh:
         # neighbours exist at its level
         for L in todo:
             k = self.kind[L]
-            ref = k == REFINED
             self._flags[L] &= k != ABSENT
             flag = self._flags[L].copy()
             _amr.nest_ok(k, flag.view(np.uint8), self.threads)
-            created[L + 1] = int(np.count_nonzero(flag & ~ref))
-            removed[L + 1] = int(np.count_nonzero(ref & ~flag))
-            fresh = _amr.apply(k, flag.view(np.uint8), self.kind[L + 1])
+            fresh, removed[L + 1] = _amr.apply(k, flag.view(np.uint8), self.kind[L + 1])
+            created[L + 1] = int(fresh.size)
             if fresh.size:
                 _amr.prolong(self.U[L], self.U[L + 1], fresh, self.threads)
         self._rebuild()
@@ -455,7 +467,7 @@ def _level_step(mesh: Mesh, L: int, dt: float, cs: float, gamma: float, scheme: 
     tiles = mesh.tiles[L]
     if tiles.shape[0] == 0:
         return 0.0, -1
-    out = np.empty(tiles.shape[0] * 4 * TILE**3)
+    out = mesh._buffer(L, tiles.shape[0] * 4 * TILE**3)
     fc_in = mesh._fc.get(L) if mesh.refined[L].size else None
     fc_out = mesh._fc.get(L - 1) if L > mesh.levelmin else None
     if L > mesh.levelmin and fc_out is None:

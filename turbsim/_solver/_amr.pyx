@@ -39,7 +39,7 @@ cdef extern from "amr.h" nogil:
     void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag)
     void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *out)
     int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
-                         int64_t *fresh)
+                         int64_t *fresh, int64_t *removed)
     int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves)
     int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t *ghosts)
     void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U,
@@ -128,7 +128,8 @@ def restrict(double[:, :, :, ::1] Uc, const double[:, :, :, ::1] Uf, const int64
 
 def prolong(const double[:, :, :, ::1] Uc, double[:, :, :, ::1] Uf, const int64_t[::1] cells,
             int threads):
-    """Minmod-limited linear prolongation into the fine ``cells`` (flat fine indices)."""
+    """Minmod-limited linear prolongation into the 8 children of ``cells`` (flat coarse
+    indices)."""
     cdef ts_amr_params p = _params(1.0, 1.0, 0, 1, threads, 0.0)
     if cells.shape[0] == 0:
         return
@@ -177,36 +178,36 @@ def any_child(const uint8_t[:, :, ::1] fine, int value):
 
 
 def apply(uint8_t[:, :, ::1] kind_c, const uint8_t[:, :, ::1] flag, uint8_t[:, :, ::1] kind_f):
-    """Refine where flagged, derefine elsewhere; returns the new fine cells (flat indices)."""
+    """Refine where flagged, derefine elsewhere; returns (the newly refined cells as flat
+    coarse indices, whose children are to be prolongated; the number of cells that lost
+    their children)."""
     cdef int64_t nc = kind_c.shape[0]
-    cdef uint8_t[:, :, ::1] kc = np.array(kind_c)
-    cdef uint8_t[:, :, ::1] kf = np.array(kind_f)
-    cdef int64_t m
+    cdef int64_t m, removed = 0
     with nogil:
-        m = ts_amr_apply(nc, &kc[0, 0, 0], &flag[0, 0, 0], &kf[0, 0, 0], NULL)
-    fresh = np.empty(m, np.int64)
+        m = ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0], NULL, &removed)
+    fresh = np.empty(max(m, 1), np.int64)
     cdef int64_t[::1] fr = fresh
     with nogil:
-        ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0],
-                     &fr[0] if m > 0 else NULL)
-    return fresh
+        m = ts_amr_apply(nc, &kind_c[0, 0, 0], &flag[0, 0, 0], &kind_f[0, 0, 0], &fr[0], NULL)
+    return fresh[:m], removed
 
 
 def tiles(const uint8_t[:, :, ::1] kind):
     """(tiles holding a leaf as an (m, 3) int32 array, number of leaves)."""
     cdef int64_t nl = 0, m
-    with nogil:
-        m = ts_amr_tiles(kind.shape[0], &kind[0, 0, 0], NULL, &nl)
-    out = np.empty((m, 3), np.int32)
+    cdef int64_t nt = kind.shape[0] // TILE
+    out = np.empty((nt * nt * nt, 3), np.int32)
     cdef int32_t[:, ::1] o = out
-    if m:
-        with nogil:
-            ts_amr_tiles(kind.shape[0], &kind[0, 0, 0], &o[0, 0], NULL)
-    return out, nl
+    with nogil:
+        m = ts_amr_tiles(kind.shape[0], &kind[0, 0, 0], &o[0, 0], &nl)
+    if m < 0:
+        raise MemoryError("the AMR tile list could not be made")
+    return out[:m].copy(), nl
 
 
 def ghosts(const uint8_t[:, :, ::1] kind_c):
-    """Flat indices (fine level) of the cells of coarse cells next to a refined one."""
+    """Flat indices of the coarse cells next to a refined one that are not refined: their
+    children are the ghost cells of the finer level."""
     cdef int64_t m
     cdef uint8_t[:, :, ::1] mark = np.empty_like(np.asarray(kind_c))
     with nogil:

@@ -38,16 +38,26 @@ static int amr_threads(const ts_amr_params *p)
 #endif
 }
 
+/* l with n = 2^l (the sides of the levels are powers of 2) */
+static inline int amr_log2(int64_t n)
+{
+    int l = 0;
+    while (((int64_t)1 << l) < n) l++;
+    return l;
+}
+
 static inline int64_t wrap(int64_t i, int64_t n)
 {
     return i < 0 ? i + n : (i >= n ? i - n : i);
 }
 
-/* Limited slope (RAMSES uslope; st = slope_type), as muscl_impl.h. */
-static inline double amr_slope(double qm, double q0, double qp, double st)
+/* Limited slope (RAMSES uslope; st = slope_type), as muscl_impl.h; ist = 1 / st, exact
+ * (st is 1 or 2), so that the product by ist is the quotient by st, bit for bit, without a
+ * division. */
+static inline double amr_slope(double qm, double q0, double qp, double st, double ist)
 {
     const double dl = st * (q0 - qm), dr = st * (qp - q0);
-    const double dc = 0.5 * (dl + dr) / st;
+    const double dc = 0.5 * (dl + dr) * ist;
     const double lim = (dl * dr > 0) ? (fabs(dl) < fabs(dr) ? fabs(dl) : fabs(dr)) : 0.0;
     const double m = lim < fabs(dc) ? lim : fabs(dc);
     return dc < 0 ? -m : m;
@@ -92,24 +102,61 @@ static void amr_rows(int64_t n, const uint8_t *kind, int64_t x0, int64_t y0, int
     }
 }
 
-/* 1. primitives of the tile and its ghost layers (periodic) */
+/* 1. primitives of the tile and its ghost layers (periodic); a row whose S cells do not
+ * wrap around the box is read as one contiguous run */
 static void amr_load(int64_t n, const double *U, int64_t x0, int64_t y0, int64_t z0,
                      amr_work *wk)
 {
     const int64_t n3 = n * n * n;
+    const int contiguous = z0 >= G && z0 + T + G <= n;
+    /* the rows read: the face states of the rows beside a row with leaves (amr_faces) and
+     * the cells beside those (their slopes); the first order reads fewer. Other rows of w
+     * keep what they held and are never read. */
+    uint8_t face[R + 2][R + 2], cell[S][S];
+    memset(face, 0, sizeof(face));
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < R; j++) {
+            int need = wk->row[i][j];
+            if (i > 0) need |= wk->row[i - 1][j];
+            if (i < R - 1) need |= wk->row[i + 1][j];
+            if (j > 0) need |= wk->row[i][j - 1];
+            if (j < R - 1) need |= wk->row[i][j + 1];
+            face[i + 1][j + 1] = (uint8_t)need;
+        }
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < S; j++)
+            cell[i][j] = face[i][j] | (i > 0 ? face[i - 1][j] : 0) | (i < S - 1 ? face[i + 1][j] : 0)
+                         | (j > 0 ? face[i][j - 1] : 0) | (j < S - 1 ? face[i][j + 1] : 0);
     for (int i = -G; i < T + G; i++) {
         const int64_t gx = wrap(x0 + i, n);
         for (int j = -G; j < T + G; j++) {
+            if (!cell[i + G][j + G])
+                continue;
             const int64_t gy = wrap(y0 + j, n);
             const int64_t row = (gx * n + gy) * n;
-            for (int k = -G; k < T + G; k++) {
-                const int64_t g = row + wrap(z0 + k, n);
+            const int64_t l0 = WI(i, j, -G);
+            double *restrict w0 = wk->w[0] + l0, *restrict w1 = wk->w[1] + l0;
+            double *restrict w2 = wk->w[2] + l0, *restrict w3 = wk->w[3] + l0;
+            if (contiguous) {
+                const double *restrict u0 = U + row + z0 - G, *restrict u1 = u0 + n3;
+                const double *restrict u2 = u1 + n3, *restrict u3 = u2 + n3;
+#pragma omp simd
+                for (int k = 0; k < S; k++) {
+                    const double d = u0[k], inv = 1.0 / d;
+                    w0[k] = d;
+                    w1[k] = u1[k] * inv;
+                    w2[k] = u2[k] * inv;
+                    w3[k] = u3[k] * inv;
+                }
+                continue;
+            }
+            for (int k = 0; k < S; k++) {
+                const int64_t g = row + wrap(z0 + k - G, n);
                 const double d = U[g], inv = 1.0 / d;
-                const int64_t l = WI(i, j, k);
-                wk->w[0][l] = d;
-                wk->w[1][l] = U[n3 + g] * inv;
-                wk->w[2][l] = U[2 * n3 + g] * inv;
-                wk->w[3][l] = U[3 * n3 + g] * inv;
+                w0[k] = d;
+                w1[k] = U[n3 + g] * inv;
+                w2[k] = U[2 * n3 + g] * inv;
+                w3[k] = U[3 * n3 + g] * inv;
             }
         }
     }
@@ -119,9 +166,11 @@ static void amr_load(int64_t n, const double *U, int64_t x0, int64_t y0, int64_t
 static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
 {
     const double cs2 = p->cs * p->cs, gm1 = p->gamma - 1.0, half = 0.5;
-    const double st = p->limiter == 2 ? 2.0 : 1.0;
+    const double st = p->limiter == 2 ? 2.0 : 1.0, ist = p->limiter == 2 ? 0.5 : 1.0;
     const int has_h = p->gamma != 1.0;
     const int dxs = S * S, dys = S;
+    if (p->scheme == 0)     /* first order: the fluxes read the cells' own states (w) */
+        return;
     for (int i = -1; i <= T; i++)
         for (int j = -1; j <= T; j++) {
             /* the face states of a row are read by the fluxes of its own leaves and of
@@ -134,14 +183,6 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
             if (!need)
                 continue;
             const int64_t c0 = WI(i, j, -1), f0 = RI(i, j, -1);
-            if (p->scheme == 0) {
-                for (int q = 0; q < 6; q++) {
-                    for (int m = 0; m < NVAR; m++)
-                        memcpy(&wk->fs[q][m][f0], &wk->w[m][c0], (size_t)R * sizeof(double));
-                    memset(&wk->fs[q][4][f0], 0, (size_t)R * sizeof(double));
-                }
-                continue;
-            }
             const double *restrict r = wk->w[0] + c0, *restrict u = wk->w[1] + c0;
             const double *restrict v = wk->w[2] + c0, *restrict w = wk->w[3] + c0;
             double *restrict xm0 = wk->fs[0][0] + f0, *restrict xm1 = wk->fs[0][1] + f0,
@@ -164,18 +205,18 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
                    *restrict zp4 = wk->fs[5][4] + f0;
 #pragma omp simd
             for (int k = 0; k < R; k++) {
-                const double drx = amr_slope(r[k - dxs], r[k], r[k + dxs], st);
-                const double dry = amr_slope(r[k - dys], r[k], r[k + dys], st);
-                const double drz = amr_slope(r[k - 1], r[k], r[k + 1], st);
-                const double dux = amr_slope(u[k - dxs], u[k], u[k + dxs], st);
-                const double duy = amr_slope(u[k - dys], u[k], u[k + dys], st);
-                const double duz = amr_slope(u[k - 1], u[k], u[k + 1], st);
-                const double dvx = amr_slope(v[k - dxs], v[k], v[k + dxs], st);
-                const double dvy = amr_slope(v[k - dys], v[k], v[k + dys], st);
-                const double dvz = amr_slope(v[k - 1], v[k], v[k + 1], st);
-                const double dwx = amr_slope(w[k - dxs], w[k], w[k + dxs], st);
-                const double dwy = amr_slope(w[k - dys], w[k], w[k + dys], st);
-                const double dwz = amr_slope(w[k - 1], w[k], w[k + 1], st);
+                const double drx = amr_slope(r[k - dxs], r[k], r[k + dxs], st, ist);
+                const double dry = amr_slope(r[k - dys], r[k], r[k + dys], st, ist);
+                const double drz = amr_slope(r[k - 1], r[k], r[k + 1], st, ist);
+                const double dux = amr_slope(u[k - dxs], u[k], u[k + dxs], st, ist);
+                const double duy = amr_slope(u[k - dys], u[k], u[k + dys], st, ist);
+                const double duz = amr_slope(u[k - 1], u[k], u[k + 1], st, ist);
+                const double dvx = amr_slope(v[k - dxs], v[k], v[k + dxs], st, ist);
+                const double dvy = amr_slope(v[k - dys], v[k], v[k + dys], st, ist);
+                const double dvz = amr_slope(v[k - 1], v[k], v[k + 1], st, ist);
+                const double dwx = amr_slope(w[k - dxs], w[k], w[k + dxs], st, ist);
+                const double dwy = amr_slope(w[k - dys], w[k], w[k + dys], st, ist);
+                const double dwz = amr_slope(w[k - 1], w[k], w[k + 1], st, ist);
                 /* half-step predictor (muscl_impl.h, step 2) */
                 const double ui = u[k], vi = v[k], wi = w[k], ri = r[k], inv = 1.0 / ri;
                 const double br = (-ui * drx - vi * dry - wi * drz) * hdt;
@@ -204,29 +245,31 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
                 zm1[k] = uc - half * duz; zp1[k] = uc + half * duz;
                 zm2[k] = vc - half * dvz; zp2[k] = vc + half * dvz;
                 zm3[k] = wc - half * dwz; zp3[k] = wc + half * dwz;
-                const double h = has_h ? gm1 * sr : 0.0;
-                xm4[k] = h; xp4[k] = h; ym4[k] = h; yp4[k] = h; zm4[k] = h; zp4[k] = h;
+                if (has_h) {   /* read by the fluxes only when gamma != 1 */
+                    const double h = gm1 * sr;
+                    xm4[k] = h; xp4[k] = h; ym4[k] = h; yp4[k] = h; zm4[k] = h; zp4[k] = h;
+                }
             }
         }
 }
 
 /* LLF fluxes (llf_impl.h) through nf faces along a pencil: left states of face f at
- * index l + f of the face-state arrays ql, right states at r + f of qr; fluxes (lab frame:
- * rho, mx, my, mz) to F[v][off + f]. */
-static inline void amr_llf_row(const ts_amr_params *p, const amr_work *wk, int ql, int64_t l,
-                               int qr, int64_t r, int axis, int nf, double *const F[NVAR],
-                               int64_t off)
+ * ql[m][f], right states at qr[m][f] (m: rho, vx, vy, vz, h; h is read only when
+ * gamma != 1); fluxes (lab frame: rho, mx, my, mz) to F[v][off + f]. */
+static inline void amr_llf_row(const ts_amr_params *p, const double *const ql[NFS],
+                               const double *const qr[NFS], int axis, int nf,
+                               double *const F[NVAR], int64_t off)
 {
     static const int frame[3][3] = {{1, 2, 3}, {2, 1, 3}, {3, 1, 2}};
     const int *vel = frame[axis];
     const int has_h = p->gamma != 1.0;
     const double cs2 = p->cs * p->cs, gam = p->gamma, half = 0.5;
     const double c0 = sqrt(p->gamma) * p->cs;
-    const double *restrict rl = wk->fs[ql][0] + l, *restrict rr = wk->fs[qr][0] + r;
-    const double *restrict ul = wk->fs[ql][vel[0]] + l, *restrict ur = wk->fs[qr][vel[0]] + r;
-    const double *restrict al = wk->fs[ql][vel[1]] + l, *restrict ar = wk->fs[qr][vel[1]] + r;
-    const double *restrict bl = wk->fs[ql][vel[2]] + l, *restrict bt = wk->fs[qr][vel[2]] + r;
-    const double *restrict hl = wk->fs[ql][4] + l, *restrict hr = wk->fs[qr][4] + r;
+    const double *restrict rl = ql[0], *restrict rr = qr[0];
+    const double *restrict ul = ql[vel[0]], *restrict ur = qr[vel[0]];
+    const double *restrict al = ql[vel[1]], *restrict ar = qr[vel[1]];
+    const double *restrict bl = ql[vel[2]], *restrict bt = qr[vel[2]];
+    const double *restrict hl = ql[4], *restrict hr = qr[4];
     double *restrict f0 = F[0] + off, *restrict fn = F[vel[0]] + off;
     double *restrict fa = F[vel[1]] + off, *restrict fb = F[vel[2]] + off;
 #pragma omp simd
@@ -256,24 +299,50 @@ static inline void amr_llf_row(const ts_amr_params *p, const amr_work *wk, int q
     }
 }
 
+/* the states of a pencil starting at index l: face states q (MUSCL-Hancock), or the
+ * cells' own states (first order: index l of w, which has the layout of w, and h = 0) */
+static inline void amr_states(const amr_work *wk, int first, int q, int64_t l,
+                              const double *st[NFS])
+{
+    static const double zero[T + 1];
+    for (int m = 0; m < NVAR; m++)
+        st[m] = first ? wk->w[m] + l : wk->fs[q][m] + l;
+    st[4] = first ? zero : wk->fs[q][4] + l;
+}
+
 /* 3. fluxes through the faces of the tile's cells, pencil by pencil along z */
 static void amr_fluxes(const ts_amr_params *p, amr_work *wk)
 {
     double *Fx[NVAR], *Fy[NVAR], *Fz[NVAR];
+    const double *ql[NFS], *qr[NFS];
+    const int first = p->scheme == 0;
     for (int m = 0; m < NVAR; m++) { Fx[m] = wk->fx[m]; Fy[m] = wk->fy[m]; Fz[m] = wk->fz[m]; }
-    /* only the faces of rows that hold a leaf (the others are never read) */
+    /* only the faces of rows that hold a leaf (the others are never read); a face's left
+     * state is the + state of the cell below it, its right state the - state of the cell
+     * above */
+#define IDX(i, j, k) (first ? WI(i, j, k) : RI(i, j, k))
     for (int f = 0; f <= T; f++)
         for (int j = 0; j < T; j++)
-            if (wk->row[f][j + 1] | wk->row[f + 1][j + 1])
-                amr_llf_row(p, wk, 1, RI(f - 1, j, 0), 0, RI(f, j, 0), 0, T, Fx, FXI(f, j, 0));
+            if (wk->row[f][j + 1] | wk->row[f + 1][j + 1]) {
+                amr_states(wk, first, 1, IDX(f - 1, j, 0), ql);
+                amr_states(wk, first, 0, IDX(f, j, 0), qr);
+                amr_llf_row(p, ql, qr, 0, T, Fx, FXI(f, j, 0));
+            }
     for (int i = 0; i < T; i++)
         for (int f = 0; f <= T; f++)
-            if (wk->row[i + 1][f] | wk->row[i + 1][f + 1])
-                amr_llf_row(p, wk, 3, RI(i, f - 1, 0), 2, RI(i, f, 0), 1, T, Fy, FYI(i, f, 0));
+            if (wk->row[i + 1][f] | wk->row[i + 1][f + 1]) {
+                amr_states(wk, first, 3, IDX(i, f - 1, 0), ql);
+                amr_states(wk, first, 2, IDX(i, f, 0), qr);
+                amr_llf_row(p, ql, qr, 1, T, Fy, FYI(i, f, 0));
+            }
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++)
-            if (wk->row[i + 1][j + 1])
-                amr_llf_row(p, wk, 5, RI(i, j, -1), 4, RI(i, j, 0), 2, T + 1, Fz, FZI(i, j, 0));
+            if (wk->row[i + 1][j + 1]) {
+                amr_states(wk, first, 5, IDX(i, j, -1), ql);
+                amr_states(wk, first, 4, IDX(i, j, 0), qr);
+                amr_llf_row(p, ql, qr, 2, T + 1, Fz, FZI(i, j, 0));
+            }
+#undef IDX
 }
 
 /* 4. averaged fluxes of the coarse-fine faces of the tile into the coarse level's array:
@@ -416,6 +485,32 @@ static inline double amr_speed(double d, double px, double py, double pz, double
     return s;
 }
 
+/* whether the T kinds at k are all leaves */
+static inline int amr_all_leaves(const uint8_t *k)
+{
+    uint64_t w;
+    memcpy(&w, k, 8);
+    return T == 8 && w == 0x0101010101010101ULL;
+}
+
+/* the largest speed of the T leaves of a row starting at flat index g (all valid), or -1
+ * when one is invalid (then the row is to be taken cell by cell) */
+static inline double amr_row_speed(const double *U, int64_t n3, int64_t g, double rfloor)
+{
+    const double *restrict d = U + g, *restrict px = U + n3 + g;
+    const double *restrict py = U + 2 * n3 + g, *restrict pz = U + 3 * n3 + g;
+    double sm = 0.0;
+    int all = 1;
+#pragma omp simd reduction(max : sm) reduction(& : all)
+    for (int k = 0; k < T; k++) {
+        const double s = (fabs(px[k]) + fabs(py[k]) + fabs(pz[k])) * (1.0 / d[k]);
+        const int ok = (d[k] > rfloor) & (s < 1e300);
+        all &= ok;
+        sm = sm > s ? sm : s;
+    }
+    return all ? sm : -1.0;
+}
+
 void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t *kind,
                     const int32_t *tiles, int64_t ntiles, const double *out,
                     double *smax, int64_t *bad)
@@ -431,9 +526,20 @@ void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t 
         const int64_t z0 = (int64_t)tiles[3 * t + 2] * T;
         const double *o = out + t * NVAR * T * T * T;
         for (int i = 0; i < T; i++)
-            for (int j = 0; j < T; j++)
+            for (int j = 0; j < T; j++) {
+                const int64_t g0 = ((x0 + i) * n + y0 + j) * n + z0;
+                if (amr_all_leaves(kind + g0)) {   /* a row of leaves: copied whole */
+                    for (int v = 0; v < NVAR; v++)
+                        memcpy(U + v * n3 + g0, o + v * T * T * T + (i * T + j) * T,
+                               T * sizeof(double));
+                    const double s = amr_row_speed(U, n3, g0, p->density_floor);
+                    if (s >= 0.0) {
+                        if (s > sm) sm = s;
+                        continue;
+                    }
+                }
                 for (int k = 0; k < T; k++) {
-                    const int64_t g = ((x0 + i) * n + y0 + j) * n + z0 + k;
+                    const int64_t g = g0 + k;
                     if (kind[g] != TS_AMR_LEAF)
                         continue;
                     const int64_t l = (i * T + j) * T + k;
@@ -445,6 +551,7 @@ void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t 
                     if (!ok) { if (g < bd) bd = g; }
                     else if (s > sm) sm = s;
                 }
+            }
     }
     *smax = sm;
     *bad = bd == INT64_MAX ? -1 : bd;
@@ -476,12 +583,13 @@ void ts_amr_restrict(const ts_amr_params *p, int64_t nc, double *Uc, const doubl
                      const int64_t *cells, int64_t ncells)
 {
     const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
+    const int lc = amr_log2(nc);
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 65536)
 #endif
     for (int64_t q = 0; q < ncells; q++) {
         const int64_t c = cells[q];
-        const int64_t cx = c / (nc * nc), cy = (c / nc) % nc, cz = c % nc;
+        const int64_t cx = c >> (2 * lc), cy = (c >> lc) & (nc - 1), cz = c & (nc - 1);
         const int64_t f0 = ((2 * cx) * nf + 2 * cy) * nf + 2 * cz;
         const int64_t dx = nf * nf, dy = nf;
         for (int v = 0; v < NVAR; v++) {
@@ -503,28 +611,33 @@ void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double
                     const int64_t *cells, int64_t ncells)
 {
     const int64_t nf = 2 * nc, nc3 = nc * nc * nc, nf3 = nf * nf * nf;
-    int lf = 0;                         /* nf = 2^lf: indices by shifts and masks */
-    while (((int64_t)1 << lf) < nf) lf++;
+    const int lc = amr_log2(nc);
 #ifdef TURBSIM_OPENMP
-#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 65536)
+#pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (ncells > 8192)
 #endif
     for (int64_t q = 0; q < ncells; q++) {
-        const int64_t g = cells[q];
-        const int64_t gx = g >> (2 * lf), gy = (g >> lf) & (nf - 1), gz = g & (nf - 1);
-        const int64_t cx = gx / 2, cy = gy / 2, cz = gz / 2;
-        const int64_t c = (cx * nc + cy) * nc + cz;
+        const int64_t c = cells[q];
+        const int64_t cx = c >> (2 * lc), cy = (c >> lc) & (nc - 1), cz = c & (nc - 1);
         const int64_t xm = (wrap(cx - 1, nc) * nc + cy) * nc + cz, xp = (wrap(cx + 1, nc) * nc + cy) * nc + cz;
         const int64_t ym = (cx * nc + wrap(cy - 1, nc)) * nc + cz, yp = (cx * nc + wrap(cy + 1, nc)) * nc + cz;
         const int64_t zm = (cx * nc + cy) * nc + wrap(cz - 1, nc), zp = (cx * nc + cy) * nc + wrap(cz + 1, nc);
-        const double ex = (gx & 1) ? 0.25 : -0.25, ey = (gy & 1) ? 0.25 : -0.25;
-        const double ez = (gz & 1) ? 0.25 : -0.25;
+        const int64_t g0 = ((2 * cx) * nf + 2 * cy) * nf + 2 * cz;
         for (int v = 0; v < NVAR; v++) {
             const double *C = Uc + v * nc3;
+            double *F = Uf + v * nf3 + g0;
             const double u0 = C[c];
             const double sx = amr_minmod(u0 - C[xm], C[xp] - u0);
             const double sy = amr_minmod(u0 - C[ym], C[yp] - u0);
             const double sz = amr_minmod(u0 - C[zm], C[zp] - u0);
-            Uf[v * nf3 + g] = u0 + ((ex * sx + ey * sy) + ez * sz);
+            /* the child at offset (a, b, e) lies at (+-1/4, +-1/4, +-1/4) of the parent */
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    const double tx = (a ? 0.25 : -0.25) * sx, ty = (b ? 0.25 : -0.25) * sy;
+                    const double txy = tx + ty;
+                    double *row = F + a * nf * nf + b * nf;
+                    row[0] = u0 + (txy + -0.25 * sz);
+                    row[1] = u0 + (txy + 0.25 * sz);
+                }
         }
     }
 }
@@ -543,16 +656,61 @@ static inline double amr_rho_or_parent(int64_t n, const double *rho, const uint8
     return rho_c[((x / 2) * m + y / 2) * m + z / 2];
 }
 
+/* RAMSES's criterion along one axis, from the densities below (dg), at (d) and above (dd) */
+static inline int amr_grad_flag(double dg, double d, double dd, double err, double floor_d)
+{
+    const double e1 = fabs((dd - d) / (dd + d + floor_d));
+    const double e2 = fabs((d - dg) / (d + dg + floor_d));
+    return 2.0 * (e1 > e2 ? e1 : e2) > err;
+}
+
+/* 0: no cell of the row exists, 2: every cell does, 1: some do */
+static inline uint8_t amr_row_state(const uint8_t *k, int64_t n)
+{
+    int64_t m = 0;
+    for (int64_t z = 0; z < n; z++) m += k[z] != TS_AMR_ABSENT;
+    return m == 0 ? 0 : (m == n ? 2 : 1);
+}
+
 void ts_amr_flag_gradient(const ts_amr_params *p, int64_t n, const double *rho,
                           const uint8_t *kind, const double *rho_c, double err,
                           double floor_d, uint8_t *flag)
 {
+    uint8_t *state = (uint8_t *)malloc((size_t)(n * n));
+    if (state)
+        for (int64_t r = 0; r < n * n; r++) state[r] = amr_row_state(kind + r * n, n);
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (n * n * n > 262144)
 #endif
     for (int64_t x = 0; x < n; x++)
-        for (int64_t y = 0; y < n; y++)
-            for (int64_t z = 0; z < n; z++) {
+        for (int64_t y = 0; y < n; y++) {
+            const int64_t xm = wrap(x - 1, n), xp = wrap(x + 1, n);
+            const int64_t ym = wrap(y - 1, n), yp = wrap(y + 1, n);
+            int64_t zlo = 0, zhi = n;   /* cells left to the per-cell path */
+            if (state) {
+                if (state[x * n + y] == 0)
+                    continue;
+                if ((state[x * n + y] & state[xm * n + y] & state[xp * n + y]
+                     & state[x * n + ym] & state[x * n + yp]) == 2) {
+                    /* the row and its 4 neighbour rows all exist: no covering cells */
+                    const double *restrict c = rho + (x * n + y) * n;
+                    const double *restrict a0 = rho + (xm * n + y) * n, *restrict a1 = rho + (xp * n + y) * n;
+                    const double *restrict b0 = rho + (x * n + ym) * n, *restrict b1 = rho + (x * n + yp) * n;
+                    uint8_t *restrict f = flag + (x * n + y) * n;
+#pragma omp simd
+                    for (int64_t z = 1; z < n - 1; z++) {
+                        const double d = c[z];
+                        const int ok = amr_grad_flag(a0[z], d, a1[z], err, floor_d)
+                                       | amr_grad_flag(b0[z], d, b1[z], err, floor_d)
+                                       | amr_grad_flag(c[z - 1], d, c[z + 1], err, floor_d);
+                        f[z] |= (uint8_t)ok;
+                    }
+                    zlo = n - 1;   /* the two ends below: z = 0 and n - 1 */
+                    zhi = n + 1;
+                }
+            }
+            for (int64_t zz = zlo; zz < zhi; zz++) {
+                const int64_t z = zz == n ? 0 : zz;
                 const int64_t g = (x * n + y) * n + z;
                 if (kind[g] == TS_AMR_ABSENT)
                     continue;
@@ -564,12 +722,12 @@ void ts_amr_flag_gradient(const ts_amr_params *p, int64_t n, const double *rho,
                                                         wrap(y - oy, n), wrap(z - oz, n));
                     const double dd = amr_rho_or_parent(n, rho, kind, rho_c, wrap(x + ox, n),
                                                         wrap(y + oy, n), wrap(z + oz, n));
-                    const double e1 = fabs((dd - d) / (dd + d + floor_d));
-                    const double e2 = fabs((d - dg) / (d + dg + floor_d));
-                    ok = 2.0 * (e1 > e2 ? e1 : e2) > err;
+                    ok = amr_grad_flag(dg, d, dd, err, floor_d);
                 }
                 if (ok) flag[g] = 1;
             }
+        }
+    free(state);
 }
 
 void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8_t *kind,
@@ -577,7 +735,11 @@ void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8
 {
     static const int least[3] = {1, 2, 2};
     const int64_t n3 = n * n * n;
+    /* the passes alternate between flag and work (the last one lands in work) */
     for (int pass = 0; pass < 3; pass++) {
+        const uint8_t *src = pass == 1 ? work : flag;
+        uint8_t *dst = pass == 1 ? flag : work;
+        const int lst = least[pass];
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (n3 > 262144)
 #endif
@@ -585,22 +747,100 @@ void ts_amr_smooth(const ts_amr_params *p, int64_t n, uint8_t *flag, const uint8
             for (int64_t y = 0; y < n; y++) {
                 const int64_t xm = wrap(x - 1, n), xp = wrap(x + 1, n);
                 const int64_t ym = wrap(y - 1, n), yp = wrap(y + 1, n);
-                const uint8_t *c = flag + (x * n + y) * n;
-                const uint8_t *a0 = flag + (xm * n + y) * n, *a1 = flag + (xp * n + y) * n;
-                const uint8_t *b0 = flag + (x * n + ym) * n, *b1 = flag + (x * n + yp) * n;
-                const uint8_t *k = kind + (x * n + y) * n;
-                uint8_t *w = work + (x * n + y) * n;
-                for (int64_t z = 0; z < n; z++) {
+                const uint8_t *restrict c = src + (x * n + y) * n;
+                const uint8_t *restrict a0 = src + (xm * n + y) * n, *restrict a1 = src + (xp * n + y) * n;
+                const uint8_t *restrict b0 = src + (x * n + ym) * n, *restrict b1 = src + (x * n + yp) * n;
+                const uint8_t *restrict k = kind + (x * n + y) * n;
+                uint8_t *restrict w = dst + (x * n + y) * n;
+                /* the two ends wrap around the box, the rest is one vector loop */
+                for (int64_t z = 0; z < n; z += n - 1) {
                     const int cnt = a0[z] + a1[z] + b0[z] + b1[z] + c[wrap(z - 1, n)] + c[wrap(z + 1, n)];
-                    w[z] = c[z] | (k[z] != TS_AMR_ABSENT && cnt >= least[pass]);
+                    w[z] = c[z] | (k[z] != TS_AMR_ABSENT && cnt >= lst);
+                }
+#pragma omp simd
+                for (int64_t z = 1; z < n - 1; z++) {
+                    const uint8_t cnt = (uint8_t)(a0[z] + a1[z] + b0[z] + b1[z] + c[z - 1] + c[z + 1]);
+                    w[z] = c[z] | (uint8_t)((k[z] != TS_AMR_ABSENT) & (cnt >= lst));
                 }
             }
-        memcpy(flag, work, (size_t)n3);
     }
+    memcpy(flag, work, (size_t)n3);
+}
+
+/* out = the OR (dilate) or the AND (erode) of in over the 3x3x3 cube around each cell
+ * (periodic), one axis at a time; in, out and tmp hold n^3 bytes 0/1 (in may be out) */
+static void amr_box3(int nthreads, int64_t n, const uint8_t *in, uint8_t *out,
+                     uint8_t *tmp, int dilate)
+{
+    const int64_t n3 = n * n * n;
+    (void)nthreads;
+    /* along z: in -> tmp */
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (n3 > 262144)
+#endif
+    for (int64_t r = 0; r < n * n; r++) {
+        const uint8_t *restrict a = in + r * n;
+        uint8_t *restrict b = tmp + r * n;
+        for (int64_t z = 0; z < n; z += n - 1) {
+            const uint8_t u = a[wrap(z - 1, n)], v = a[z], w = a[wrap(z + 1, n)];
+            b[z] = dilate ? (u | v | w) : (u & v & w);
+        }
+        if (dilate) {
+#pragma omp simd
+            for (int64_t z = 1; z < n - 1; z++) b[z] = a[z - 1] | a[z] | a[z + 1];
+        } else {
+#pragma omp simd
+            for (int64_t z = 1; z < n - 1; z++) b[z] = a[z - 1] & a[z] & a[z + 1];
+        }
+    }
+    /* along y, then x: rows combined whole (tmp -> out -> tmp), then copied to out */
+    for (int axis = 0; axis < 2; axis++) {
+        const uint8_t *src = axis == 0 ? tmp : out;
+        uint8_t *dst = axis == 0 ? out : tmp;
+#ifdef TURBSIM_OPENMP
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (n3 > 262144)
+#endif
+        for (int64_t x = 0; x < n; x++)
+            for (int64_t y = 0; y < n; y++) {
+                int64_t m0, m1;
+                if (axis == 0) {
+                    m0 = (x * n + wrap(y - 1, n)) * n;
+                    m1 = (x * n + wrap(y + 1, n)) * n;
+                } else {
+                    m0 = (wrap(x - 1, n) * n + y) * n;
+                    m1 = (wrap(x + 1, n) * n + y) * n;
+                }
+                const uint8_t *restrict u = src + m0, *restrict v = src + (x * n + y) * n;
+                const uint8_t *restrict w = src + m1;
+                uint8_t *restrict b = dst + (x * n + y) * n;
+                if (dilate) {
+#pragma omp simd
+                    for (int64_t z = 0; z < n; z++) b[z] = u[z] | v[z] | w[z];
+                } else {
+#pragma omp simd
+                    for (int64_t z = 0; z < n; z++) b[z] = u[z] & v[z] & w[z];
+                }
+            }
+    }
+    memcpy(out, tmp, (size_t)n3);
 }
 
 void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint8_t *flag)
 {
+    const int64_t n3 = n * n * n;
+    uint8_t *ok = (uint8_t *)malloc((size_t)n3), *tmp = (uint8_t *)malloc((size_t)n3);
+    if (ok && tmp) {
+        /* cells whose 27-cube exists: the erosion of the existing cells */
+        for (int64_t g = 0; g < n3; g++) ok[g] = kind[g] != TS_AMR_ABSENT;
+        amr_box3(amr_threads(p), n, ok, ok, tmp, 0);
+        for (int64_t g = 0; g < n3; g++) flag[g] = flag[g] & ok[g];
+        free(ok);
+        free(tmp);
+        return;
+    }
+    free(ok);
+    free(tmp);
+    /* without the memory: cell by cell */
 #ifdef TURBSIM_OPENMP
 #pragma omp parallel for num_threads(amr_threads(p)) schedule(static) if (n * n * n > 262144)
 #endif
@@ -639,92 +879,162 @@ void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *o
             }
 }
 
+/* number of the 8 children of coarse cell (x, y, z) whose kind is v (fine level nf) */
+static inline int amr_oct_count(const uint8_t *kind_f, int64_t nf, int64_t x, int64_t y,
+                                int64_t z, uint8_t v)
+{
+    int m = 0;
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            const uint8_t *f = kind_f + ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z;
+            m += (f[0] == v) + (f[1] == v);
+        }
+    return m;
+}
+
+/* whether the len bytes at k are all 0 */
+static inline int amr_zero(const uint8_t *k, int64_t len)
+{
+    uint64_t acc = 0;
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, k + i, 8);
+        acc |= w;
+    }
+    for (; i < len; i++) acc |= k[i];
+    return acc == 0;
+}
+
 int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
-                     int64_t *fresh)
+                     int64_t *fresh, int64_t *removed)
 {
     const int64_t nf = 2 * nc;
-    int64_t nfresh = 0;
+    int64_t nfresh = 0, nremoved = 0;
     for (int64_t x = 0; x < nc; x++)
-        for (int64_t y = 0; y < nc; y++)
-            for (int64_t z = 0; z < nc; z++) {
-                const int64_t c = (x * nc + y) * nc + z;
-                const int exists = kind_c[c] != TS_AMR_ABSENT, ref = exists && flag[c];
-                if (exists) kind_c[c] = ref ? TS_AMR_REFINED : TS_AMR_LEAF;
-                for (int a = 0; a < 2; a++)
-                    for (int b = 0; b < 2; b++)
-                        for (int e = 0; e < 2; e++) {
-                            const int64_t g = ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z + e;
-                            if (!ref) { kind_f[g] = TS_AMR_ABSENT; continue; }
-                            if (kind_f[g] == TS_AMR_ABSENT) {
-                                if (fresh) fresh[nfresh] = g;
-                                nfresh++;
-                                kind_f[g] = TS_AMR_LEAF;
-                            }
-                        }
+        for (int64_t y = 0; y < nc; y++) {
+            const int64_t r = (x * nc + y) * nc;
+            /* a row of absent cells without children (the usual case) */
+            if (amr_zero(kind_c + r, nc)) {
+                int empty = 1;
+                for (int a = 0; a < 2 && empty; a++)
+                    for (int b = 0; b < 2 && empty; b++)
+                        empty = amr_zero(kind_f + ((2 * x + a) * nf + 2 * y + b) * nf, nf);
+                if (empty)
+                    continue;
             }
+            for (int64_t z = 0; z < nc; z++) {
+                const int64_t c = r + z;
+                const uint8_t k = kind_c[c];
+                const int ref = k != TS_AMR_ABSENT && flag[c];
+                /* nothing changes where a leaf stays a leaf or a refined cell stays
+                 * refined with its 8 children (octs are whole); an absent cell has no
+                 * children unless its parent was just removed */
+                if (k == TS_AMR_LEAF && !ref)
+                    continue;
+                if (ref) {
+                    if (k == TS_AMR_REFINED && amr_oct_count(kind_f, nf, x, y, z, TS_AMR_ABSENT) == 0)
+                        continue;
+                } else if (amr_oct_count(kind_f, nf, x, y, z, TS_AMR_ABSENT) == 8) {
+                    continue;
+                }
+                /* changed: counted (first call) or applied and listed (second call) */
+                if (!fresh) {
+                    nfresh += ref;
+                    nremoved += k == TS_AMR_REFINED && !ref;
+                    continue;
+                }
+                if (k != TS_AMR_ABSENT) kind_c[c] = ref ? TS_AMR_REFINED : TS_AMR_LEAF;
+                for (int a = 0; a < 2; a++)
+                    for (int b = 0; b < 2; b++) {
+                        uint8_t *f = kind_f + ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z;
+                        for (int e = 0; e < 2; e++)
+                            f[e] = ref ? (f[e] == TS_AMR_ABSENT ? TS_AMR_LEAF : f[e]) : TS_AMR_ABSENT;
+                    }
+                if (ref)
+                    fresh[nfresh++] = c;
+            }
+        }
+    if (removed && !fresh) *removed = nremoved;
     return nfresh;
+}
+
+/* leaves (kind 1) among the 8 kinds of a row segment: kinds are 0, 1, 2, so the low bit
+ * of each byte marks a leaf */
+static inline int amr_leaves8(const uint8_t *k)
+{
+    uint64_t w;
+    memcpy(&w, k, 8);
+    return w ? __builtin_popcountll(w & 0x0101010101010101ULL) : 0;
 }
 
 int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves)
 {
-    const int64_t nt = n / T;
+    const int64_t nt = n / T, nt3 = nt * nt * nt;
     int64_t count = 0, leaves = 0;
-    for (int64_t a = 0; a < nt; a++)
-        for (int64_t b = 0; b < nt; b++)
-            for (int64_t c = 0; c < nt; c++) {
-                int64_t here = 0;
-                for (int i = 0; i < T; i++)
-                    for (int j = 0; j < T; j++) {
-                        const uint8_t *k = kind + ((a * T + i) * n + b * T + j) * n + c * T;
-                        for (int z = 0; z < T; z++) here += k[z] == TS_AMR_LEAF;
-                    }
-                leaves += here;
-                if (here) {
-                    if (tiles) {
-                        tiles[3 * count] = (int32_t)a;
-                        tiles[3 * count + 1] = (int32_t)b;
-                        tiles[3 * count + 2] = (int32_t)c;
-                    }
-                    count++;
-                }
+    /* leaves per tile, the level read in its storage order */
+    int64_t *here = (int64_t *)calloc((size_t)nt3, sizeof(int64_t));
+    if (!here)
+        return -1;
+    for (int64_t x = 0; x < n; x++)
+        for (int64_t y = 0; y < n; y++) {
+            const uint8_t *k = kind + (x * n + y) * n;
+            int64_t *h = here + ((x / T) * nt + y / T) * nt;
+            for (int64_t c = 0; c < nt; c++)
+                h[c] += amr_leaves8(k + c * T);
+        }
+    for (int64_t t = 0; t < nt3; t++) {
+        leaves += here[t];
+        if (here[t]) {
+            if (tiles) {
+                tiles[3 * count] = (int32_t)(t / (nt * nt));
+                tiles[3 * count + 1] = (int32_t)((t / nt) % nt);
+                tiles[3 * count + 2] = (int32_t)(t % nt);
             }
+            count++;
+        }
+    }
+    free(here);
     if (nleaves) *nleaves = leaves;
     return count;
 }
 
 int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t *ghosts)
 {
-    const int64_t nf = 2 * nc, nc3 = nc * nc * nc;
+    const int64_t nc3 = nc * nc * nc;
     int64_t count = 0;
     if (!ghosts) {
-        /* mark the cells that are not refined but touch a refined one */
-        memset(mark, 0, (size_t)nc3);
-        for (int64_t x = 0; x < nc; x++)
-            for (int64_t y = 0; y < nc; y++)
-                for (int64_t z = 0; z < nc; z++) {
-                    if (kind_c[(x * nc + y) * nc + z] != TS_AMR_REFINED)
-                        continue;
-                    for (int a = -1; a <= 1; a++)
-                        for (int b = -1; b <= 1; b++)
-                            for (int e = -1; e <= 1; e++) {
-                                const int64_t c = (wrap(x + a, nc) * nc + wrap(y + b, nc)) * nc
-                                                  + wrap(z + e, nc);
-                                if (kind_c[c] != TS_AMR_REFINED) mark[c] = 1;
-                            }
-                }
+        /* mark the cells that are not refined but touch a refined one: the dilation of
+         * the refined cells, less themselves */
+        uint8_t *ref = (uint8_t *)malloc((size_t)nc3), *tmp = (uint8_t *)malloc((size_t)nc3);
+        if (ref && tmp) {
+            for (int64_t c = 0; c < nc3; c++) ref[c] = kind_c[c] == TS_AMR_REFINED;
+            amr_box3(1, nc, ref, mark, tmp, 1);
+            for (int64_t c = 0; c < nc3; c++) mark[c] = mark[c] & (uint8_t)!ref[c];
+        } else {
+            memset(mark, 0, (size_t)nc3);
+            for (int64_t x = 0; x < nc; x++)
+                for (int64_t y = 0; y < nc; y++)
+                    for (int64_t z = 0; z < nc; z++) {
+                        if (kind_c[(x * nc + y) * nc + z] != TS_AMR_REFINED)
+                            continue;
+                        for (int a = -1; a <= 1; a++)
+                            for (int b = -1; b <= 1; b++)
+                                for (int e = -1; e <= 1; e++) {
+                                    const int64_t c = (wrap(x + a, nc) * nc + wrap(y + b, nc)) * nc
+                                                      + wrap(z + e, nc);
+                                    if (kind_c[c] != TS_AMR_REFINED) mark[c] = 1;
+                                }
+                    }
+        }
+        free(ref);
+        free(tmp);
         for (int64_t c = 0; c < nc3; c++) count += mark[c];
-        return 8 * count;
+        return count;
     }
-    for (int64_t x = 0; x < nc; x++)
-        for (int64_t y = 0; y < nc; y++)
-            for (int64_t z = 0; z < nc; z++) {
-                if (!mark[(x * nc + y) * nc + z])
-                    continue;
-                for (int a = 0; a < 2; a++)
-                    for (int b = 0; b < 2; b++)
-                        for (int e = 0; e < 2; e++)
-                            ghosts[count++] = ((2 * x + a) * nf + 2 * y + b) * nf + 2 * z + e;
-            }
+    for (int64_t c = 0; c < nc3; c++)
+        if (mark[c])
+            ghosts[count++] = c;
     return count;
 }
 
@@ -741,9 +1051,17 @@ void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U, const
         const int64_t x0 = (int64_t)tiles[3 * t] * T, y0 = (int64_t)tiles[3 * t + 1] * T;
         const int64_t z0 = (int64_t)tiles[3 * t + 2] * T;
         for (int i = 0; i < T; i++)
-            for (int j = 0; j < T; j++)
+            for (int j = 0; j < T; j++) {
+                const int64_t g0 = ((x0 + i) * n + y0 + j) * n + z0;
+                if (amr_all_leaves(kind + g0)) {
+                    const double s = amr_row_speed(U, n3, g0, p->density_floor);
+                    if (s >= 0.0) {
+                        if (s > sm) sm = s;
+                        continue;
+                    }
+                }
                 for (int k = 0; k < T; k++) {
-                    const int64_t g = ((x0 + i) * n + y0 + j) * n + z0 + k;
+                    const int64_t g = g0 + k;
                     if (kind[g] != TS_AMR_LEAF)
                         continue;
                     int ok;
@@ -752,6 +1070,7 @@ void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U, const
                     if (!ok) { if (g < bd) bd = g; }
                     else if (s > sm) sm = s;
                 }
+            }
     }
     *smax = sm;
     *bad = bd == INT64_MAX ? -1 : bd;

@@ -74,11 +74,11 @@ void ts_amr_leaf_speed(const ts_amr_params *p, int64_t n, const double *U,
 void ts_amr_restrict(const ts_amr_params *p, int64_t nc, double *Uc, const double *Uf,
                      const int64_t *cells, int64_t ncells);
 
-/* Prolongation: for each of the ncells flat indices g of the fine level ((2 nc)^3), the
- * value of its parent in Uc (nc^3) plus the minmod-limited slopes of the conserved
- * variables (RAMSES's interpol_type = 1, interpol_var = 0) times the offset of the child's
- * centre (+-1/4 of the parent's width along each axis): the 8 children of a cell average to
- * it (to round-off). */
+/* Prolongation: for each of the ncells flat indices c of the coarse level (nc^3), its 8
+ * children in Uf ((2 nc)^3): the value of c in Uc plus the minmod-limited slopes of the
+ * conserved variables (RAMSES's interpol_type = 1, interpol_var = 0) times the offset of
+ * the child's centre (+-1/4 of the parent's width along each axis), the slopes computed
+ * once per parent: the 8 children average to it (to round-off). */
 void ts_amr_prolong(const ts_amr_params *p, int64_t nc, const double *Uc, double *Uf,
                     const int64_t *cells, int64_t ncells);
 
@@ -100,16 +100,17 @@ void ts_amr_nest_ok(const ts_amr_params *p, int64_t n, const uint8_t *kind, uint
 /* Bookkeeping (serial, fixed order). any_child: out[c] = any child of c (fine level 2 nc)
  * has kind value. apply: the coarse cells of the level that exist become refined where
  * flag is set, leaves elsewhere; their children exist exactly under refined cells (new
- * ones become leaves, listed in fresh when not NULL); returns the number of new cells.
- * tiles: the tiles holding a leaf, (ix, iy, iz) triplets (when not NULL), their number
- * returned and the leaves counted in *nleaves. ghosts: the cells of level 2 nc lying in a
- * coarse cell that is not refined but touches a refined one (listed when not NULL; the
- * number returned): the absent cells within 2 cells of the finer level's cells; it marks
- * those coarse cells in mark (nc^3) when called with ghosts NULL, and lists from the marks
- * otherwise. Each is called twice, to count and then to fill. */
+ * ones become leaves); called with fresh NULL it changes nothing and returns the number of
+ * cells to be newly refined (and those to lose their children in *removed, when not NULL),
+ * otherwise it applies the flags and lists those cells in fresh (coarse indices). tiles: the tiles holding a leaf, (ix, iy, iz) triplets (when not
+ * NULL), their number returned (-1: no memory) and the leaves counted in *nleaves.
+ * ghosts: the coarse cells that are not refined but touch a refined one (listed when not
+ * NULL; the number returned): their children are the absent cells within 2 cells of the
+ * finer level's cells; it marks them in mark (nc^3) when called with ghosts NULL, and
+ * lists from the marks otherwise (called twice, to count and then to fill). */
 void ts_amr_any_child(int64_t nc, const uint8_t *fine, uint8_t value, uint8_t *out);
 int64_t ts_amr_apply(int64_t nc, uint8_t *kind_c, const uint8_t *flag, uint8_t *kind_f,
-                     int64_t *fresh);
+                     int64_t *fresh, int64_t *removed);
 int64_t ts_amr_tiles(int64_t n, const uint8_t *kind, int32_t *tiles, int64_t *nleaves);
 int64_t ts_amr_ghosts(int64_t nc, const uint8_t *kind_c, uint8_t *mark, int64_t *ghosts);
 
