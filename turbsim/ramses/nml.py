@@ -40,8 +40,8 @@ class NamelistError(ValueError):
     """A namelist that cannot be read (the message names the file, block and text)."""
 
 
-def _strip_comment(line: str) -> str:
-    """The line up to its first ``!`` outside quotes."""
+def _unquoted(line: str):
+    """``(index, character)`` of every character of the line outside quotes."""
     quote = None
     for i, ch in enumerate(line):
         if quote:
@@ -49,9 +49,13 @@ def _strip_comment(line: str) -> str:
                 quote = None
         elif ch in "'\"":
             quote = ch
-        elif ch == "!":
-            return line[:i]
-    return line
+        else:
+            yield i, ch
+
+
+def _strip_comment(line: str) -> str:
+    """The line up to its first ``!`` outside quotes."""
+    return next((line[:i] for i, ch in _unquoted(line) if ch == "!"), line)
 
 
 def _scalar(text: str):
@@ -169,18 +173,8 @@ def parse(text: str, source: str = "namelist") -> dict[str, dict]:
 
 def _block_end(line: str) -> int | None:
     """Index of the ``/`` (or ``&END``) that closes a block on this line, outside quotes."""
-    quote = None
-    for i, ch in enumerate(line):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "/":
-            return i
-        elif ch == "&" and line[i:i + 4].lower() == "&end":
-            return i
-    return None
+    return next((i for i, ch in _unquoted(line)
+                 if ch == "/" or (ch == "&" and line[i:i + 4].lower() == "&end")), None)
 
 
 def read(path) -> dict[str, dict]:
