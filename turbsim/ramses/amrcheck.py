@@ -63,9 +63,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import solver, spectra
-from ..units import MYR, PC
 from . import nml
-from .crosscheck import IcMismatchError, ic_mismatches, scheme_from_namelist
+from .crosscheck import Comparison, IcMismatchError, ic_mismatches, scheme_from_namelist, snapshot_facts
 from .reader import RamsesDataset
 from .reader import open as open_output
 from .writer import load_ic
@@ -335,23 +334,13 @@ def amr_parameters(levelmin: int, levelmax: int, namelist=None, *, err_grad_d=No
 
 
 @dataclass(frozen=True)
-class AmrCheck:
-    """Result of :func:`amr_cross_validate`.
+class AmrCheck(Comparison):
+    """Result of :func:`amr_cross_validate`: the fields of
+    :class:`~turbsim.ramses.crosscheck.Comparison` (PDFs and spectra at levelmax, k = 1 .. N/2)
+    and these.
 
     Attributes
     ----------
-    output : str
-        The RAMSES output folder.
-    time, time_myr : float
-        Snapshot time [code units of the run], [Myr].
-    box_pc : float
-        Box side [pc].
-    n : float or None
-        Spectral index recorded in the IC file, if any.
-    levels : tuple of int
-        ``(levelmin, levelmax)``.
-    gamma : float
-        Adiabatic index of the wave speed (the snapshot's).
     parameters : AmrParameters
         What AMR-lite was run with.
     steps, regrids : int
@@ -371,24 +360,12 @@ class AmrCheck:
         ``(amr_lite, ramses)`` standard deviation of ln(rho) at levelmax.
     pdf_l1 : float
         L1 distance of the ln(rho / rho_0) histograms at levelmax (each summing to 1).
-    pdf_edges, pdf_ramses, pdf_turbsim : list of float
-        The histograms (probability density) of ``ln(rho / rho_0)``.
-    k, power_ramses, power_turbsim : list of float
-        Per-mode power of the column density along z (levelmax grid, over its mean),
-        ``k = 1 .. N/2`` [2 pi / box].
     power_max_dev : float
         ``max_k |P_amr-lite / P_ramses - 1|`` over those k (0 where both are 0).
     ic_mismatches : list of str
         Why the IC cannot belong to the snapshot (non-empty only with ``force``).
     """
 
-    output: str
-    time: float
-    time_myr: float
-    box_pc: float
-    n: float | None
-    levels: tuple
-    gamma: float
     parameters: AmrParameters
     steps: int
     regrids: int
@@ -398,12 +375,6 @@ class AmrCheck:
     uniform_diff_over_signal: float | None
     std_lnrho: tuple
     pdf_l1: float
-    pdf_edges: list = field(repr=False)
-    pdf_ramses: list = field(repr=False)
-    pdf_turbsim: list = field(repr=False)
-    k: list = field(repr=False)
-    power_ramses: list = field(repr=False)
-    power_turbsim: list = field(repr=False)
     power_max_dev: float = 0.0
     ic_mismatches: list = field(default_factory=list)
 
@@ -614,10 +585,8 @@ def amr_cross_validate(output, ic, *, namelist=None, err_grad_d=None, m_refine=N
     sl = slice(1, n // 2 + 1)
     ratio = _ratio(p_t[sl], p_r[sl])
     check = AmrCheck(
-        output=str(ds.path), time=float(ds.time), time_myr=float(ds.time * ds.units["time"] / MYR),
-        box_pc=float(ds.boxlen * ds.units["length"] / PC),
-        n=float(init.meta["n"]) if "n" in init.meta and np.ndim(init.meta["n"]) == 0 else None,
-        levels=(lmin, lmax), gamma=float(ds.gamma), parameters=params, steps=run.steps,
+        **snapshot_facts(ds, init),
+        parameters=params, steps=run.steps,
         regrids=run.regrids, seconds=seconds, leaves=leaves, diff_over_signal_per_level=diff,
         uniform_diff_over_signal=uniform,
         std_lnrho=(float(np.log(tt).std()), float(np.log(rr).std())),

@@ -57,8 +57,8 @@ class IcMismatchError(ValueError):
 
 
 @dataclass(frozen=True)
-class CrossCheck:
-    """Result of :func:`cross_validate`.
+class Comparison:
+    """What every comparison of turbsim with a RAMSES snapshot reports, uniform or AMR.
 
     Attributes
     ----------
@@ -66,10 +66,58 @@ class CrossCheck:
         The RAMSES output folder.
     time : float
         Snapshot time [code units of the run].
+    time_myr : float
+        Snapshot time [Myr].
+    box_pc : float
+        Box side [pc].
+    n : float or None
+        Spectral index recorded in the IC file, if any.
+    levels : tuple of int
+        ``(levelmin, levelmax)`` of the snapshot; ``levelmax > levelmin`` is an AMR run.
+    gamma : float
+        Adiabatic index of the wave speed (the snapshot's).
+    pdf_edges, pdf_ramses, pdf_turbsim : list of float
+        Histograms (probability density) of ``ln(rho / rho_0)``.
+    k, power_ramses, power_turbsim : list of float
+        Per-mode power spectra of the column density along z, normalised by the mean
+        [k in 2 pi / box].
+    """
+
+    output: str
+    time: float
+    time_myr: float
+    box_pc: float
+    n: float | None
+    levels: tuple
+    gamma: float
+    pdf_edges: list = field(repr=False)
+    pdf_ramses: list = field(repr=False)
+    pdf_turbsim: list = field(repr=False)
+    k: list = field(repr=False)
+    power_ramses: list = field(repr=False)
+    power_turbsim: list = field(repr=False)
+
+
+def snapshot_facts(ds: RamsesDataset, init: InitialConditions) -> dict:
+    """The :class:`Comparison` fields read from the snapshot and its IC: output, time (code
+    units and Myr), box [pc], n (the IC's, if it records one), levels and gamma."""
+    n = init.meta.get("n")
+    return dict(output=str(ds.path), time=float(ds.time), time_myr=float(ds.time * ds.units["time"] / MYR),
+                box_pc=float(ds.boxlen * ds.units["length"] / PC),
+                n=float(n) if n is not None and np.ndim(n) == 0 else None,
+                levels=(ds.levelmin, ds.levelmax), gamma=float(ds.gamma))
+
+
+@dataclass(frozen=True)
+class CrossCheck(Comparison):
+    """Result of :func:`cross_validate`: the fields of :class:`Comparison` and these.
+
+    Attributes
+    ----------
     scheme, limiter : str
         Scheme used for turbsim.
-    courant, gamma : float
-        Courant number and the adiabatic index of the wave speed.
+    courant : float
+        Courant number.
     steps : int
         turbsim's time steps.
     diff_over_signal : float
@@ -83,46 +131,20 @@ class CrossCheck:
         ``mean |rho_r - rho_0|`` [code density].
     cells : int
         Grid cells per side of the comparison (the IC's).
-    levels : tuple of int
-        ``(levelmin, levelmax)`` of the snapshot; ``levelmax > levelmin`` is an AMR run,
-        which turbsim's uniform grid cannot reproduce closely.
-    time_myr : float
-        Snapshot time [Myr].
-    box_pc : float
-        Box side [pc].
-    n : float or None
-        Spectral index recorded in the IC file, if any.
-    pdf_edges, pdf_ramses, pdf_turbsim : list of float
-        Histograms (probability density) of ``ln(rho / rho_0)``.
-    k, power_ramses, power_turbsim : list of float
-        Per-mode power spectra of the column density along z, normalised by the mean.
     ic_mismatches : list of str
         Why the IC cannot belong to the snapshot (see :func:`ic_mismatches`); non-empty
         only when compared anyway (``force=True``).
     """
 
-    output: str
-    time: float
     scheme: str
     limiter: str
     courant: float
-    gamma: float
     steps: int
     diff_over_signal: float
     max_abs_diff: float
     max_rel_diff: float
     signal: float
     cells: int
-    levels: tuple
-    time_myr: float
-    box_pc: float
-    n: float | None
-    pdf_edges: list = field(repr=False)
-    pdf_ramses: list = field(repr=False)
-    pdf_turbsim: list = field(repr=False)
-    k: list = field(repr=False)
-    power_ramses: list = field(repr=False)
-    power_turbsim: list = field(repr=False)
     ic_mismatches: list = field(default_factory=list)
 
     @property
@@ -321,15 +343,10 @@ def cross_validate(output, ic, *, scheme=None, limiter=None, courant=None, threa
     k, p_r = spectra.power_spectrum(rho_r.sum(axis=2) / rho_r.sum(axis=2).mean())
     _, p_t = spectra.power_spectrum(rho_t.sum(axis=2) / rho_t.sum(axis=2).mean())
     check = CrossCheck(
-        output=str(ds.path), time=float(ds.time), scheme=scheme, limiter=limiter,
-        courant=courant, gamma=float(ds.gamma), steps=res.steps,
+        **snapshot_facts(ds, init), scheme=scheme, limiter=limiter, courant=courant, steps=res.steps,
         diff_over_signal=diff / signal if signal > 0 else (0.0 if diff == 0 else math.inf),
         max_abs_diff=float(absdiff.max()), max_rel_diff=float((absdiff / rho_r).max()),
-        signal=signal / rho_r.size, cells=n, levels=(ds.levelmin, ds.levelmax),
-        time_myr=float(ds.time * ds.units["time"] / MYR),
-        box_pc=float(ds.boxlen * ds.units["length"] / PC),
-        n=float(init.meta["n"]) if "n" in init.meta and np.ndim(init.meta["n"]) == 0 else None,
-        pdf_edges=edges.tolist(),
+        signal=signal / rho_r.size, cells=n, pdf_edges=edges.tolist(),
         pdf_ramses=_pdf(rho_r, rho0, edges).tolist(), pdf_turbsim=_pdf(rho_t, rho0, edges).tolist(),
         k=k[1:].tolist(), power_ramses=p_r[1:].tolist(), power_turbsim=p_t[1:].tolist(),
         ic_mismatches=mismatches)
