@@ -396,6 +396,22 @@ static void amr_coarse_faces(int64_t n, const uint8_t *kind, int64_t x0, int64_t
                 }
 }
 
+/* whether the T kinds at k are all leaves */
+static inline int amr_all_leaves(const uint8_t *k)
+{
+    uint64_t w;
+    memcpy(&w, k, 8);
+    return T == 8 && w == 0x0101010101010101ULL;
+}
+
+/* whether one of the T kinds at k is refined (kinds are 0, 1, 2: bit 1 marks it) */
+static inline int amr_any_refined(const uint8_t *k)
+{
+    uint64_t w;
+    memcpy(&w, k, 8);
+    return T != 8 || (w & 0x0202020202020202ULL) != 0;
+}
+
 /* 5. new state of the tile's leaves, in the uniform kernels' order of operations; a face
  * whose neighbour is refined takes the averaged fine flux (fc_in times fc_scale). */
 static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *kind,
@@ -404,9 +420,38 @@ static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *k
 {
     const int64_t n3 = n * n * n;
     for (int i = 0; i < T; i++)
-        for (int j = 0; j < T; j++)
+        for (int j = 0; j < T; j++) {
+            const int64_t gx = x0 + i, gy = y0 + j;
+            const int64_t r0 = (gx * n + gy) * n;
+            /* a row of leaves none of whose face neighbours is refined (the usual case):
+             * every face takes the tile's flux, one vector loop per variable */
+            if (amr_all_leaves(kind + r0 + z0)
+                && !amr_any_refined(kind + (wrap(gx - 1, n) * n + gy) * n + z0)
+                && !amr_any_refined(kind + (wrap(gx + 1, n) * n + gy) * n + z0)
+                && !amr_any_refined(kind + (gx * n + wrap(gy - 1, n)) * n + z0)
+                && !amr_any_refined(kind + (gx * n + wrap(gy + 1, n)) * n + z0)
+                && kind[r0 + wrap(z0 - 1, n)] != TS_AMR_REFINED
+                && kind[r0 + wrap(z0 + T, n)] != TS_AMR_REFINED) {
+                for (int v = 0; v < NVAR; v++) {
+                    const double *restrict u = U + v * n3 + r0 + z0;
+                    const double *restrict fxl = wk->fx[v] + FXI(i, j, 0);
+                    const double *restrict fxh = wk->fx[v] + FXI(i + 1, j, 0);
+                    const double *restrict fyl = wk->fy[v] + FYI(i, j, 0);
+                    const double *restrict fyh = wk->fy[v] + FYI(i, j + 1, 0);
+                    const double *restrict fz = wk->fz[v] + FZI(i, j, 0);
+                    double *restrict o = out + (v * T + i) * T * T + j * T;
+#pragma omp simd
+                    for (int k = 0; k < T; k++) {
+                        double q = u[k] + dtdx * (fz[k] - fz[k + 1]);
+                        q = q + dtdx * fxl[k];
+                        q = q + dtdx * (fyl[k] - fyh[k]);
+                        o[k] = q - dtdx * fxh[k];
+                    }
+                }
+                continue;
+            }
             for (int k = 0; k < T; k++) {
-                const int64_t gx = x0 + i, gy = y0 + j, gz = z0 + k;
+                const int64_t gz = z0 + k;
                 const int64_t g = (gx * n + gy) * n + gz;
                 if (kind[g] != TS_AMR_LEAF)
                     continue;
@@ -433,6 +478,7 @@ static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *k
                     out[(v * T + i) * T * T + j * T + k] = q - dtdx * fxh;
                 }
             }
+        }
 }
 
 int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U,
@@ -485,13 +531,6 @@ static inline double amr_speed(double d, double px, double py, double pz, double
     return s;
 }
 
-/* whether the T kinds at k are all leaves */
-static inline int amr_all_leaves(const uint8_t *k)
-{
-    uint64_t w;
-    memcpy(&w, k, 8);
-    return T == 8 && w == 0x0101010101010101ULL;
-}
 
 /* the largest speed of the T leaves of a row starting at flat index g (all valid), or -1
  * when one is invalid (then the row is to be taken cell by cell) */
