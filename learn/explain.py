@@ -2,21 +2,16 @@
 
 Three questions about any trained run (:func:`learn.rundir.load_run`):
 
-* **Where?** Saliency maps (:func:`saliency`): the gradient of the network's evidence for
-  a class (the logit margin ``z_c - z_other``, the log-odds of class ``c``, all a
-  two-class softmax reads) or of its predicted ``n`` [units of n] with respect to the
-  input pixels (normalised log10 column density); SmoothGrad (the gradient averaged over
-  noisy copies of the image, Smilkov et al. 2017) and integrated gradients (Sundararajan
-  et al. 2017: ``(x - x0) * mean over the path x0 -> x of the gradient``, from the
-  mean-level image ``x0 = 0``; its sum over the pixels equals ``f(x) - f(x0)``).
+* **Where?** Saliency maps (:mod:`learn.saliency`): input gradients, SmoothGrad and
+  integrated gradients of the network's evidence for a class or of its predicted ``n``,
+  drawn beside the images for right and wrong examples of each class
+  (:func:`pick_examples`).
 * **At which scales?** The mean power spectrum of the saliency per class
-  (:func:`mean_spectrum`), against the classes' own map spectra: where the network is
-  sensitive in wavenumber, and where the maps hold their variance.
-* **Which scales carry the answer?** Band occlusion (:func:`band_occlusion`): the drop in
-  accuracy (or the rise in RMSE of n) when one band of wavenumbers is removed from every
-  input (a Fourier band-stop on the normalised image, :func:`band_stop`), band by band,
-  per image and per simulation. A band the network does not use costs nothing; one it
-  relies on costs much.
+  (:func:`learn.occlusion.mean_spectrum`), against the classes' own map spectra: where the
+  network is sensitive in wavenumber, and where the maps hold their variance.
+* **Which scales carry the answer?** Band occlusion (:func:`learn.occlusion.band_occlusion`):
+  the drop in accuracy (or the rise in RMSE of n) when one band of wavenumbers is removed
+  from every input, band by band, per image and per simulation.
 
 :func:`explain_run` writes each into its own section of the run directory
 (``saliency/``, ``occlusion/``, and with :mod:`learn.embed` and
@@ -29,11 +24,8 @@ cycles per image side, a scale of ``L / k``.
 
 Examples
 --------
->>> x = np.cos(2 * np.pi * 3 * np.arange(16) / 16)[None, :, None] * np.ones((1, 16, 16))
->>> float(np.abs(band_stop(x, 2, 4)).max()) < 1e-12   # k = 3 removed: nothing left
-True
->>> bool(np.allclose(band_stop(x, 4, 8), x))          # another band: unchanged
-True
+>>> ANALYSES
+('saliency', 'occlusion', 'tsne', 'hog')
 """
 from __future__ import annotations
 
@@ -45,339 +37,24 @@ from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from turbsim import spectra
 from turbsim.console import ArgumentParser, configure_logging
 from turbsim.console import progress as progress_bar
 
 from . import figures, rundir
-from .baselines import band_edges
 from .data import MapSet, load_split, open_ensemble
-from .metrics import classification_scores, per_simulation, regression_scores, softmax
-from .predict import dihedral_mean, eval_split
+from .metrics import softmax
+# the pieces (re-exported: they lived here before)
+from .occlusion import band_occlusion, band_stop, mean_spectrum, median_wavenumber, occlusion_bands  # noqa: F401
+from .saliency import METHOD_NAMES, METHODS, gradients, output_weights, saliency  # noqa: F401
 from .sections import Figure, Section, Table, small_split_note, write_section
 from .transforms import CLASS_NAMES, DataError, eval_set
 
 log = logging.getLogger(__name__)
 
-METHODS = ("gradient", "smoothgrad", "integrated")
-"""Saliency methods: input gradient, SmoothGrad, integrated gradients."""
-METHOD_NAMES = {"gradient": "input gradient", "smoothgrad": "SmoothGrad", "integrated": "integrated gradients"}
 ANALYSES = ("saliency", "occlusion", "tsne", "hog")
 """What :func:`explain_run` can write (each a section of the run directory)."""
-
-
-# --------------------------------------------------------------------------------------
-# gradients of a model's outputs
-# --------------------------------------------------------------------------------------
-@partial(jax.jit, static_argnums=0, static_argnames=("symmetrize",))
-def _weighted_grad(graphdef, state, x, weights, symmetrize=False):
-    """d/dx of ``sum_i outputs_i . weights_i`` for a batch ``x`` (each image's gradient of its own term)."""
-    model = nnx.merge(graphdef, state)
-
-    def total(x):
-        out = dihedral_mean(model, x) if symmetrize else model(x)
-        return jnp.sum(out * weights)
-
-    return jax.grad(total)(x)
-
-
-def output_weights(task: str, n_out: int, target=None, *, n_scale: float = 1.0) -> np.ndarray:
-    """Weights ``w`` of the model outputs whose gradient is the saliency: ``d(out . w)/dx``.
-
-    Parameters
-    ----------
-    task : {"classify", "regress"}
-    n_out : int
-        Outputs per image.
-    target : array of int, shape (M,)
-        Classification: the class of each image whose evidence is taken, the logit margin
-        ``z_c - z_(1-c)`` (log-odds of class c). Ignored for regression.
-    n_scale : float
-        Regression: units of n per unit of the first output (the target scaler's std), so
-        the saliency is ``d n_pred / dx`` [units of n per unit of normalised image].
-
-    Returns
-    -------
-    ndarray, float32, shape (M, n_out)
-
-    Examples
-    --------
-    >>> output_weights("classify", 2, np.array([0, 1])).tolist()
-    [[1.0, -1.0], [-1.0, 1.0]]
-    >>> output_weights("regress", 2, np.zeros(1), n_scale=0.5).tolist()
-    [[0.5, 0.0]]
-    """
-    target = np.asarray(target)
-    w = np.zeros((len(target), n_out), np.float32)
-    if task == "classify":
-        c = target.astype(int)
-        if not np.isin(c, (0, 1)).all():
-            raise ValueError(f"saliency target classes must be 0 or 1, got {sorted(set(c.tolist()) - {0, 1})}")
-        w[np.arange(len(c)), c] = 1.0
-        w[np.arange(len(c)), 1 - c] = -1.0
-    else:
-        w[:, 0] = n_scale
-    return w
-
-
-def gradients(model: nnx.Module, images: np.ndarray, weights: np.ndarray, *, batch_size: int = 64,
-              symmetrize: bool = False) -> np.ndarray:
-    """Input gradients of weighted model outputs, image by image (the model in eval mode).
-
-    Parameters
-    ----------
-    model : nnx.Module
-        Any model of :mod:`learn.models` (its own mode is left as it was).
-    images : ndarray, shape (M, H, W)
-        Normalised images.
-    weights : ndarray, shape (M, n_out)
-        :func:`output_weights`.
-    batch_size : int
-        Images per jitted call (padded, so one program serves every call).
-    symmetrize : bool
-        Differentiate the model averaged over the 8 rotations and reflections (as a
-        ``symmetrize`` run evaluates it).
-
-    Returns
-    -------
-    ndarray, float32, shape (M, H, W)
-    """
-    graphdef, state = eval_split(model)
-    images = np.asarray(images, np.float32)
-    weights = np.asarray(weights, np.float32)
-    bs = max(1, min(batch_size, len(images)))
-    out = np.empty(images.shape, np.float32)
-    for a in range(0, len(images), bs):
-        x, w = images[a:a + bs], weights[a:a + bs]
-        pad = bs - len(x)
-        if pad:
-            x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
-            w = np.concatenate([w, np.zeros((pad,) + w.shape[1:], w.dtype)])
-        out[a:a + bs] = np.asarray(_weighted_grad(graphdef, state, x, w, symmetrize=symmetrize))[:bs - pad]
-    return out
-
-
-def saliency(model: nnx.Module, images: np.ndarray, weights: np.ndarray, method: str = "gradient", *,
-             samples: int = 16, noise: float = 0.15, steps: int = 32, seed: int = 0, batch_size: int = 64,
-             symmetrize: bool = False) -> np.ndarray:
-    """Saliency maps of images: signed attributions, one per pixel.
-
-    Parameters
-    ----------
-    model : nnx.Module
-    images : ndarray, shape (M, H, W)
-        Normalised images.
-    weights : ndarray, shape (M, n_out)
-        Which output to explain (:func:`output_weights`).
-    method : {"gradient", "smoothgrad", "integrated"}
-        ``gradient``: ``df/dx``. ``smoothgrad``: the mean of ``df/dx`` over ``samples``
-        copies with Gaussian noise of ``noise`` times each image's range (max - min).
-        ``integrated``: integrated gradients from the image ``x0 = 0`` (the training mean
-        level) with ``steps`` midpoint steps; attributions sum to ``f(x) - f(0)``.
-    samples, noise, steps : int, float, int
-        As above.
-    seed : int
-        Seed of the SmoothGrad noise.
-    batch_size : int
-    symmetrize : bool
-        As :func:`gradients`.
-
-    Returns
-    -------
-    ndarray, float32, shape (M, H, W)
-        Units of the explained output per unit of normalised image (gradients) or units of
-        the output (integrated gradients).
-    """
-    grad = partial(gradients, model, weights=weights, batch_size=batch_size, symmetrize=symmetrize)
-    images = np.asarray(images, np.float32)
-    if method == "gradient":
-        return grad(images)
-    if method == "smoothgrad":
-        rng = np.random.default_rng(seed)
-        sigma = noise * (images.max(axis=(1, 2)) - images.min(axis=(1, 2)))[:, None, None]
-        total = np.zeros(images.shape, np.float64)
-        for _ in range(samples):
-            total += grad(images + (sigma * rng.standard_normal(images.shape)).astype(np.float32))
-        return (total / samples).astype(np.float32)
-    if method == "integrated":
-        total = np.zeros(images.shape, np.float64)
-        for alpha in (np.arange(steps) + 0.5) / steps:
-            total += grad((alpha * images).astype(np.float32))
-        return (images * total / steps).astype(np.float32)
-    raise ValueError(f"saliency method = {method!r} is not one of {', '.join(METHODS)}")
-
-
-# --------------------------------------------------------------------------------------
-# spectra and band-stop filters
-# --------------------------------------------------------------------------------------
-def mean_spectrum(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean shell power spectrum of images, normalised to sum 1 over the shells ``k >= 1``.
-
-    Parameters
-    ----------
-    images : ndarray, shape (M, S, S)
-        Periodic or not (read as periodic); each image's mean is left out.
-
-    Returns
-    -------
-    k : ndarray, shape (K,)
-        Shells ``1 .. K`` [cycles per image side] (:func:`turbsim.spectra.power_spectrum`).
-    fraction : ndarray, shape (K,)
-        Share of the images' variance in each shell (the mean over images of the shell
-        power, divided by its sum): spectra of quantities in different units on one axis.
-
-    Examples
-    --------
-    >>> x = np.cos(2 * np.pi * 5 * np.arange(32) / 32)[None, None, :] * np.ones((2, 32, 32))
-    >>> k, f = mean_spectrum(x)
-    >>> int(k[np.argmax(f)]), round(float(f.max()), 12)
-    (5, 1.0)
-    """
-    total = None
-    for img in np.asarray(images, np.float64):
-        k, p = spectra.power_spectrum(img - img.mean(), kind="shell")
-        total = p if total is None else total + p
-    total = total[1:]
-    return k[1:], total / max(total.sum(), 1e-300)
-
-
-def median_wavenumber(k: np.ndarray, fraction: np.ndarray) -> float:
-    """The wavenumber below which half of a spectrum's power lies (interpolated between shells).
-
-    Examples
-    --------
-    >>> median_wavenumber(np.array([1.0, 2.0, 3.0, 4.0]), np.full(4, 0.25))
-    2.0
-    """
-    c = np.cumsum(fraction) / max(float(np.sum(fraction)), 1e-300)
-    i = int(np.searchsorted(c, 0.5))
-    if i == 0:
-        return float(k[0])
-    lo = c[i - 1]
-    return float(k[i - 1] + (k[i] - k[i - 1]) * (0.5 - lo) / max(c[i] - lo, 1e-300))
-
-
-def band_stop(images: np.ndarray, k_lo: float, k_hi: float) -> np.ndarray:
-    """Images with every Fourier mode of ``k_lo <= |k| < k_hi`` removed.
-
-    Parameters
-    ----------
-    images : ndarray, shape (M, S, S)
-        Normalised images, read as periodic.
-    k_lo, k_hi : float
-        The band [cycles per image side]; ``k_lo >= 1`` keeps each image's mean.
-
-    Returns
-    -------
-    ndarray, float32, shape (M, S, S)
-        Not renormalised: the images lose the band's variance and keep every other mode.
-    """
-    images = np.asarray(images, np.float64)
-    s0, s1 = images.shape[-2:]
-    k0, k1 = np.fft.fftfreq(s0) * s0, np.fft.fftfreq(s1) * s1
-    kk = np.hypot(k0[:, None], k1[None, :])
-    keep = ~((kk >= k_lo) & (kk < k_hi))
-    return np.fft.ifft2(np.fft.fft2(images) * keep).real.astype(np.float32)
-
-
-def occlusion_bands(size: int, n_bands: int | None = None) -> np.ndarray:
-    """Band edges for :func:`band_occlusion`: logarithmic from ``k = 1`` to ``size/2``.
-
-    The default is octaves (``round(log2(size/2))`` bands). The last band is open above,
-    taking the corner modes of the square (``|k|`` up to ``size/sqrt(2)``).
-
-    Returns
-    -------
-    ndarray, shape (n_bands + 1,)
-        Edges [cycles per image side], the last one ``inf``.
-
-    Examples
-    --------
-    >>> occlusion_bands(64).round(6).tolist()
-    [1.0, 2.0, 4.0, 8.0, 16.0, inf]
-    """
-    n_bands = n_bands or max(1, int(round(np.log2(size / 2))))
-    edges = band_edges(size, n_bands)
-    edges[-1] = np.inf
-    return edges
-
-
-def _scores(task: str, out: np.ndarray, sim_index: np.ndarray, truth: np.ndarray, n_scale: float,
-            n_mean: float) -> dict:
-    """Per-image and per-simulation scores of raw outputs: accuracy and AUC, or RMSE of n."""
-    if task == "classify":
-        p = softmax(out)[:, 1]
-        return {"per_image": classification_scores(truth[sim_index], p),
-                "per_sim": classification_scores(truth, per_simulation(p, sim_index))}
-    n_pred = out[:, 0].astype(np.float64) * n_scale + n_mean
-    return {"per_image": regression_scores(truth[sim_index], n_pred),
-            "per_sim": regression_scores(truth, per_simulation(n_pred, sim_index))}
-
-
-def band_occlusion(predict_fn, images: np.ndarray, sim_index: np.ndarray, truth: np.ndarray, *, task: str,
-                   edges: np.ndarray | None = None, n_scale: float = 1.0, n_mean: float = 0.0,
-                   progress: bool = False) -> dict:
-    """Scores of a model on images with one wavenumber band removed, band by band.
-
-    Parameters
-    ----------
-    predict_fn : callable
-        ``predict_fn(images) -> raw outputs (M, n_out)`` (e.g. :meth:`learn.rundir.Run.predict`).
-    images : ndarray, shape (M, S, S)
-        Normalised images.
-    sim_index : ndarray of int, shape (M,)
-        Simulation (0..k-1) of every image.
-    truth : ndarray, shape (k,)
-        Class (0/1) or ``n`` of every simulation.
-    task : {"classify", "regress"}
-    edges : ndarray, optional
-        Band edges [cycles per image side] (default :func:`occlusion_bands`).
-    n_scale, n_mean : float
-        Regression: ``n = output * n_scale + n_mean`` (the target scaler).
-    progress : bool
-
-    Returns
-    -------
-    dict
-        ``edges``; ``metric`` ("accuracy" or "rmse"); ``reference`` (scores of the
-        untouched images, per level); ``bands``: one record per band with ``k_lo``,
-        ``k_hi``, ``variance_fraction`` (the band's mean share of the images' variance),
-        ``per_image`` and ``per_sim`` (the metric with the band removed) and
-        ``change_per_image``, ``change_per_sim`` (occluded minus reference: negative for
-        an accuracy drop, positive for an RMSE rise); ``max_abs_image_change`` (largest
-        pixel change the band-stop made, 0 for a band without power); for regression
-        ``no_skill``, the RMSE of always answering the mean ``n`` (per level).
-    """
-    images = np.asarray(images, np.float32)
-    edges = occlusion_bands(images.shape[-1]) if edges is None else np.asarray(edges, np.float64)
-    metric = "accuracy" if task == "classify" else "rmse"
-    ref = _scores(task, predict_fn(images), sim_index, truth, n_scale, n_mean)
-    var = np.maximum(images.var(axis=(1, 2)), 1e-30)
-    out = {"edges": edges.tolist(), "metric": metric,
-           "reference": {lvl: ref[lvl][metric] for lvl in ("per_image", "per_sim")}, "bands": []}
-    if task == "classify":
-        out["reference"].update({f"{lvl}_auc": ref[lvl]["auc"] for lvl in ("per_image", "per_sim")})
-    else:  # the RMSE of always answering the mean n
-        out["no_skill"] = {"per_image": float(np.std(truth[sim_index])), "per_sim": float(np.std(truth))}
-    for lo, hi in progress_bar(list(zip(edges[:-1], edges[1:])), desc="band occlusion", unit="band",
-                               disable=not progress, leave=False, min_time=2):
-        cut = band_stop(images, lo, hi)
-        sc = _scores(task, predict_fn(cut), sim_index, truth, n_scale, n_mean)
-        rec = {"k_lo": float(lo), "k_hi": float(hi),
-               "variance_fraction": float(np.mean(np.maximum(var - cut.var(axis=(1, 2)), 0.0) / var)),
-               "max_abs_image_change": float(np.abs(cut - images).max()) if len(images) else 0.0}
-        for lvl in ("per_image", "per_sim"):
-            rec[lvl] = sc[lvl][metric]
-            rec[f"change_{lvl}"] = sc[lvl][metric] - ref[lvl][metric]
-            if task == "classify":
-                rec[f"{lvl}_auc"] = sc[lvl]["auc"]
-        out["bands"].append(rec)
-    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def plot_saliency_spectra(curves: list, path: Path, *, side_pc: float | None = N
     Parameters
     ----------
     curves : list of (name, k, maps fraction, saliency fraction)
-        :func:`learn.explain.mean_spectrum` of the images and of their saliency.
+        :func:`learn.occlusion.mean_spectrum` of the images and of their saliency.
     path : Path
     side_pc : float, optional
         Image side [pc], for a top axis of scales.
@@ -260,7 +260,7 @@ def plot_band_occlusion(result: dict, path: Path, *, side_pc: float | None = Non
     Parameters
     ----------
     result : dict
-        :func:`learn.explain.band_occlusion`.
+        :func:`learn.occlusion.band_occlusion`.
     path : Path
     side_pc : float, optional
         Image side [pc]: the bands are also labelled by their scales.
