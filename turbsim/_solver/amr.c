@@ -256,13 +256,12 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
 /* LLF fluxes (llf_impl.h) through nf faces along a pencil: left states of face f at
  * ql[m][f], right states at qr[m][f] (m: rho, vx, vy, vz, h; h is read only when
  * gamma != 1); fluxes (lab frame: rho, mx, my, mz) to F[v][off + f]. */
-static inline void amr_llf_row(const ts_amr_params *p, const double *const ql[NFS],
-                               const double *const qr[NFS], int axis, int nf,
-                               double *const F[NVAR], int64_t off)
+static inline __attribute__((always_inline)) void
+amr_llf_core(const ts_amr_params *p, const double *const ql[NFS], const double *const qr[NFS],
+             int axis, int nf, double *const F[NVAR], int64_t off, const int has_h)
 {
     static const int frame[3][3] = {{1, 2, 3}, {2, 1, 3}, {3, 1, 2}};
     const int *vel = frame[axis];
-    const int has_h = p->gamma != 1.0;
     const double cs2 = p->cs * p->cs, gam = p->gamma, half = 0.5;
     const double c0 = sqrt(p->gamma) * p->cs;
     const double *restrict rl = ql[0], *restrict rr = qr[0];
@@ -297,6 +296,17 @@ static inline void amr_llf_row(const ts_amr_params *p, const double *const ql[NF
         fa[f] = half * ((vl * tal + vr * tar) - s * (tar - tal));
         fb[f] = half * ((vl * tbl + vr * tbr) - s * (tbr - tbl));
     }
+}
+
+/* the loop compiled once per closure, so that the isothermal one carries no square root */
+static inline void amr_llf_row(const ts_amr_params *p, const double *const ql[NFS],
+                               const double *const qr[NFS], int axis, int nf,
+                               double *const F[NVAR], int64_t off)
+{
+    if (p->gamma != 1.0)
+        amr_llf_core(p, ql, qr, axis, nf, F, off, 1);
+    else
+        amr_llf_core(p, ql, qr, axis, nf, F, off, 0);
 }
 
 /* the states of a pencil starting at index l: face states q (MUSCL-Hancock), or the
@@ -423,15 +433,21 @@ static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *k
         for (int j = 0; j < T; j++) {
             const int64_t gx = x0 + i, gy = y0 + j;
             const int64_t r0 = (gx * n + gy) * n;
-            /* a row of leaves none of whose face neighbours is refined (the usual case):
-             * every face takes the tile's flux, one vector loop per variable */
-            if (amr_all_leaves(kind + r0 + z0)
+            /* a row with leaves, none of its cells and none of their face neighbours
+             * refined (the usual case, always at the finest level): every face of its
+             * leaves takes the tile's flux, one vector loop per variable (the leaves
+             * stored, other cells left as they were) */
+            const uint8_t *restrict kr = kind + r0 + z0;
+            if (!amr_any_refined(kr)
                 && !amr_any_refined(kind + (wrap(gx - 1, n) * n + gy) * n + z0)
                 && !amr_any_refined(kind + (wrap(gx + 1, n) * n + gy) * n + z0)
                 && !amr_any_refined(kind + (gx * n + wrap(gy - 1, n)) * n + z0)
                 && !amr_any_refined(kind + (gx * n + wrap(gy + 1, n)) * n + z0)
                 && kind[r0 + wrap(z0 - 1, n)] != TS_AMR_REFINED
                 && kind[r0 + wrap(z0 + T, n)] != TS_AMR_REFINED) {
+                if (!wk->row[i + 1][j + 1])
+                    continue;
+                const int all = amr_all_leaves(kr);
                 for (int v = 0; v < NVAR; v++) {
                     const double *restrict u = U + v * n3 + r0 + z0;
                     const double *restrict fxl = wk->fx[v] + FXI(i, j, 0);
@@ -440,12 +456,23 @@ static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *k
                     const double *restrict fyh = wk->fy[v] + FYI(i, j + 1, 0);
                     const double *restrict fz = wk->fz[v] + FZI(i, j, 0);
                     double *restrict o = out + (v * T + i) * T * T + j * T;
+                    if (all) {
 #pragma omp simd
-                    for (int k = 0; k < T; k++) {
-                        double q = u[k] + dtdx * (fz[k] - fz[k + 1]);
-                        q = q + dtdx * fxl[k];
-                        q = q + dtdx * (fyl[k] - fyh[k]);
-                        o[k] = q - dtdx * fxh[k];
+                        for (int k = 0; k < T; k++) {
+                            double q = u[k] + dtdx * (fz[k] - fz[k + 1]);
+                            q = q + dtdx * fxl[k];
+                            q = q + dtdx * (fyl[k] - fyh[k]);
+                            o[k] = q - dtdx * fxh[k];
+                        }
+                    } else {
+#pragma omp simd
+                        for (int k = 0; k < T; k++) {
+                            double q = u[k] + dtdx * (fz[k] - fz[k + 1]);
+                            q = q + dtdx * fxl[k];
+                            q = q + dtdx * (fyl[k] - fyh[k]);
+                            q = q - dtdx * fxh[k];
+                            o[k] = kr[k] == TS_AMR_LEAF ? q : o[k];
+                        }
                     }
                 }
                 continue;
