@@ -75,6 +75,7 @@ typedef struct {
     double fy[NVAR][T * (T + 1) * T];
     double fz[NVAR][T * T * (T + 1)];
     uint8_t row[R][R];                  /* rows (i, j), -1..T, holding a leaf of the level */
+    int8_t lo[R][R], hi[R][R];          /* their first and last leaf (k); T, -1 without */
 } amr_work;
 
 #define WI(i, j, k) ((((i) + G) * S + ((j) + G)) * S + ((k) + G))
@@ -94,10 +95,16 @@ static void amr_rows(int64_t n, const uint8_t *kind, int64_t x0, int64_t y0, int
         for (int j = -1; j <= T; j++) {
             const int64_t gy = wrap(y0 + j, n);
             const uint8_t *k = kind + (gx * n + gy) * n + z0;
-            uint8_t any = 0;
+            int lo = T, hi = -1;
             if (i >= 0 && i < T && j >= 0 && j < T)
-                for (int c = 0; c < T; c++) any |= k[c] == TS_AMR_LEAF;
-            wk->row[i + 1][j + 1] = any;
+                for (int c = 0; c < T; c++)
+                    if (k[c] == TS_AMR_LEAF) {
+                        if (lo == T) lo = c;
+                        hi = c;
+                    }
+            wk->row[i + 1][j + 1] = hi >= 0;
+            wk->lo[i + 1][j + 1] = (int8_t)lo;
+            wk->hi[i + 1][j + 1] = (int8_t)hi;
         }
     }
 }
@@ -162,7 +169,11 @@ static void amr_load(int64_t n, const double *U, int64_t x0, int64_t y0, int64_t
     }
 }
 
-/* 2. face states of the cells of the tile and 1 layer, one pencil along z at a time */
+static inline int amr_min(int a, int b) { return a < b ? a : b; }
+static inline int amr_max(int a, int b) { return a > b ? a : b; }
+
+/* 2. face states of the cells of the tile and 1 layer, one pencil along z at a time (the
+ * part of it the fluxes of the leaves read) */
 static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
 {
     const double cs2 = p->cs * p->cs, gm1 = p->gamma - 1.0, half = 0.5;
@@ -173,16 +184,19 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
         return;
     for (int i = -1; i <= T; i++)
         for (int j = -1; j <= T; j++) {
-            /* the face states of a row are read by the fluxes of its own leaves and of
-             * the leaves of the 4 rows beside it */
-            int need = wk->row[i + 1][j + 1];
-            if (i > -1) need |= wk->row[i][j + 1];
-            if (i < T) need |= wk->row[i + 2][j + 1];
-            if (j > -1) need |= wk->row[i + 1][j];
-            if (j < T) need |= wk->row[i + 1][j + 2];
-            if (!need)
+            /* the face states of a row are read by the fluxes of its own leaves (from the
+             * cell before the first to the cell after the last) and of the leaves of the
+             * 4 rows beside it (the same cells as those leaves) */
+            int a = wk->lo[i + 1][j + 1] - 1, b = wk->hi[i + 1][j + 1] + 1;
+            if (a > b) { a = T + 1; b = -2; }
+            if (i > -1) { a = amr_min(a, wk->lo[i][j + 1]); b = amr_max(b, wk->hi[i][j + 1]); }
+            if (i < T) { a = amr_min(a, wk->lo[i + 2][j + 1]); b = amr_max(b, wk->hi[i + 2][j + 1]); }
+            if (j > -1) { a = amr_min(a, wk->lo[i + 1][j]); b = amr_max(b, wk->hi[i + 1][j]); }
+            if (j < T) { a = amr_min(a, wk->lo[i + 1][j + 2]); b = amr_max(b, wk->hi[i + 1][j + 2]); }
+            if (a > b)
                 continue;
-            const int64_t c0 = WI(i, j, -1), f0 = RI(i, j, -1);
+            const int kend = b - a + 1;
+            const int64_t c0 = WI(i, j, a), f0 = RI(i, j, a);
             const double *restrict r = wk->w[0] + c0, *restrict u = wk->w[1] + c0;
             const double *restrict v = wk->w[2] + c0, *restrict w = wk->w[3] + c0;
             double *restrict xm0 = wk->fs[0][0] + f0, *restrict xm1 = wk->fs[0][1] + f0,
@@ -204,7 +218,7 @@ static void amr_faces(const ts_amr_params *p, double hdt, amr_work *wk)
                    *restrict zp2 = wk->fs[5][2] + f0, *restrict zp3 = wk->fs[5][3] + f0,
                    *restrict zp4 = wk->fs[5][4] + f0;
 #pragma omp simd
-            for (int k = 0; k < R; k++) {
+            for (int k = 0; k < kend; k++) {
                 const double drx = amr_slope(r[k - dxs], r[k], r[k + dxs], st, ist);
                 const double dry = amr_slope(r[k - dys], r[k], r[k + dys], st, ist);
                 const double drz = amr_slope(r[k - 1], r[k], r[k + 1], st, ist);
@@ -334,23 +348,28 @@ static void amr_fluxes(const ts_amr_params *p, amr_work *wk)
     for (int f = 0; f <= T; f++)
         for (int j = 0; j < T; j++)
             if (wk->row[f][j + 1] | wk->row[f + 1][j + 1]) {
-                amr_states(wk, first, 1, IDX(f - 1, j, 0), ql);
-                amr_states(wk, first, 0, IDX(f, j, 0), qr);
-                amr_llf_row(p, ql, qr, 0, T, Fx, FXI(f, j, 0));
+                const int a = amr_min(wk->lo[f][j + 1], wk->lo[f + 1][j + 1]);
+                const int b = amr_max(wk->hi[f][j + 1], wk->hi[f + 1][j + 1]);
+                amr_states(wk, first, 1, IDX(f - 1, j, a), ql);
+                amr_states(wk, first, 0, IDX(f, j, a), qr);
+                amr_llf_row(p, ql, qr, 0, b - a + 1, Fx, FXI(f, j, a));
             }
     for (int i = 0; i < T; i++)
         for (int f = 0; f <= T; f++)
             if (wk->row[i + 1][f] | wk->row[i + 1][f + 1]) {
-                amr_states(wk, first, 3, IDX(i, f - 1, 0), ql);
-                amr_states(wk, first, 2, IDX(i, f, 0), qr);
-                amr_llf_row(p, ql, qr, 1, T, Fy, FYI(i, f, 0));
+                const int a = amr_min(wk->lo[i + 1][f], wk->lo[i + 1][f + 1]);
+                const int b = amr_max(wk->hi[i + 1][f], wk->hi[i + 1][f + 1]);
+                amr_states(wk, first, 3, IDX(i, f - 1, a), ql);
+                amr_states(wk, first, 2, IDX(i, f, a), qr);
+                amr_llf_row(p, ql, qr, 1, b - a + 1, Fy, FYI(i, f, a));
             }
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++)
             if (wk->row[i + 1][j + 1]) {
-                amr_states(wk, first, 5, IDX(i, j, -1), ql);
-                amr_states(wk, first, 4, IDX(i, j, 0), qr);
-                amr_llf_row(p, ql, qr, 2, T + 1, Fz, FZI(i, j, 0));
+                const int a = wk->lo[i + 1][j + 1], b = wk->hi[i + 1][j + 1];
+                amr_states(wk, first, 5, IDX(i, j, a - 1), ql);
+                amr_states(wk, first, 4, IDX(i, j, a), qr);
+                amr_llf_row(p, ql, qr, 2, b - a + 2, Fz, FZI(i, j, a));
             }
 #undef IDX
 }
