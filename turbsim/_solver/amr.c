@@ -76,6 +76,7 @@ typedef struct {
     double fz[NVAR][T * T * (T + 1)];
     uint8_t row[R][R];                  /* rows (i, j), -1..T, holding a leaf of the level */
     int8_t lo[R][R], hi[R][R];          /* their first and last leaf (k); T, -1 without */
+    int absent;                         /* an absent cell in the tile or beside it */
 } amr_work;
 
 #define WI(i, j, k) ((((i) + G) * S + ((j) + G)) * S + ((k) + G))
@@ -90,12 +91,18 @@ typedef struct {
 static void amr_rows(int64_t n, const uint8_t *kind, int64_t x0, int64_t y0, int64_t z0,
                      amr_work *wk)
 {
+    int absent = 0;
     for (int i = -1; i <= T; i++) {
         const int64_t gx = wrap(x0 + i, n);
         for (int j = -1; j <= T; j++) {
             const int64_t gy = wrap(y0 + j, n);
             const uint8_t *k = kind + (gx * n + gy) * n + z0;
             int lo = T, hi = -1;
+            for (int c = 0; c < T; c++) absent |= k[c] == TS_AMR_ABSENT;
+            if (i >= 0 && i < T && j >= 0 && j < T) {
+                absent |= kind[(gx * n + gy) * n + wrap(z0 - 1, n)] == TS_AMR_ABSENT;
+                absent |= kind[(gx * n + gy) * n + wrap(z0 + T, n)] == TS_AMR_ABSENT;
+            }
             if (i >= 0 && i < T && j >= 0 && j < T)
                 for (int c = 0; c < T; c++)
                     if (k[c] == TS_AMR_LEAF) {
@@ -107,6 +114,7 @@ static void amr_rows(int64_t n, const uint8_t *kind, int64_t x0, int64_t y0, int
             wk->hi[i + 1][j + 1] = (int8_t)hi;
         }
     }
+    wk->absent = absent;
 }
 
 /* 1. primitives of the tile and its ghost layers (periodic); a row whose S cells do not
@@ -496,32 +504,43 @@ static void amr_update(int64_t n, double dtdx, const double *U, const uint8_t *k
                 }
                 continue;
             }
+            if (!wk->row[i + 1][j + 1])
+                continue;
+            /* beside a refined cell: each face of a leaf takes the averaged fine flux
+             * where its neighbour is refined, the tile's flux elsewhere; the neighbours'
+             * rows found once per row, the kinds along z with the two ends wrapped */
+            const int64_t rxm = (wrap(gx - 1, n) * n + gy) * n + z0, rxp = (wrap(gx + 1, n) * n + gy) * n + z0;
+            const int64_t rym = (gx * n + wrap(gy - 1, n)) * n + z0, ryp = (gx * n + wrap(gy + 1, n)) * n + z0;
+            const int64_t g0 = r0 + z0;
+            uint8_t kz[T + 2];
+            int64_t zp[T];
+            kz[0] = kind[r0 + wrap(z0 - 1, n)];
             for (int k = 0; k < T; k++) {
-                const int64_t gz = z0 + k;
-                const int64_t g = (gx * n + gy) * n + gz;
-                if (kind[g] != TS_AMR_LEAF)
-                    continue;
-                /* neighbours refined? (then their averaged fine flux) */
-                const int64_t xm = (wrap(gx - 1, n) * n + gy) * n + gz, xp = (wrap(gx + 1, n) * n + gy) * n + gz;
-                const int64_t ym = (gx * n + wrap(gy - 1, n)) * n + gz, yp = (gx * n + wrap(gy + 1, n)) * n + gz;
-                const int64_t zm = (gx * n + gy) * n + wrap(gz - 1, n), zp = (gx * n + gy) * n + wrap(gz + 1, n);
-                const int rxm = kind[xm] == TS_AMR_REFINED, rxp = kind[xp] == TS_AMR_REFINED;
-                const int rym = kind[ym] == TS_AMR_REFINED, ryp = kind[yp] == TS_AMR_REFINED;
-                const int rzm = kind[zm] == TS_AMR_REFINED, rzp = kind[zp] == TS_AMR_REFINED;
-                for (int v = 0; v < NVAR; v++) {
-                    const double *fc0 = fc_in ? fc_in + (0 * NVAR + v) * n3 : NULL;
-                    const double *fc1 = fc_in ? fc_in + (1 * NVAR + v) * n3 : NULL;
-                    const double *fc2 = fc_in ? fc_in + (2 * NVAR + v) * n3 : NULL;
-                    const double fxl = rxm ? fc0[g] * fc_scale : wk->fx[v][FXI(i, j, k)];
-                    const double fxh = rxp ? fc0[xp] * fc_scale : wk->fx[v][FXI(i + 1, j, k)];
-                    const double fyl = rym ? fc1[g] * fc_scale : wk->fy[v][FYI(i, j, k)];
-                    const double fyh = ryp ? fc1[yp] * fc_scale : wk->fy[v][FYI(i, j + 1, k)];
-                    const double fzl = rzm ? fc2[g] * fc_scale : wk->fz[v][FZI(i, j, k)];
-                    const double fzh = rzp ? fc2[zp] * fc_scale : wk->fz[v][FZI(i, j, k + 1)];
-                    double q = U[v * n3 + g] + dtdx * (fzl - fzh);
+                kz[k + 1] = kr[k];
+                zp[k] = r0 + wrap(z0 + k + 1, n);
+            }
+            kz[T + 1] = kind[r0 + wrap(z0 + T, n)];
+            for (int v = 0; v < NVAR; v++) {
+                const double *fc0 = fc_in ? fc_in + (0 * NVAR + v) * n3 : NULL;
+                const double *fc1 = fc_in ? fc_in + (1 * NVAR + v) * n3 : NULL;
+                const double *fc2 = fc_in ? fc_in + (2 * NVAR + v) * n3 : NULL;
+                const double *u = U + v * n3 + g0;
+                const double *fx = wk->fx[v], *fy = wk->fy[v], *fz = wk->fz[v];
+                double *o = out + (v * T + i) * T * T + j * T;
+                for (int k = 0; k < T; k++) {
+                    if (kr[k] != TS_AMR_LEAF)
+                        continue;
+                    const int64_t g = g0 + k;
+                    const double fxl = kind[rxm + k] == TS_AMR_REFINED ? fc0[g] * fc_scale : fx[FXI(i, j, k)];
+                    const double fxh = kind[rxp + k] == TS_AMR_REFINED ? fc0[rxp + k] * fc_scale : fx[FXI(i + 1, j, k)];
+                    const double fyl = kind[rym + k] == TS_AMR_REFINED ? fc1[g] * fc_scale : fy[FYI(i, j, k)];
+                    const double fyh = kind[ryp + k] == TS_AMR_REFINED ? fc1[ryp + k] * fc_scale : fy[FYI(i, j + 1, k)];
+                    const double fzl = kz[k] == TS_AMR_REFINED ? fc2[g] * fc_scale : fz[FZI(i, j, k)];
+                    const double fzh = kz[k + 2] == TS_AMR_REFINED ? fc2[zp[k]] * fc_scale : fz[FZI(i, j, k + 1)];
+                    double q = u[k] + dtdx * (fzl - fzh);
                     q = q + dtdx * fxl;
                     q = q + dtdx * (fyl - fyh);
-                    out[(v * T + i) * T * T + j * T + k] = q - dtdx * fxh;
+                    o[k] = q - dtdx * fxh;
                 }
             }
         }
@@ -557,7 +576,7 @@ int ts_amr_sweep(const ts_amr_params *p, int64_t n, double dtdx, const double *U
             amr_load(n, U, x0, y0, z0, wk);
             amr_faces(p, hdt, wk);
             amr_fluxes(p, wk);
-            if (fc_out)
+            if (fc_out && wk->absent)   /* coarse-fine faces only beside an absent cell */
                 amr_coarse_faces(n, kind, x0, y0, z0, wk, fc_w, fc_acc, fc_out);
             amr_update(n, dtdx, U, kind, x0, y0, z0, wk, fc_in, fc_scale,
                        out + t * NVAR * T * T * T);
