@@ -76,20 +76,20 @@ def _timed(acc, cnt, label, f):
 
 def run_case(levels, t_end, scheme="muscl", threads=1, kernels=False) -> dict:
     """One run, timed in CPU seconds; with ``kernels`` the time of each kernel too."""
-    from turbsim import amr
+    from turbsim import amr, amr_mesh, amr_step
 
     mesh, t_code, kw = _setup(levels, t_end)
     acc, cnt = collections.defaultdict(float), collections.Counter()
     amr.Mesh.regrid = _timed(acc, cnt, "Mesh.regrid", amr.Mesh.regrid)
     if kernels:
-        real = amr._amr
+        real = amr_mesh._amr
 
         class Timed:
             def __getattr__(self, name):
                 f = getattr(real, name)
                 return _timed(acc, cnt, name, f) if callable(f) else f
 
-        amr._amr = Timed()
+        amr_mesh._amr = amr_step._amr = Timed()   # the kernels the mesh and the step call
         for m in ("flag", "_rebuild", "restrict", "fill_ghosts", "totals"):
             setattr(amr.Mesh, m, _timed(acc, cnt, "Mesh." + m, getattr(amr.Mesh, m)))
     t0 = time.process_time()

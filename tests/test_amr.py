@@ -32,9 +32,10 @@ def test_levels_validated():
 
 def test_memory_estimate(monkeypatch):
     import turbsim.amr as amr
+    import turbsim.amr_mesh as amr_mesh
     state = 4 * 8 * 8**7
     assert 1.5 < amr.memory_bytes(5, 7) / state < 1.8
-    monkeypatch.setattr(amr, "_available_memory", lambda: 2**20)
+    monkeypatch.setattr(amr_mesh, "_available_memory", lambda: 2**20)
     with pytest.raises(MemoryError, match="levels 5..7"):
         amr.Mesh(5, 7)
 

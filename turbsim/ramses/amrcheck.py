@@ -103,13 +103,10 @@ class UnsupportedParameterError(ValueError):
 
 
 def schedules() -> tuple[str, ...]:
-    """The schedules :func:`turbsim.amr.evolve` accepts.
-
-    ``turbsim.amr.SCHEDULES`` when the module defines it, else
-    :data:`turbsim.config.SCHEDULES` (those of ``SimConfig.regrid_schedule``).
-    """
-    from .. import amr, config
-    return tuple(getattr(amr, "SCHEDULES", config.SCHEDULES))
+    """The schedules :func:`turbsim.amr.evolve` accepts: :data:`turbsim.config.SCHEDULES`
+    (those of ``SimConfig.regrid_schedule``)."""
+    from ..config import SCHEDULES
+    return tuple(SCHEDULES)
 
 
 def is_amr(ds: RamsesDataset) -> bool:
