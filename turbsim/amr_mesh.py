@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from ._solver import _amr
 from .config import REFINES
+from .machine import available_memory as _available_memory  # a name the tests can patch
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +72,6 @@ def memory_bytes(levelmin: int, levelmax: int) -> int:
         cells = 8**L
         total += cells * (4 * 8 + 2) + (cells * 12 * 8 if L < levelmax else 0)
     return total
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory available (Linux ``MemAvailable``), or None when unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 class Mesh:

@@ -615,6 +615,29 @@ static inline double amr_row_speed(const double *U, int64_t n3, int64_t g, doubl
     return all ? sm : -1.0;
 }
 
+/* the speeds of the leaves of the row of T cells at flat index g0: the largest goes into *sm,
+ * the first invalid leaf (density at or below the floor, or no finite speed) into *bd */
+static inline void amr_row_check(const double *U, const uint8_t *kind, int64_t n3, int64_t g0,
+                                 double rfloor, double *sm, int64_t *bd)
+{
+    if (amr_all_leaves(kind + g0)) {
+        const double s = amr_row_speed(U, n3, g0, rfloor);
+        if (s >= 0.0) {
+            if (s > *sm) *sm = s;
+            return;
+        }
+    }
+    for (int k = 0; k < T; k++) {
+        const int64_t g = g0 + k;
+        if (kind[g] != TS_AMR_LEAF)
+            continue;
+        int ok;
+        const double s = amr_speed(U[g], U[n3 + g], U[2 * n3 + g], U[3 * n3 + g], rfloor, &ok);
+        if (!ok) { if (g < *bd) *bd = g; }
+        else if (s > *sm) *sm = s;
+    }
+}
+
 void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t *kind,
                     const int32_t *tiles, int64_t ntiles, const double *out,
                     double *smax, int64_t *bad)
@@ -636,25 +659,13 @@ void ts_amr_scatter(const ts_amr_params *p, int64_t n, double *U, const uint8_t 
                     for (int v = 0; v < NVAR; v++)
                         memcpy(U + v * n3 + g0, o + v * T * T * T + (i * T + j) * T,
                                T * sizeof(double));
-                    const double s = amr_row_speed(U, n3, g0, p->density_floor);
-                    if (s >= 0.0) {
-                        if (s > sm) sm = s;
-                        continue;
-                    }
+                } else {
+                    for (int k = 0; k < T; k++)
+                        if (kind[g0 + k] == TS_AMR_LEAF)
+                            for (int v = 0; v < NVAR; v++)
+                                U[v * n3 + g0 + k] = o[v * T * T * T + (i * T + j) * T + k];
                 }
-                for (int k = 0; k < T; k++) {
-                    const int64_t g = g0 + k;
-                    if (kind[g] != TS_AMR_LEAF)
-                        continue;
-                    const int64_t l = (i * T + j) * T + k;
-                    for (int v = 0; v < NVAR; v++)
-                        U[v * n3 + g] = o[v * T * T * T + l];
-                    int ok;
-                    const double s = amr_speed(U[g], U[n3 + g], U[2 * n3 + g], U[3 * n3 + g],
-                                               p->density_floor, &ok);
-                    if (!ok) { if (g < bd) bd = g; }
-                    else if (s > sm) sm = s;
-                }
+                amr_row_check(U, kind, n3, g0, p->density_floor, &sm, &bd);
             }
     }
     *smax = sm;
@@ -1157,23 +1168,7 @@ void ts_amr_tile_speed(const ts_amr_params *p, int64_t n, const double *U, const
         for (int i = 0; i < T; i++)
             for (int j = 0; j < T; j++) {
                 const int64_t g0 = ((x0 + i) * n + y0 + j) * n + z0;
-                if (amr_all_leaves(kind + g0)) {
-                    const double s = amr_row_speed(U, n3, g0, p->density_floor);
-                    if (s >= 0.0) {
-                        if (s > sm) sm = s;
-                        continue;
-                    }
-                }
-                for (int k = 0; k < T; k++) {
-                    const int64_t g = g0 + k;
-                    if (kind[g] != TS_AMR_LEAF)
-                        continue;
-                    int ok;
-                    const double s = amr_speed(U[g], U[n3 + g], U[2 * n3 + g], U[3 * n3 + g],
-                                               p->density_floor, &ok);
-                    if (!ok) { if (g < bd) bd = g; }
-                    else if (s > sm) sm = s;
-                }
+                amr_row_check(U, kind, n3, g0, p->density_floor, &sm, &bd);
             }
     }
     *smax = sm;
