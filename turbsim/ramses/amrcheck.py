@@ -557,16 +557,16 @@ def amr_cross_validate(output, ic, *, namelist=None, err_grad_d=None, m_refine=N
     ours, theirs = mesh.leaf_counts(), ds.leaf_counts()
     leaves = {L: (int(ours.get(L, 0)), int(theirs.get(L, 0)), _rel(ours.get(L, 0), theirs.get(L, 0)))
               for L in range(lmin, lmax + 1)}
-    diff = {}
-    for L in range(lmin, lmax + 1):
-        diff[L] = _diff_over_signal(to_uniform(mesh, L).density, ds.to_uniform(L).density, rho0)
+    theirs_rho = {L: ds.to_uniform(L).density for L in range(lmin, lmax + 1)}
+    ours_rho = {L: to_uniform(mesh, L).density for L in range(lmin, lmax + 1)}
+    diff = {L: _diff_over_signal(ours_rho[L], theirs_rho[L], rho0) for L in range(lmin, lmax + 1)}
     uniform = None
     if init.density.shape[0] == 2**lmin:
         res = solver.evolve(init.density, init.velocity, dx=init.dx, cs=init.cs, t_end=ds.time,
                             scheme=params.scheme, limiter=params.limiter, courant=params.courant,
                             gamma=ds.gamma, ramses_dt=True, threads=threads)
-        uniform = _diff_over_signal(res.rho, ds.to_uniform(lmin).density, rho0)
-    rr, tt = ds.to_uniform(lmax).density, to_uniform(mesh, lmax).density
+        uniform = _diff_over_signal(res.rho, theirs_rho[lmin], rho0)
+    rr, tt = theirs_rho[lmax], ours_rho[lmax]
     lo, hi = min(rr.min(), tt.min()) / rho0, max(rr.max(), tt.max()) / rho0
     if not hi > lo:   # a uniform density (t = 0): a bin around it
         lo, hi = lo * np.exp(-1e-3), hi * np.exp(1e-3)
